@@ -1,0 +1,145 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { SlotColour } from "../infra/config";
+import { type ContainerResources, containerLimits } from "./containers";
+
+/** The shared settings a slot runs with. A slot takes them up only when it is released. */
+export interface SlotSettings {
+  port: number;
+  env: Record<string, string>;
+  resources: ContainerResources;
+  /** `user[:group]`, or `null` for the image's own user. */
+  user: string | null;
+  restartPolicy: string;
+  command?: string[];
+  /** Host port on 127.0.0.1 where health gates reach this slot. */
+  loopbackPort: number;
+  health: {
+    path: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    retries: number;
+    startPeriodSeconds: number;
+  };
+}
+
+export interface AppSlotArgs {
+  colour: SlotColour;
+  /** Image id to run (from `containerImage`). */
+  image: pulumi.Input<string>;
+  /** Version the app must report; also its APP_VERSION. */
+  version: string;
+  /** Bumped by the user to release the slot again with the current settings and the same image. */
+  rollout: number;
+  /** The current shared settings; see `SlotSettings`. */
+  settings: SlotSettings;
+  /** Secret environment: app secrets, DATABASE_URL, REDIS_URL. */
+  secretEnv: pulumi.Input<Record<string, string>>;
+  /** The private network (database, cache) and the edge network (router). */
+  networks: { private: pulumi.Input<string>; edge: pulumi.Input<string> };
+  /** Resources that must be done before this slot changes (the migration job). */
+  after: pulumi.Input<pulumi.Resource>[];
+}
+
+interface Release {
+  settings: SlotSettings;
+  secretEnv: Record<string, string>;
+}
+
+/**
+ * One colour of the app: a container named `app-<colour>` on both networks.
+ *
+ * What the slot runs is pinned in a `Stash` that is replaced only when the slot is released
+ * (new image, new version, or a bumped `rollout`). A change to shared settings or secrets
+ * therefore never restarts a running slot as a side effect: it goes out with the next release
+ * of the idle slot, and reaches the active one only when the user releases that slot too.
+ */
+export class AppSlot extends pulumi.ComponentResource {
+  readonly colour: SlotColour;
+  readonly version: string;
+  readonly containerName: string;
+  readonly container: docker.Container;
+  /** The settings this slot actually runs with (from its last release). */
+  readonly release: pulumi.Output<SlotSettings>;
+  /** `app-<colour>:<port>`: where the router reaches the slot. */
+  readonly upstream: pulumi.Output<string>;
+  /** `http://127.0.0.1:<port>`: where health gates on the target reach the slot. */
+  readonly loopbackUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: AppSlotArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("switchyard:app:AppSlot", name, {}, opts);
+    this.colour = args.colour;
+    this.version = args.version;
+    this.containerName = `app-${args.colour}`;
+
+    const stash = new pulumi.Stash(
+      `${name}-release`,
+      { input: { settings: args.settings, secretEnv: pulumi.secret(args.secretEnv) } },
+      {
+        parent: this,
+        replacementTrigger: pulumi
+          .output(args.image)
+          .apply((image) => ({ image, version: args.version, rollout: args.rollout })),
+      },
+    );
+    const pinned = stash.output as pulumi.Output<Release>;
+    this.release = pinned.apply((release) => release.settings);
+
+    this.container = new docker.Container(
+      name,
+      {
+        name: this.containerName,
+        image: args.image,
+        envs: pulumi.secret(pinned.apply((release) => slotEnv(args.colour, args.version, release))),
+        command: this.release.apply((settings) => settings.command),
+        user: this.release.apply((settings) => settings.user ?? undefined),
+        ports: this.release.apply((settings) => [
+          { internal: settings.port, external: settings.loopbackPort, ip: "127.0.0.1" },
+        ]),
+        networksAdvanced: [
+          { name: args.networks.private, aliases: [this.containerName] },
+          { name: args.networks.edge, aliases: [this.containerName] },
+        ],
+        healthcheck: this.release.apply(({ port, health }) => ({
+          // curl -f fails on 5xx only, so a degraded (206) slot still counts as running.
+          tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${port}${health.path} || exit 1`],
+          interval: `${health.intervalSeconds}s`,
+          timeout: `${health.timeoutSeconds}s`,
+          retries: health.retries,
+          startPeriod: `${health.startPeriodSeconds}s`,
+        })),
+        memory: this.release.apply((settings) => containerLimits(settings.resources).memory),
+        cpus: this.release.apply((settings) => containerLimits(settings.resources).cpus),
+        restart: this.release.apply((settings) => settings.restartPolicy),
+        // Time for in-flight requests to finish after SIGTERM.
+        destroyGraceSeconds: 30,
+        stopTimeout: 30,
+      },
+      // The container name is fixed (operators run `docker logs app-green`), so the old one goes first.
+      { parent: this, deleteBeforeReplace: true, dependsOn: args.after },
+    );
+
+    this.upstream = this.release.apply((settings) => `${this.containerName}:${settings.port}`);
+    this.loopbackUrl = this.release.apply((settings) => `http://127.0.0.1:${settings.loopbackPort}`);
+    this.registerOutputs({
+      containerName: this.containerName,
+      version: this.version,
+      upstream: this.upstream,
+      loopbackUrl: this.loopbackUrl,
+    });
+  }
+}
+
+/** The slot's environment: its identity, the pinned shared env and secrets. */
+export function slotEnv(colour: SlotColour, version: string, release: Release): string[] {
+  const env: Record<string, string> = {
+    ...release.settings.env,
+    ...release.secretEnv,
+    APP_VERSION: version,
+    SLOT: colour,
+    PORT: String(release.settings.port),
+  };
+  return Object.entries(env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${value}`);
+}

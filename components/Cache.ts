@@ -1,0 +1,65 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { type ContainerResources, containerImage, containerLimits } from "./containers";
+
+export interface CacheArgs {
+  /** Redis image reference. */
+  image: string;
+  /** Named volume for `/data` (append-only file); `null` keeps the cache in memory only. */
+  volume: string | null;
+  resources: ContainerResources;
+  /** Private network the cache joins; it publishes no port. */
+  network: pulumi.Input<string>;
+}
+
+/**
+ * Redis on the private network only. The generated password reaches Redis through a config
+ * file (never a command-line argument, which `ps` and `docker inspect` would show).
+ */
+export class Cache extends pulumi.ComponentResource {
+  readonly host: string = "redis";
+  readonly port = 6379;
+  /** `redis://:password@redis:6379/0`, a secret. */
+  readonly connectionUrl: pulumi.Output<string>;
+  readonly container: docker.Container;
+  readonly volume?: docker.Volume;
+
+  constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("switchyard:data:Cache", name, {}, opts);
+    const child = { parent: this };
+
+    const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, child);
+    const configPath = "/usr/local/etc/redis/redis.conf";
+    const redisConf = pulumi.secret(
+      pulumi.interpolate`requirepass ${password.result}\nappendonly ${args.volume ? "yes" : "no"}\nsave ""\n`,
+    );
+
+    if (args.volume) {
+      this.volume = new docker.Volume(name, { name: args.volume }, { ...child, retainOnDelete: true });
+    }
+
+    this.container = new docker.Container(
+      name,
+      {
+        name: this.host,
+        image: containerImage(`${name}-image`, { image: args.image }, "", child),
+        command: ["redis-server", configPath],
+        uploads: [{ file: configPath, content: redisConf, permissions: "0640" }],
+        // redis-cli reads the password from REDISCLI_AUTH, which keeps it off the healthcheck's argv.
+        envs: pulumi.secret(pulumi.interpolate`REDISCLI_AUTH=${password.result}`.apply((auth) => [auth])),
+        volumes: this.volume ? [{ volumeName: this.volume.name, containerPath: "/data" }] : [],
+        networksAdvanced: [{ name: args.network, aliases: [this.host] }],
+        healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "5s", timeout: "3s", retries: 10 },
+        ...containerLimits(args.resources),
+        restart: "unless-stopped",
+      },
+      { ...child, deleteBeforeReplace: true },
+    );
+
+    this.connectionUrl = pulumi.secret(
+      pulumi.interpolate`redis://:${password.result}@${this.host}:${this.port}/0`,
+    );
+    this.registerOutputs({ host: this.host, connectionUrl: this.connectionUrl });
+  }
+}

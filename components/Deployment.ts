@@ -1,0 +1,167 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { type SlotColour, slotColours } from "../infra/config";
+import type { StackConfig } from "../infra/stackConfig";
+import { AppSlot } from "./AppSlot";
+import { Cache } from "./Cache";
+import { containerImage } from "./containers";
+import { Database } from "./Database";
+import { MigrationJob } from "./MigrationJob";
+import { Router } from "./Router";
+import { dockerHost, knownHostsLine, parseTarget, strictSshOptions, type Target } from "./target";
+
+export interface DeploymentArgs {
+  /** The validated stack config (`loadStackConfig`). */
+  config: StackConfig;
+}
+
+/**
+ * Everything one stack runs, wired in the order that makes a release safe:
+ * database (and cache) -> migration job -> slots -> router.
+ */
+export class Deployment extends pulumi.ComponentResource {
+  readonly database: Database;
+  readonly cache?: Cache;
+  readonly migrations?: MigrationJob;
+  readonly slots: Record<SlotColour, AppSlot>;
+  readonly router: Router;
+
+  constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("switchyard:index:Deployment", name, {}, opts);
+    const { config } = args;
+    const target = parseTarget(config.target);
+    const dockerProvider = new docker.Provider(
+      "docker",
+      { host: dockerHost(target), sshOpts: target.kind === "ssh" ? sshOptions(target, config) : undefined },
+      { parent: this },
+    );
+    const child = { parent: this, providers: { docker: dockerProvider } };
+    const childResource = { parent: this, provider: dockerProvider };
+
+    // Database and cache sit on an internal network with no route out and no published port.
+    const privateNetwork = new docker.Network(
+      "private",
+      { name: "switchyard-private", internal: true, driver: "bridge" },
+      childResource,
+    );
+    const edgeNetwork = new docker.Network(
+      "edge",
+      { name: "switchyard-edge", driver: "bridge" },
+      childResource,
+    );
+
+    this.database = new Database("postgres", { ...config.database, network: privateNetwork.name }, child);
+    if (config.redis.enabled) {
+      this.cache = new Cache(
+        "redis",
+        {
+          image: config.redis.image,
+          volume: config.redis.volume,
+          resources: config.redis.resources,
+          network: privateNetwork.name,
+        },
+        child,
+      );
+    }
+
+    if (config.migrations) {
+      this.migrations = new MigrationJob(
+        "migrate",
+        {
+          target,
+          sshPrivateKey: config.secrets.sshPrivateKey,
+          image: containerImage("migrate-image", config.migrations, config.migrations.version, childResource),
+          command: config.migrations.command,
+          version: config.migrations.version,
+          network: privateNetwork.name,
+          databaseUrl: this.database.connectionUrl,
+          // The snapshot that must precede the job joins this list (PgSnapshot).
+          after: [this.database.container],
+        },
+        child,
+      );
+    }
+
+    const secretEnv = pulumi.secret(
+      pulumi
+        .all([config.secrets.appEnv, this.database.connectionUrl, this.cache?.connectionUrl])
+        .apply(([appEnv, databaseUrl, redisUrl]) => ({
+          ...appEnv,
+          DATABASE_URL: databaseUrl,
+          ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
+        })),
+    );
+    const slotAfter: pulumi.Resource[] = this.migrations ? [this.migrations] : [this.database.container];
+    this.slots = Object.fromEntries(
+      slotColours.map((colour) => {
+        const spec = config.slots[colour];
+        return [
+          colour,
+          new AppSlot(
+            `app-${colour}`,
+            {
+              colour,
+              image: containerImage(`app-${colour}-image`, spec, spec.version, childResource),
+              version: spec.version,
+              rollout: spec.rollout,
+              settings: {
+                port: config.app.port,
+                env: config.app.env,
+                resources: config.app.resources,
+                user: config.app.user,
+                restartPolicy: config.app.restartPolicy,
+                command: config.app.command,
+                loopbackPort: config.app.loopbackPorts[colour],
+                health: config.health,
+              },
+              secretEnv,
+              networks: { private: privateNetwork.name, edge: edgeNetwork.name },
+              after: slotAfter,
+            },
+            child,
+          ),
+        ];
+      }),
+    ) as Record<SlotColour, AppSlot>;
+
+    this.router = new Router(
+      "router",
+      {
+        target,
+        sshPrivateKey: config.secrets.sshPrivateKey,
+        ...config.router,
+        activeSlot: config.activeSlot,
+        slots: this.slots,
+        tls: config.secrets.tls,
+        network: edgeNetwork.name,
+        // The router moves traffic only once the slot it points at is in place (HealthGate joins here).
+        after: [this.slots[config.activeSlot]],
+      },
+      child,
+    );
+
+    this.registerOutputs({ routerUrl: this.router.url });
+  }
+}
+
+/**
+ * ssh options for the docker provider: the key and the pinned host key go to a private
+ * directory that lives as long as this program (the provider's ssh needs files).
+ */
+function sshOptions(target: Extract<Target, { kind: "ssh" }>, config: StackConfig): pulumi.Output<string[]> {
+  if (!config.secrets.sshPrivateKey) throw new Error("an ssh:// target needs sshPrivateKey");
+  return pulumi.secret(
+    config.secrets.sshPrivateKey.apply((key) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `switchyard-${config.stack}-`));
+      process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+      const identity = path.join(dir, "key");
+      const knownHosts = path.join(dir, "known_hosts");
+      fs.writeFileSync(identity, `${key.trim()}\n`, { mode: 0o600 });
+      fs.writeFileSync(knownHosts, `${knownHostsLine(target)}\n`, { mode: 0o600 });
+      return strictSshOptions(identity, knownHosts);
+    }),
+  );
+}

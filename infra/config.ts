@@ -1,0 +1,424 @@
+/**
+ * The stack configuration: one zod schema that is also its documentation.
+ *
+ * Every key lives under the `switchyard:` namespace of a Pulumi stack file. `parseStackConfig`
+ * is pure (tests and the config reference call it directly); `loadStackConfig` feeds it from
+ * the running Pulumi program and fails the update before any resource is registered.
+ */
+import { z } from "zod";
+import { unpinnedImageReason } from "./images";
+
+export const PROJECT = "switchyard";
+
+export const slotColours = ["blue", "green"] as const;
+export type SlotColour = (typeof slotColours)[number];
+
+/** Top-level keys whose values are secrets: Pulumi tracks secrecy per top-level key. */
+export const secretKeys = ["sshPrivateKey", "tlsCertificate", "tlsKey", "appSecrets"] as const;
+export type SecretKey = (typeof secretKeys)[number];
+
+/** Env names the program sets itself; a user value would be silently overridden. */
+const reservedEnvNames = ["DATABASE_URL", "REDIS_URL", "APP_VERSION", "SLOT", "PORT"];
+/** Plain env values under these names are almost always secrets that belong in `appSecrets`. */
+const secretLookingEnvName = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|API_?KEY|CREDENTIAL)/;
+
+const port = z.int().min(1).max(65535);
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "env names are upper-case letters, digits and _");
+const dockerName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, "a Docker name: letters, digits, _ . -, at most 63 characters");
+const pgIdentifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a PostgreSQL identifier: lower-case letters, digits and _");
+const imageReference = z
+  .string()
+  .refine(
+    (value) => unpinnedImageReason(value) !== "is not a valid image reference",
+    "a Docker image reference",
+  );
+const version = z
+  .string()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$/, "a version such as 1.4.2 or 2026.11.23-abc1234");
+const seconds = (max: number) => z.number().positive().max(max);
+
+/** Where an image comes from: a registry reference, or a local build for the dev stack. */
+const imageSource = {
+  image: imageReference
+    .optional()
+    .describe(
+      "Image to run, by digest (`repo@sha256:...`) or immutable tag; production requires one of those",
+    ),
+  build: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Build the image from this directory instead (relative to the project); not allowed in production",
+    ),
+};
+
+const slotSpec = z
+  .strictObject({
+    ...imageSource,
+    version: version.describe(
+      "The version the slot must report on its health endpoint before it gets traffic",
+    ),
+    rollout: z
+      .int()
+      .min(0)
+      .prefault(0)
+      .describe(
+        "Bump to redeploy this slot with the current shared `app`/`health` settings without changing its image",
+      ),
+  })
+  .check((ctx) => requireOneImageSource(ctx.value, ctx.issues));
+
+const resources = z.strictObject({
+  memoryMb: z.int().min(32).max(262_144).prefault(512).describe("Hard memory limit in MiB"),
+  cpus: z.number().min(0.05).max(64).prefault(1).describe("CPU limit in cores (fractions allowed)"),
+});
+
+export const stackConfigSchema = z
+  .strictObject({
+    environment: z
+      .enum(["development", "staging", "production"])
+      .prefault("development")
+      .describe("What this stack is: production enforces pinned images and stricter checks"),
+    target: z
+      .strictObject({
+        host: z
+          .string()
+          .regex(
+            /^(unix:\/\/\/\S+|ssh:\/\/[a-z_][a-z0-9_.-]*@[A-Za-z0-9.-]+(:\d{1,5})?)$/,
+            "unix:///path/to/docker.sock, or ssh://user@host[:port]",
+          )
+          .prefault("unix:///var/run/docker.sock")
+          .describe("Docker host: the local socket, or ssh://user@host[:port] for a VPS"),
+        hostKey: z
+          .string()
+          .regex(
+            /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/,
+            "a public host key line such as `ssh-ed25519 AAAA...` (from `ssh-keyscan -t ed25519 <host>`)",
+          )
+          .optional()
+          .describe("The VPS's SSH host key, pinned: any other key is refused. Required for ssh:// hosts"),
+      })
+      .prefault({})
+      .describe("Where the containers run"),
+    activeSlot: z
+      .enum(slotColours)
+      .prefault("blue")
+      .describe("The slot that receives traffic; switching is `pulumi config set activeSlot green`"),
+    slots: z
+      .strictObject({ blue: slotSpec, green: slotSpec })
+      .describe("The two app slots; the idle one gets the new image, then traffic moves to it"),
+    app: z
+      .strictObject({
+        port: port.prefault(3000).describe("Port the app listens on inside its container"),
+        env: z
+          .record(envName, z.string())
+          .prefault({})
+          .describe("Plain environment for the app; secrets belong in `appSecrets`"),
+        resources: resources.prefault({}).describe("Per-slot container limits"),
+        user: z
+          .string()
+          .regex(/^([a-z_][a-z0-9_-]*|\d+)(:([a-z_][a-z0-9_-]*|\d+))?$/, "a user[:group] name or id")
+          .nullable()
+          .prefault("1000:1000")
+          .describe("User the app runs as; null keeps the image's own user"),
+        restartPolicy: z
+          .enum(["always", "unless-stopped", "on-failure"])
+          .prefault("unless-stopped")
+          .describe("Docker restart policy of each slot"),
+        command: z.array(z.string()).min(1).optional().describe("Override the image's command"),
+        loopbackPorts: z
+          .strictObject({ blue: port.prefault(18081), green: port.prefault(18082) })
+          .prefault({})
+          .describe("Host ports (bound to 127.0.0.1 only) where health gates reach each slot directly"),
+      })
+      .prefault({})
+      .describe("Settings shared by both slots; a slot picks them up when it is next released"),
+    appSecrets: z
+      .record(envName, z.string().min(1))
+      .prefault({})
+      .describe(
+        "Secret environment for the app (JWT keys, admin keys, API tokens); must be set with --secret",
+      ),
+    health: z
+      .strictObject({
+        path: z
+          .string()
+          .regex(/^\/\S*$/, "a path starting with /")
+          .prefault("/health")
+          .describe("Health endpoint"),
+        intervalSeconds: seconds(300).prefault(2).describe("Time between health checks"),
+        timeoutSeconds: seconds(120).prefault(5).describe("Time one check may take"),
+        retries: z
+          .int()
+          .min(1)
+          .max(1000)
+          .prefault(30)
+          .describe("Failed checks before a slot counts as unhealthy"),
+        startPeriodSeconds: z
+          .number()
+          .min(0)
+          .max(3600)
+          .prefault(10)
+          .describe("Grace period after a slot starts"),
+        stableForSeconds: z
+          .number()
+          .min(0)
+          .max(3600)
+          .prefault(10)
+          .describe("How long a slot must stay healthy, without one failure, before it counts as stable"),
+        allowDegraded: z
+          .boolean()
+          .prefault(false)
+          .describe("Whether a degraded (206) slot may receive traffic"),
+      })
+      .prefault({})
+      .describe("The health contract every slot speaks"),
+    database: z
+      .strictObject({
+        image: imageReference.prefault("postgres:16.4-bookworm").describe("PostgreSQL image"),
+        name: pgIdentifier.prefault("app").describe("Database name"),
+        user: pgIdentifier.prefault("app").describe("Database owner role"),
+        volume: dockerName.prefault("switchyard-pgdata").describe("Named volume holding the data directory"),
+        resources: resources.prefault({ memoryMb: 1024 }).describe("Container limits"),
+      })
+      .prefault({})
+      .describe("PostgreSQL, on the private network only"),
+    redis: z
+      .strictObject({
+        enabled: z.boolean().prefault(true).describe("Run Redis and give the app REDIS_URL"),
+        image: imageReference.prefault("redis:7.4.1-bookworm").describe("Redis image"),
+        volume: dockerName
+          .nullable()
+          .prefault("switchyard-redisdata")
+          .describe("Named volume for /data; null for none"),
+        resources: resources.prefault({ memoryMb: 256 }).describe("Container limits"),
+      })
+      .prefault({})
+      .describe("Redis, on the private network only"),
+    migrations: z
+      .strictObject({
+        ...imageSource,
+        command: z
+          .array(z.string())
+          .min(1)
+          .prefault(["node", "migrate.js"])
+          .describe("Command that applies them"),
+        version: version.describe("Identifies the migration set: change it whenever migrations change"),
+      })
+      .check((ctx) => requireOneImageSource(ctx.value, ctx.issues))
+      .optional()
+      .describe("The migration job, run once per migration set before the slots change"),
+    router: z
+      .strictObject({
+        image: imageReference.prefault("nginx:1.27.3-bookworm").describe("nginx image"),
+        bindAddress: z.ipv4().prefault("0.0.0.0").describe("Address the public ports bind to"),
+        httpPort: port.prefault(80).describe("Public HTTP port"),
+        httpsPort: port
+          .prefault(443)
+          .describe("Public HTTPS port, used when tlsCertificate and tlsKey are set"),
+        serverName: z
+          .string()
+          .regex(/^(_|[A-Za-z0-9*][A-Za-z0-9.-]*)( [A-Za-z0-9*][A-Za-z0-9.-]*)*$/, "nginx server_name values")
+          .prefault("_")
+          .describe("nginx server_name"),
+        canaryWeight: z
+          .int()
+          .min(0)
+          .max(100)
+          .prefault(0)
+          .describe("Percent of requests sent to the idle slot (0 = none)"),
+      })
+      .prefault({})
+      .describe("The nginx router in front of the slots"),
+    snapshots: z
+      .strictObject({
+        directory: z
+          .string()
+          .regex(/^\/\S*$/, "an absolute path")
+          .prefault("/var/backups/switchyard")
+          .describe("Directory on the target that holds database snapshots"),
+        retention: z.int().min(1).max(1000).prefault(7).describe("How many snapshots to keep"),
+        skip: z.boolean().prefault(false).describe("Emergency only: migrate without a snapshot"),
+      })
+      .prefault({})
+      .describe("Database snapshots taken before migrations"),
+    sshPrivateKey: z
+      .string()
+      .refine(
+        (value) => /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value.trim()),
+        "a PEM/OpenSSH private key (the whole file)",
+      )
+      .optional()
+      .describe("Secret: the deploy user's private key for ssh:// targets"),
+    tlsCertificate: z
+      .string()
+      .refine((value) => value.includes("-----BEGIN CERTIFICATE-----"), "a PEM certificate chain")
+      .optional()
+      .describe("Secret: the router's TLS certificate chain (PEM)"),
+    tlsKey: z
+      .string()
+      .refine((value) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value), "a PEM private key")
+      .optional()
+      .describe("Secret: the router's TLS private key (PEM)"),
+  })
+  .check((ctx) => crossKeyRules(ctx.value, ctx.issues));
+
+export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
+export type SlotSpec = ParsedStackConfig["slots"]["blue"];
+
+interface IssueSink {
+  push(issue: { code: "custom"; message: string; path: PropertyKey[]; input: unknown }): void;
+}
+
+function requireOneImageSource(value: { image?: string; build?: string }, issues: IssueSink): void {
+  if ((value.image === undefined) === (value.build === undefined)) {
+    issues.push({
+      code: "custom",
+      message: "set exactly one of `image` or `build`",
+      path: ["image"],
+      input: value,
+    });
+  }
+}
+
+function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
+  const fail = (path: PropertyKey[], message: string) =>
+    issues.push({ code: "custom", message, path, input: config });
+
+  if (config.target.host.startsWith("ssh://")) {
+    if (!config.target.hostKey)
+      fail(["target", "hostKey"], "required for ssh:// hosts, so the host key is pinned");
+    if (!config.sshPrivateKey) fail(["sshPrivateKey"], "required for ssh:// hosts (set it with --secret)");
+  } else if (config.target.hostKey) {
+    fail(["target", "hostKey"], "only applies to ssh:// hosts");
+  }
+
+  if ((config.tlsCertificate === undefined) !== (config.tlsKey === undefined)) {
+    fail([config.tlsKey ? "tlsCertificate" : "tlsKey"], "TLS needs both tlsCertificate and tlsKey");
+  }
+
+  for (const [name] of Object.entries(config.app.env)) {
+    if (reservedEnvNames.includes(name)) fail(["app", "env", name], "is set by switchyard itself");
+    else if (secretLookingEnvName.test(name))
+      fail(["app", "env", name], "looks like a secret: put it in appSecrets");
+  }
+  for (const name of Object.keys(config.appSecrets)) {
+    if (reservedEnvNames.includes(name)) fail(["appSecrets", name], "is set by switchyard itself");
+    if (name in config.app.env) fail(["appSecrets", name], "is also in app.env: keep one");
+  }
+
+  const { blue, green } = config.app.loopbackPorts;
+  if (blue === green) fail(["app", "loopbackPorts", "green"], "must differ from the blue slot's port");
+  if (config.router.httpPort === config.router.httpsPort)
+    fail(["router", "httpsPort"], "must differ from httpPort");
+
+  if (config.environment === "production") {
+    for (const [path, source] of imageSources(config)) {
+      if (source.build !== undefined)
+        fail([...path, "build"], "production runs registry images only: set `image`");
+      const reason = source.image === undefined ? undefined : unpinnedImageReason(source.image);
+      if (reason)
+        fail([...path, "image"], `${reason}; production needs a digest or an immutable version tag`);
+    }
+  }
+}
+
+/** Every place an image is configured, with its key path. */
+function imageSources(config: ParsedStackConfig): [string[], { image?: string; build?: string }][] {
+  const sources: [string[], { image?: string; build?: string }][] = [
+    [["slots", "blue"], config.slots.blue],
+    [["slots", "green"], config.slots.green],
+    [["database"], config.database],
+    [["router"], config.router],
+  ];
+  if (config.redis.enabled) sources.push([["redis"], config.redis]);
+  if (config.migrations) sources.push([["migrations"], config.migrations]);
+  return sources;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface RawStackConfig {
+  /** Values by key without the `switchyard:` prefix, objects already decoded from JSON. */
+  values: Record<string, unknown>;
+  /** Keys (without prefix) that Pulumi holds as secrets. */
+  secret: ReadonlySet<string>;
+}
+
+/**
+ * Validates a stack's config. Throws a `ConfigError` listing every problem, each naming its
+ * key path (`switchyard:slots.blue.image: ...`); no message repeats a value, so secrets given
+ * in the wrong place are never echoed.
+ */
+export function parseStackConfig(raw: RawStackConfig): ParsedStackConfig {
+  const problems: string[] = [];
+  for (const key of Object.keys(raw.values)) {
+    const isSecretKey = (secretKeys as readonly string[]).includes(key);
+    if (isSecretKey && !raw.secret.has(key)) {
+      problems.push(
+        `${PROJECT}:${key}: holds a secret but is in plain text; run \`pulumi config set --secret ${key}\``,
+      );
+    } else if (!isSecretKey && raw.secret.has(key) && key in stackConfigSchema.shape) {
+      problems.push(
+        `${PROJECT}:${key}: is marked secret, but only ${secretKeys.join(", ")} are kept secret; move the secret there`,
+      );
+    }
+  }
+  const result = stackConfigSchema.safeParse(raw.values, { reportInput: false });
+  if (!result.success) problems.push(...result.error.issues.map(describeIssue));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result.data as ParsedStackConfig;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys") {
+    const where = path ? `${path}.` : "";
+    return issue.keys.map((key) => `${PROJECT}:${where}${key}: unknown key`).join("; ");
+  }
+  if (issue.code === "invalid_value" && "values" in issue) {
+    return `${PROJECT}:${path}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  }
+  if (issue.code === "invalid_type" && issue.message.endsWith("received undefined"))
+    return `${PROJECT}:${path}: required`;
+  return `${PROJECT}:${path}: ${issue.message}`;
+}
+
+/**
+ * Reads Pulumi's raw config map (`switchyard:key` -> string, objects as JSON) into the shape
+ * `parseStackConfig` takes. Keys of other namespaces (`docker:host`, ...) are not ours.
+ */
+export function decodeRawConfig(
+  all: Record<string, string>,
+  isSecret: (fullKey: string) => boolean,
+): RawStackConfig {
+  const values: Record<string, unknown> = {};
+  const secret = new Set<string>();
+  for (const [fullKey, text] of Object.entries(all)) {
+    if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+    const key = fullKey.slice(PROJECT.length + 1);
+    values[key] = decodeValue(text);
+    if (isSecret(fullKey)) secret.add(key);
+  }
+  return { values, secret };
+}
+
+/** Pulumi hands objects over as JSON text; anything that does not parse stays a string for the schema to judge. */
+function decodeValue(text: string): unknown {
+  if (!/^\s*[[{]/.test(text)) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

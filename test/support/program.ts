@@ -1,0 +1,361 @@
+/**
+ * Runs the real program (`infra/index.ts`) under Pulumi mocks with a real stack file, and
+ * records every registration as a plain list: type, name, inputs, parent, dependencies.
+ */
+
+import { createHash, generateKeyPairSync } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { parse as parseYaml } from "yaml";
+
+type Struct = Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+
+export const repoRoot = path.resolve(__dirname, "../..");
+export type StackName = "dev" | "stage" | "production";
+
+const secretSig = "4dabf18193072939515e22adb298388d";
+const secretMarker = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface Registration {
+  type: string;
+  name: string;
+  urn: string;
+  custom: boolean;
+  parent: string;
+  /** Inputs as the engine receives them; secrets stay wrapped (see `isSecretValue`). */
+  inputs: Record<string, unknown>;
+  /** Outputs the mock answered with. */
+  state: Record<string, unknown>;
+  dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
+  options: {
+    deleteBeforeReplace: boolean;
+    retainOnDelete: boolean;
+    protect: boolean;
+    replacementTrigger: unknown;
+    ignoreChanges: string[];
+  };
+}
+
+export interface ProgramRun {
+  registrations: Registration[];
+  outputs: Record<string, unknown>;
+  /** The error the program failed with, if it did. */
+  error?: Error;
+}
+
+/** What the engine remembers between two `pulumi up`s: stashed values by URN. */
+export class EngineState {
+  readonly stashes = new Map<string, { trigger: string; output: unknown }>();
+}
+
+/** Config as a user writes it in a stack file, keys without the `switchyard:` prefix. */
+export type StackValues = Record<string, unknown>;
+
+export interface RunOptions {
+  /** Edits the stack's config before the program sees it (a `pulumi config set`). */
+  mutate?: (values: StackValues) => void;
+  /** Keys to present as plain text even though the file holds them as secrets. */
+  plainKeys?: string[];
+  /** State carried over from an earlier run of the same stack. */
+  state?: EngineState;
+}
+
+/** Reads `Pulumi.<stack>.yaml`; `secure:` values become the plain text a user would have set. */
+export function readStackFile(stack: StackName): { values: StackValues; secretKeys: Set<string> } {
+  const file = parseYaml(fs.readFileSync(path.join(repoRoot, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config?: Record<string, unknown>;
+  };
+  const values: StackValues = {};
+  const secretKeys = new Set<string>();
+  for (const [fullKey, value] of Object.entries(file.config ?? {})) {
+    const [namespace, key] = fullKey.split(":");
+    if (namespace !== "switchyard") continue;
+    const { decoded, secret } = decodeSecure(value, key);
+    values[key] = decoded;
+    if (secret) secretKeys.add(key);
+  }
+  return { values, secretKeys };
+}
+
+function decodeSecure(value: unknown, keyPath: string): { decoded: unknown; secret: boolean } {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    const entries = Object.entries(value);
+    if (entries.length === 1 && entries[0][0] === "secure")
+      return { decoded: secretFor(keyPath), secret: true };
+    let secret = false;
+    const decoded: Record<string, unknown> = {};
+    for (const [key, inner] of entries) {
+      const result = decodeSecure(inner, `${keyPath}.${key}`);
+      decoded[key] = result.decoded;
+      secret ||= result.secret;
+    }
+    return { decoded, secret };
+  }
+  return { decoded: value, secret: false };
+}
+
+const generatedKey = generateKeyPairSync("ed25519")
+  .privateKey.export({ format: "pem", type: "pkcs8" })
+  .toString();
+
+/** The plain text behind a `secure:` value: what `pulumi config set --secret` would have stored. */
+export function secretFor(keyPath: string): string {
+  if (keyPath === "sshPrivateKey" || keyPath === "tlsKey") return generatedKey;
+  if (keyPath === "tlsCertificate")
+    return "-----BEGIN CERTIFICATE-----\nTUlJQ2Zha2U=\n-----END CERTIFICATE-----\n";
+  return `s3cr3t-${keyPath.replace(/\W/g, "-")}-${createHash("sha256").update(keyPath).digest("hex").slice(0, 12)}`;
+}
+
+export function isSecretValue(value: unknown): value is { value: unknown } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as Record<string, unknown>)[secretSig] === secretMarker
+  );
+}
+
+/** The value with every secret wrapper removed. */
+export function reveal(value: unknown): unknown {
+  if (isSecretValue(value)) return reveal(value.value);
+  if (Array.isArray(value)) return value.map(reveal);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, reveal(inner)]));
+  }
+  return value;
+}
+
+/** Paths at which `needle` appears in `value` outside any secret wrapper. */
+export function plainOccurrences(value: unknown, needle: string, at = "$"): string[] {
+  if (isSecretValue(value)) return [];
+  if (typeof value === "string") return value.includes(needle) ? [at] : [];
+  if (Array.isArray(value))
+    return value.flatMap((inner, index) => plainOccurrences(inner, needle, `${at}[${index}]`));
+  if (value && typeof value === "object") {
+    return Object.entries(value).flatMap(([key, inner]) => plainOccurrences(inner, needle, `${at}.${key}`));
+  }
+  return [];
+}
+
+function fakeDigest(...parts: unknown[]): string {
+  return `sha256:${createHash("sha256").update(JSON.stringify(parts)).digest("hex")}`;
+}
+
+/** Outputs a real provider computes; with inputs alone, values built from them would vanish. */
+function computedOutputs(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+): Record<string, unknown> {
+  switch (type) {
+    case "docker:index/remoteImage:RemoteImage":
+      return {
+        imageId: fakeDigest("image", inputs.name),
+        repoDigest: `${inputs.name}@${fakeDigest(inputs.name)}`,
+      };
+    case "docker:index/image:Image":
+      return { repoDigest: fakeDigest("build", inputs.imageName, inputs.build), imageName: inputs.imageName };
+    case "random:index/randomPassword:RandomPassword":
+      return { result: { [secretSig]: secretMarker, value: `generated-${name}-0123456789abcdef` } };
+    case "command:local:Command":
+      return { stdout: "", stderr: "" };
+    default:
+      return {};
+  }
+}
+
+interface PendingRequest {
+  trigger: unknown;
+  type: string;
+  name: string;
+}
+
+/** Runs `infra/index.ts` for `stack` and returns what it registered. */
+export async function runProgram(stack: StackName, options: RunOptions = {}): Promise<ProgramRun> {
+  const { values, secretKeys } = readStackFile(stack);
+  options.mutate?.(values);
+  for (const key of options.plainKeys ?? []) secretKeys.delete(key);
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    config[`switchyard:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  const state = options.state ?? new EngineState();
+  const registrations: Registration[] = [];
+  const triggers = new Map<string, PendingRequest>();
+  const failures: Error[] = [];
+  let pending = 0;
+
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        const inputs = args.inputs as Record<string, unknown>;
+        const computed = computedOutputs(args.type, args.name, inputs);
+        if (args.type === "pulumi:index:Stash") {
+          const trigger = JSON.stringify(reveal(triggers.get(`${args.type}::${args.name}`)?.trigger));
+          const remembered = state.stashes.get(args.name);
+          const output = remembered && remembered.trigger === trigger ? remembered.output : inputs.input;
+          state.stashes.set(args.name, { trigger, output });
+          Object.assign(computed, { output });
+        }
+        return { id: `${args.name}-id`, state: { ...inputs, ...computed } };
+      },
+      call: (args) => args.inputs,
+    },
+    "switchyard",
+    stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(
+    config,
+    [...secretKeys].filter((key) => `switchyard:${key}` in config).map((key) => `switchyard:${key}`),
+  );
+
+  const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    pending++;
+    const type = req.getType();
+    const name = req.getName();
+    const rawTrigger = req.getReplacementTrigger();
+    const trigger = rawTrigger ? pulumi.runtime.deserializeProperty(rawTrigger.toJavaScript()) : undefined;
+    triggers.set(`${type}::${name}`, { trigger, type, name });
+    register(req, (error, response) => {
+      pending--;
+      if (response) {
+        const propertyDependencies: Record<string, string[]> = {};
+        req.getPropertydependenciesMap().forEach((deps, key) => {
+          propertyDependencies[key] = deps.getUrnsList();
+        });
+        registrations.push({
+          type,
+          name,
+          urn: response.getUrn(),
+          custom: req.getCustom(),
+          parent: req.getParent(),
+          inputs: pulumi.runtime.deserializeProperties(req.getObject() as Struct),
+          state: pulumi.runtime.deserializeProperties(response.getObject() as Struct),
+          dependencies: req.getDependenciesList(),
+          propertyDependencies,
+          options: {
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            retainOnDelete: req.getRetainondelete(),
+            protect: req.getProtect(),
+            replacementTrigger: trigger,
+            ignoreChanges: req.getIgnorechangesList(),
+          },
+        });
+      }
+      callback(error, response);
+    });
+  };
+
+  const onRejection = (reason: unknown) =>
+    failures.push(reason instanceof Error ? reason : new Error(String(reason)));
+  process.on("unhandledRejection", onRejection);
+  try {
+    let exports: Record<string, unknown> = {};
+    try {
+      exports = loadProgram();
+    } catch (error) {
+      return { registrations, outputs: {}, error: error as Error };
+    }
+    const outputs = await new Promise<Record<string, unknown>>((resolve) =>
+      pulumi.output(exports).apply((resolved) => resolve(resolved as Record<string, unknown>)),
+    );
+    await settle(() => pending);
+    if (failures.length > 0) return { registrations, outputs, error: failures[0] };
+    return { registrations, outputs };
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+}
+
+interface MonitorLike {
+  registerResource(
+    req: RegisterRequest,
+    callback: (error: Error | null, response?: RegisterResponse) => void,
+  ): void;
+}
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getObject(): unknown;
+  getProtect(): boolean;
+  getDeletebeforereplace(): boolean;
+  getRetainondelete(): boolean;
+  getDependenciesList(): string[];
+  getIgnorechangesList(): string[];
+  getPropertydependenciesMap(): {
+    forEach(fn: (deps: { getUrnsList(): string[] }, key: string) => void): void;
+  };
+  getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
+}
+interface RegisterResponse {
+  getUrn(): string;
+  getObject(): unknown;
+}
+
+/** Requires the program afresh, so each run sees its own config. */
+function loadProgram(): Record<string, unknown> {
+  for (const id of Object.keys(require.cache)) {
+    if (id.startsWith(path.join(repoRoot, "infra")) || id.startsWith(path.join(repoRoot, "components"))) {
+      delete require.cache[id];
+    }
+  }
+  return require(path.join(repoRoot, "infra", "index.ts")) as Record<string, unknown>;
+}
+
+/** Waits until no registration is in flight and none started for a few event-loop turns. */
+async function settle(pending: () => number): Promise<void> {
+  let quietTurns = 0;
+  while (quietTurns < 5) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    quietTurns = pending() === 0 ? quietTurns + 1 : 0;
+  }
+}
+
+/** Helpers over a run's registrations. */
+export class Graph {
+  constructor(readonly registrations: Registration[]) {}
+
+  byName(name: string, type?: string): Registration {
+    const found = this.registrations.filter(
+      (r) => r.name === name && (type === undefined || r.type === type),
+    );
+    if (found.length !== 1) throw new Error(`expected one registration named ${name}, found ${found.length}`);
+    return found[0];
+  }
+
+  ofType(type: string): Registration[] {
+    return this.registrations.filter((r) => r.type === type);
+  }
+
+  /** Everything `urn` waits for: its dependencies, their dependencies, and so on. */
+  dependencyClosure(urn: string): Set<string> {
+    const byUrn = new Map(this.registrations.map((r) => [r.urn, r]));
+    const seen = new Set<string>();
+    const stack = [urn];
+    while (stack.length > 0) {
+      const current = byUrn.get(stack.pop() as string);
+      if (!current) continue;
+      const direct = [...current.dependencies, ...Object.values(current.propertyDependencies).flat()];
+      for (const dep of direct) {
+        if (!seen.has(dep)) {
+          seen.add(dep);
+          stack.push(dep);
+        }
+      }
+    }
+    return seen;
+  }
+
+  /** Whether `later` cannot start before `earlier` is done. */
+  waitsFor(later: Registration, earlier: Registration): boolean {
+    return this.dependencyClosure(later.urn).has(earlier.urn);
+  }
+}
