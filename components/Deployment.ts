@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -148,20 +149,44 @@ export class Deployment extends pulumi.ComponentResource {
 }
 
 /**
- * ssh options for the docker provider: the key and the pinned host key go to a private
- * directory that lives as long as this program (the provider's ssh needs files).
+ * ssh options for the docker provider. The key and the pinned host key go to a private
+ * directory (the provider's ssh needs files) whose path is the same on every run: a provider
+ * input that changed each time would make Pulumi diff the provider and everything under it.
  */
 function sshOptions(target: Extract<Target, { kind: "ssh" }>, config: StackConfig): pulumi.Output<string[]> {
   if (!config.secrets.sshPrivateKey) throw new Error("an ssh:// target needs sshPrivateKey");
-  return pulumi.secret(
-    config.secrets.sshPrivateKey.apply((key) => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `switchyard-${config.stack}-`));
-      process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-      const identity = path.join(dir, "key");
-      const knownHosts = path.join(dir, "known_hosts");
-      fs.writeFileSync(identity, `${key.trim()}\n`, { mode: 0o600 });
-      fs.writeFileSync(knownHosts, `${knownHostsLine(target)}\n`, { mode: 0o600 });
-      return strictSshOptions(identity, knownHosts);
-    }),
-  );
+  const id = createHash("sha256")
+    .update(`${config.stack}\n${knownHostsLine(target)}`)
+    .digest("hex")
+    .slice(0, 16);
+  const dir = path.join(os.tmpdir(), `switchyard-ssh-${id}`);
+  const identity = path.join(dir, "key");
+  const knownHosts = path.join(dir, "known_hosts");
+  return config.secrets.sshPrivateKey.apply((key) => {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700);
+    fs.writeFileSync(identity, `${key.trim()}\n`, { mode: 0o600 });
+    fs.writeFileSync(knownHosts, `${knownHostsLine(target)}\n`, { mode: 0o600 });
+    removeOnExit(dir);
+    return strictSshOptions(identity, knownHosts);
+  });
+}
+
+/**
+ * Deletes the key directory when the process ends. One listener per process, kept on a global
+ * symbol because a process may evaluate the program more than once (the mocks tests do).
+ */
+function removeOnExit(dir: string): void {
+  const key = Symbol.for("switchyard.sshKeyDirectories");
+  const registry = globalThis as { [key]?: Set<string> };
+  let directories = registry[key];
+  if (!directories) {
+    const created = new Set<string>();
+    process.once("exit", () => {
+      for (const each of created) fs.rmSync(each, { recursive: true, force: true });
+    });
+    registry[key] = created;
+    directories = created;
+  }
+  directories.add(dir);
 }
