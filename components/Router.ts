@@ -4,7 +4,12 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import type { AppSlot } from "./AppSlot";
 import { containerImage } from "./containers";
-import { containerNginxPaths, renderNginxMain, renderRouterSite } from "./providers/nginxConfig";
+import {
+  containerNginxPaths,
+  renderApplySiteScript,
+  renderNginxMain,
+  renderRouterSite,
+} from "./providers/nginxConfig";
 import type { Target } from "./target";
 import { targetCommand } from "./targetCommand";
 
@@ -38,20 +43,6 @@ const sitePath = `${containerNginxPaths.siteDir}/site.conf`;
  * never changes, so the container is never replaced because traffic moves.
  */
 const bootstrapSite = "server {\n    listen 80 default_server;\n    return 503;\n}\n";
-
-/**
- * Swaps the site in, keeps it only if `nginx -t` accepts it, then reloads. The seam for the
- * NginxUpstream provider: a reload restarts workers and can drop idle keep-alive connections,
- * which that provider avoids by switching without one.
- */
-const applySiteScript = [
-  `site=${sitePath}`,
-  'cat > "$site.next"',
-  'cp "$site" "$site.previous"',
-  'mv "$site.next" "$site"',
-  'if ! nginx -t 2>&1; then mv "$site.previous" "$site"; echo "nginx refused the new site; the previous one stays live" >&2; exit 1; fi',
-  "nginx -s reload",
-].join("\n");
 
 /**
  * The nginx router on the public ports. Its container holds only static files; the site (which
@@ -120,7 +111,7 @@ export class Router extends pulumi.ComponentResource {
       {
         target: args.target,
         sshPrivateKey: args.sshPrivateKey,
-        argv: ["docker", "exec", "-i", this.containerName, "sh", "-ec", applySiteScript],
+        argv: ["docker", "exec", "-i", this.containerName, "sh", "-ec", renderApplySiteScript(sitePath)],
         stdin: this.site,
         // A new container starts from the bootstrap site, so it needs the site again.
         triggers: [this.site, this.container.id],

@@ -3,6 +3,7 @@
  * output to a real `nginx -t`.
  */
 import { type SlotColour, slotColours } from "../../infra/config";
+import { shellCommand, shellQuote } from "../target";
 
 export interface RouterSite {
   /** Where nginx reaches each slot, `host:port`. */
@@ -137,4 +138,29 @@ export function renderRouterSite(site: RouterSite): string {
   }
   lines.push(...headers, ...proxy, "}", "");
   return lines.join("\n");
+}
+
+/**
+ * A POSIX sh script that swaps a new site (read from stdin) in, keeps it only if `nginx -t`
+ * accepts the whole configuration, then reloads; on refusal the previous site is restored and
+ * nginx's own message is printed. `nginx` is the command prefix (`nginx`, or `nginx -p ... -c ...`).
+ *
+ * This is the seam the NginxUpstream provider replaces: a reload restarts the workers, and
+ * idle keep-alive client connections of the old workers are closed.
+ */
+export function renderApplySiteScript(sitePath: string, nginx: readonly string[] = ["nginx"]): string {
+  const run = shellCommand(nginx);
+  return [
+    `site=${shellQuote(sitePath)}`,
+    'cat > "$site.next"',
+    'if [ -f "$site" ]; then cp "$site" "$site.previous"; fi',
+    'mv "$site.next" "$site"',
+    `if ! ${run} -t 2>&1; then`,
+    '  if [ -f "$site.previous" ]; then mv "$site.previous" "$site"; else rm -f "$site"; fi',
+    '  echo "nginx refused the new site; the previous one stays live" >&2',
+    "  exit 1",
+    "fi",
+    `${run} -s reload`,
+    "",
+  ].join("\n");
 }
