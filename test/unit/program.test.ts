@@ -1,0 +1,470 @@
+/**
+ * The real program under Pulumi mocks, fed the real stack files: what a user would see in
+ * `pulumi preview`, asserted as a resource graph.
+ */
+import assert from "node:assert/strict";
+import { unpinnedImageReason } from "../../infra/images";
+import {
+  EngineState,
+  Graph,
+  isSecretValue,
+  type ProgramRun,
+  plainOccurrences,
+  type Registration,
+  readStackFile,
+  reveal,
+  runProgram,
+  type StackName,
+  type StackValues,
+  secretFor,
+} from "../support/program";
+
+const container = "docker:index/container:Container";
+
+interface SlotFile {
+  image?: string;
+  build?: string;
+  version: string;
+  rollout?: number;
+}
+
+function slotsOf(values: StackValues): Record<"blue" | "green", SlotFile> {
+  return values.slots as Record<"blue" | "green", SlotFile>;
+}
+
+async function mustRun(
+  stack: StackName,
+  options: Parameters<typeof runProgram>[1] = {},
+): Promise<ProgramRun> {
+  const run = await runProgram(stack, options);
+  if (run.error) throw run.error;
+  return run;
+}
+
+/** Registrations keyed by type and name, inputs revealed, for comparing two runs. */
+function snapshot(run: ProgramRun): Map<string, unknown> {
+  return new Map(run.registrations.map((r) => [`${r.type}::${r.name}`, reveal(r.inputs)]));
+}
+
+function changedResources(before: ProgramRun, after: ProgramRun): string[] {
+  const a = snapshot(before);
+  const b = snapshot(after);
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  return [...keys].filter((key) => JSON.stringify(a.get(key)) !== JSON.stringify(b.get(key))).sort();
+}
+
+function env(registration: Registration): Record<string, string> {
+  const list = reveal(registration.inputs.envs) as string[];
+  return Object.fromEntries(
+    list.map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+function networksOf(registration: Registration): string[] {
+  return (reveal(registration.inputs.networksAdvanced) as { name: string }[]).map((n) => n.name);
+}
+
+for (const stack of ["stage", "production"] as const) {
+  describe(`program under mocks: ${stack} stack`, () => {
+    const { values } = readStackFile(stack);
+    let run: ProgramRun;
+    let graph: Graph;
+
+    before(async () => {
+      run = await mustRun(stack);
+      graph = new Graph(run.registrations);
+    });
+
+    it("registers the whole topology with stable container names", () => {
+      const names = graph
+        .ofType(container)
+        .map((r) => reveal(r.inputs.name))
+        .sort();
+      const expected = ["app-blue", "app-green", "postgres", "router"];
+      if ((values.redis as { enabled?: boolean }).enabled !== false) expected.push("redis");
+      assert.deepEqual(names, expected.sort());
+      for (const type of [
+        "switchyard:index:Deployment",
+        "switchyard:data:Database",
+        "switchyard:data:MigrationJob",
+        "switchyard:router:Router",
+      ]) {
+        assert.equal(graph.ofType(type).length, 1, type);
+      }
+      assert.equal(graph.ofType("switchyard:app:AppSlot").length, 2);
+    });
+
+    it("runs each slot from its own image, pinned by image id", () => {
+      const slots = slotsOf(values);
+      for (const colour of ["blue", "green"] as const) {
+        const pulled = graph.byName(`app-${colour}-image`, "docker:index/remoteImage:RemoteImage");
+        assert.equal(pulled.inputs.name, slots[colour].image);
+        const slot = graph.byName(`app-${colour}`, container);
+        assert.equal(slot.inputs.image, pulled.state.imageId);
+        assert.equal(env(slot).APP_VERSION, slots[colour].version);
+        assert.equal(env(slot).SLOT, colour);
+      }
+      assert.notEqual(
+        graph.byName("app-blue", container).inputs.image,
+        graph.byName("app-green", container).inputs.image,
+      );
+    });
+
+    it("keeps the database and Redis on the internal network with no published port", () => {
+      const privateNet = graph.byName("private", "docker:index/network:Network");
+      assert.equal(privateNet.inputs.internal, true);
+      for (const name of ["postgres", "redis"]) {
+        const registration = graph.registrations.find((r) => r.type === container && r.name === name);
+        if (!registration) continue;
+        assert.deepEqual(networksOf(registration), [privateNet.inputs.name]);
+        assert.equal(registration.inputs.ports, undefined, `${name} publishes no port`);
+      }
+      const dataVolume = graph.byName("postgres", "docker:index/volume:Volume");
+      assert.equal(dataVolume.inputs.name, (values.database as { volume: string }).volume);
+      assert.equal(dataVolume.options.retainOnDelete, true, "the data volume survives `pulumi destroy`");
+    });
+
+    it("binds slots to loopback only, with limits, a restart policy, a healthcheck and a non-root user", () => {
+      for (const colour of ["blue", "green"] as const) {
+        const slot = reveal(graph.byName(`app-${colour}`, container).inputs) as Record<string, unknown>;
+        const ports = slot.ports as { ip: string }[];
+        assert.ok(ports.every((p) => p.ip === "127.0.0.1"));
+        assert.ok((slot.memory as number) > 0);
+        assert.ok(Number(slot.cpus) > 0);
+        assert.equal(slot.restart, "unless-stopped");
+        assert.match(slot.user as string, /^\d+:\d+$/);
+        assert.ok((slot.healthcheck as { tests: string[] }).tests.join(" ").includes("/health"));
+        assert.deepEqual(networksOf(graph.byName(`app-${colour}`, container)).sort(), [
+          "switchyard-edge",
+          "switchyard-private",
+        ]);
+      }
+    });
+
+    it("renders a router site whose upstream follows activeSlot and the canary weight", () => {
+      const site = reveal(graph.byName("router-site").inputs.stdin) as string;
+      const active = values.activeSlot as string;
+      const idle = active === "blue" ? "green" : "blue";
+      const weight = (values.router as { canaryWeight?: number }).canaryWeight ?? 0;
+      const upstream = site.slice(site.indexOf("upstream"), site.indexOf("}"));
+      if (weight === 0) {
+        assert.match(upstream, new RegExp(`server app-${active}:\\d+ weight=100`));
+        assert.doesNotMatch(upstream, new RegExp(`app-${idle}`));
+      } else {
+        assert.match(upstream, new RegExp(`server app-${active}:\\d+ weight=${100 - weight}`));
+        assert.match(upstream, new RegExp(`server app-${idle}:\\d+ weight=${weight}`));
+      }
+      const router = graph.byName("router", container);
+      const uploads = reveal(router.inputs.uploads) as { file: string; content: string }[];
+      assert.ok(
+        uploads.every((upload) => !upload.content.includes("upstream")),
+        "the container holds no slot choice, so a switch never replaces it",
+      );
+    });
+
+    it("orders the release: database, then migrations, then slots, then the router", () => {
+      const migrate = graph.byName("migrate-run");
+      assert.ok(graph.waitsFor(migrate, graph.byName("postgres", container)));
+      for (const colour of ["blue", "green"]) {
+        assert.ok(
+          graph.waitsFor(graph.byName(`app-${colour}`, container), migrate),
+          `app-${colour} after migrations`,
+        );
+      }
+      const active = values.activeSlot as string;
+      const site = graph.byName("router-site");
+      assert.ok(graph.waitsFor(site, graph.byName(`app-${active}`, container)));
+      assert.ok(graph.waitsFor(site, graph.byName("router", container)));
+    });
+
+    it("keeps every secret secret: generated passwords, app secrets, keys, connection URLs", () => {
+      const secrets = [
+        ...graph
+          .ofType("random:index/randomPassword:RandomPassword")
+          .map((r) => reveal(r.state.result) as string),
+        ...Object.keys((values.appSecrets as Record<string, string>) ?? {}).map((k) =>
+          secretFor(`appSecrets.${k}`),
+        ),
+        secretFor("sshPrivateKey").split("\n")[1],
+      ];
+      assert.ok(secrets.length >= 4);
+      for (const secret of secrets) {
+        for (const registration of run.registrations) {
+          assert.deepEqual(
+            plainOccurrences(registration.inputs, secret),
+            [],
+            `${registration.name} leaks a secret`,
+          );
+        }
+        assert.deepEqual(plainOccurrences(run.outputs, secret), []);
+      }
+      for (const colour of ["blue", "green"]) {
+        const slot = graph.byName(`app-${colour}`, container);
+        assert.ok(isSecretValue(slot.inputs.envs));
+        assert.match(env(slot).DATABASE_URL, /^postgres:\/\/\w+:generated-/);
+      }
+      assert.ok(isSecretValue(graph.byName("migrate-run").inputs.stdin));
+    });
+
+    it("flipping activeSlot changes the router's site and nothing else", async () => {
+      const state = new EngineState();
+      const first = await mustRun(stack, { state });
+      const flipped = await mustRun(stack, {
+        state,
+        mutate: (v) => {
+          v.activeSlot = v.activeSlot === "blue" ? "green" : "blue";
+        },
+      });
+      assert.deepEqual(changedResources(first, flipped), ["command:local:Command::router-site"]);
+    });
+
+    it("a shared change (env, limits, app secrets) never touches a running slot until it is released", async () => {
+      const state = new EngineState();
+      const first = await mustRun(stack, { state });
+      const shared = (v: StackValues) => {
+        const app = v.app as { env: Record<string, string>; resources: { memoryMb: number } };
+        app.env = { ...app.env, FEATURE_FLAGS: "checkout-v2" };
+        app.resources = { ...app.resources, memoryMb: 2048 };
+        v.appSecrets = { ...(v.appSecrets as object), NEW_API_TOKEN: "rotated-token-value" };
+      };
+      const changed = await mustRun(stack, { state, mutate: shared });
+      const slotChanges = changedResources(first, changed).filter((key) => key.startsWith(container));
+      assert.deepEqual(slotChanges, [], "no slot container changes from a shared change alone");
+
+      const active = values.activeSlot as "blue" | "green";
+      const idle = active === "blue" ? "green" : "blue";
+      const released = await mustRun(stack, {
+        state,
+        mutate: (v) => {
+          shared(v);
+          const slot = slotsOf(v)[idle];
+          slot.rollout = (slot.rollout ?? 0) + 1;
+        },
+      });
+      const releasedChanges = changedResources(first, released).filter((key) => key.startsWith(container));
+      assert.deepEqual(
+        releasedChanges,
+        [`${container}::app-${idle}`],
+        "the released idle slot alone picks it up",
+      );
+      const idleEnv = env(new Graph(released.registrations).byName(`app-${idle}`, container));
+      assert.equal(idleEnv.FEATURE_FLAGS, "checkout-v2");
+      assert.equal(idleEnv.NEW_API_TOKEN, "rotated-token-value");
+      const activeEnv = env(new Graph(released.registrations).byName(`app-${active}`, container));
+      assert.equal(activeEnv.FEATURE_FLAGS, undefined, "the active slot still runs its own release");
+    });
+
+    it("a new image for the idle slot replaces that slot only", async () => {
+      const state = new EngineState();
+      const first = await mustRun(stack, { state });
+      const idle = values.activeSlot === "blue" ? "green" : "blue";
+      const next = await mustRun(stack, {
+        state,
+        mutate: (v) => {
+          slotsOf(v)[idle] = { image: "ghcr.io/acme/shop-api:9.9.9", version: "9.9.9" };
+        },
+      });
+      const changes = changedResources(first, next);
+      assert.ok(changes.includes(`${container}::app-${idle}`));
+      assert.ok(!changes.includes(`${container}::app-${values.activeSlot}`));
+      assert.ok(!changes.some((key) => key.endsWith("::postgres") || key.endsWith("::redis")));
+    });
+
+    it("uses only pinned images", () => {
+      for (const pulled of graph.ofType("docker:index/remoteImage:RemoteImage")) {
+        if (stack === "production")
+          assert.equal(unpinnedImageReason(pulled.inputs.name as string), undefined);
+      }
+    });
+  });
+}
+
+describe("program under mocks: dev stack", () => {
+  it("builds the demo app locally for both slots and the migrations", async () => {
+    const run = await mustRun("dev");
+    const graph = new Graph(run.registrations);
+    const builds = graph.ofType("docker:index/image:Image");
+    assert.deepEqual(builds.map((b) => b.name).sort(), [
+      "app-blue-image",
+      "app-green-image",
+      "migrate-image",
+    ]);
+    for (const build of builds) {
+      const context = (build.inputs.build as { context: string }).context;
+      assert.match(context, /examples\/demo-app$/);
+      assert.equal(build.inputs.skipPush, true);
+    }
+    assert.equal(
+      reveal(graph.byName("docker", "pulumi:providers:docker").inputs.host),
+      "unix:///var/run/docker.sock",
+    );
+    assert.equal(graph.byName("migrate-run").inputs.environment, undefined, "no ssh key for a local target");
+  });
+});
+
+describe("program under mocks: ssh target", () => {
+  it("points the docker provider at the VPS with the pinned host key and no trust-on-first-use", async () => {
+    const run = await mustRun("production");
+    const provider = new Graph(run.registrations).byName("docker", "pulumi:providers:docker");
+    const target = (readStackFile("production").values.target as { host: string }).host;
+    assert.equal(provider.inputs.host, target);
+    assert.ok(isSecretValue(provider.inputs.sshOpts));
+    // Provider config reaches the engine JSON-encoded.
+    const options = (JSON.parse(reveal(provider.inputs.sshOpts) as string) as string[]).join(" ");
+    assert.match(options, /StrictHostKeyChecking=yes/);
+    assert.match(options, /UserKnownHostsFile=\S+known_hosts/);
+  });
+});
+
+describe("program under mocks: bad config fails before anything is registered", () => {
+  const cases: {
+    name: string;
+    stack: StackName;
+    key: RegExp;
+    mutate?: (v: StackValues) => void;
+    plain?: string[];
+  }[] = [
+    {
+      name: "unknown slot",
+      stack: "stage",
+      key: /switchyard:activeSlot: expected one of "blue", "green"/,
+      mutate: (v) => {
+        v.activeSlot = "purple";
+      },
+    },
+    {
+      name: "port out of range",
+      stack: "stage",
+      key: /switchyard:app\.port: .*65535/,
+      mutate: (v) => {
+        (v.app as { port: number }).port = 70000;
+      },
+    },
+    {
+      name: "latest image in production",
+      stack: "production",
+      key: /switchyard:slots\.green\.image: uses the moving tag `latest`/,
+      mutate: (v) => {
+        slotsOf(v).green.image = "ghcr.io/acme/shop-api:latest";
+      },
+    },
+    {
+      name: "untagged image in production",
+      stack: "production",
+      key: /switchyard:database\.image: has no tag/,
+      mutate: (v) => {
+        (v.database as { image: string }).image = "postgres";
+      },
+    },
+    {
+      name: "missing ssh key",
+      stack: "production",
+      key: /switchyard:sshPrivateKey: required for ssh:\/\/ hosts/,
+      mutate: (v) => void delete v.sshPrivateKey,
+    },
+    {
+      name: "secret in plain text",
+      stack: "production",
+      key: /switchyard:tlsKey: holds a secret but is in plain text/,
+      plain: ["tlsKey"],
+    },
+    {
+      name: "malformed ssh target",
+      stack: "stage",
+      key: /switchyard:target\.host: unix:\/\/\/path\/to\/docker\.sock, or ssh:\/\/user@host\[:port\]/,
+      mutate: (v) => {
+        (v.target as { host: string }).host = "ssh://198.51.100.20";
+      },
+    },
+    {
+      name: "missing host key",
+      stack: "stage",
+      key: /switchyard:target\.hostKey: required for ssh:\/\/ hosts/,
+      mutate: (v) => void delete (v.target as { hostKey?: string }).hostKey,
+    },
+    {
+      name: "negative retention",
+      stack: "stage",
+      key: /switchyard:snapshots\.retention: .*>=1/,
+      mutate: (v) => {
+        (v.snapshots as { retention: number }).retention = -1;
+      },
+    },
+    {
+      name: "canary weight over 100",
+      stack: "stage",
+      key: /switchyard:router\.canaryWeight: .*<=100/,
+      mutate: (v) => {
+        (v.router as { canaryWeight: number }).canaryWeight = 150;
+      },
+    },
+    {
+      name: "misspelt key",
+      stack: "stage",
+      key: /switchyard:snapshot: unknown key/,
+      mutate: (v) => {
+        v.snapshot = { retention: 7 };
+      },
+    },
+    {
+      name: "secret in plain env",
+      stack: "stage",
+      key: /switchyard:app\.env\.STRIPE_SECRET_KEY: looks like a secret: put it in appSecrets/,
+      mutate: (v) => {
+        (v.app as { env: Record<string, string> }).env.STRIPE_SECRET_KEY = "sk_live_123";
+      },
+    },
+    {
+      name: "slot with both image and build",
+      stack: "stage",
+      key: /switchyard:slots\.blue\.image: set exactly one of `image` or `build`/,
+      mutate: (v) => {
+        slotsOf(v).blue.build = "examples/demo-app";
+      },
+    },
+    {
+      name: "local build in production",
+      stack: "production",
+      key: /switchyard:slots\.blue\.build: production runs registry images only/,
+      mutate: (v) => {
+        slotsOf(v).blue = { build: "examples/demo-app", version: "1.0.0" };
+      },
+    },
+    {
+      name: "missing slot",
+      stack: "stage",
+      key: /switchyard:slots\.green: required/,
+      mutate: (v) => void delete (v.slots as Record<string, unknown>).green,
+    },
+    {
+      name: "same loopback port for both slots",
+      stack: "stage",
+      key: /switchyard:app\.loopbackPorts\.green: must differ/,
+      mutate: (v) => {
+        (v.app as Record<string, unknown>).loopbackPorts = { blue: 18081, green: 18081 };
+      },
+    },
+  ];
+
+  for (const c of cases) {
+    it(`${c.name}: names ${c.key.source.split(":")[1]}`, async () => {
+      const run = await runProgram(c.stack, { mutate: c.mutate, plainKeys: c.plain });
+      assert.ok(run.error, "the program must fail");
+      assert.match(run.error.message, c.key);
+      assert.equal(run.registrations.length, 0, "nothing is registered");
+      for (const secretKey of ["sshPrivateKey", "tlsKey", "appSecrets.JWT_SECRET"]) {
+        assert.ok(!run.error.message.includes(secretFor(secretKey).split("\n")[1] ?? secretFor(secretKey)));
+      }
+    });
+  }
+
+  it("reports every problem at once", async () => {
+    const run = await runProgram("stage", {
+      mutate: (v) => {
+        v.activeSlot = "purple";
+        (v.snapshots as { retention: number }).retention = 0;
+      },
+    });
+    assert.match(run.error?.message ?? "", /activeSlot[\s\S]*snapshots\.retention/);
+  });
+});
