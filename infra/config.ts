@@ -175,6 +175,34 @@ export const stackConfigSchema = z
           .boolean()
           .prefault(false)
           .describe("Whether a degraded (206) slot may receive traffic"),
+        successesNeeded: z
+          .int()
+          .min(1)
+          .max(100)
+          .prefault(3)
+          .describe("Consecutive passing checks before the stable-for window starts"),
+        deadlineSeconds: seconds(3600)
+          .prefault(300)
+          .describe("How long a health gate waits in all before it fails the update"),
+        smokeChecks: z
+          .array(
+            z.strictObject({
+              path: z
+                .string()
+                .regex(/^\/\S*$/, "a path starting with /")
+                .describe("Path to request"),
+              status: z.int().min(100).max(599).prefault(200).describe("Expected HTTP status"),
+            }),
+          )
+          .max(20)
+          .prefault([])
+          .describe("Extra requests that must answer as expected before a slot passes its gate"),
+        postSwitchStableForSeconds: z
+          .number()
+          .min(0)
+          .max(3600)
+          .prefault(30)
+          .describe("How long the router must serve the new slot healthily after a switch before it holds"),
       })
       .prefault({})
       .describe("The health contract every slot speaks"),
