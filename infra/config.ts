@@ -110,7 +110,10 @@ export const stackConfigSchema = z
       .prefault("blue")
       .describe("The slot that receives traffic; switching is `pulumi config set activeSlot green`"),
     slots: z
-      .strictObject({ blue: slotSpec, green: slotSpec })
+      .strictObject({
+        blue: slotSpec.describe("The blue slot: container `app-blue`"),
+        green: slotSpec.describe("The green slot: container `app-green`"),
+      })
       .describe("The two app slots; the idle one gets the new image, then traffic moves to it"),
     app: z
       .strictObject({
@@ -132,7 +135,10 @@ export const stackConfigSchema = z
           .describe("Docker restart policy of each slot"),
         command: z.array(z.string()).min(1).optional().describe("Override the image's command"),
         loopbackPorts: z
-          .strictObject({ blue: port.prefault(18081), green: port.prefault(18082) })
+          .strictObject({
+            blue: port.prefault(18081).describe("Loopback port of the blue slot"),
+            green: port.prefault(18082).describe("Loopback port of the green slot"),
+          })
           .prefault({})
           .describe("Host ports (bound to 127.0.0.1 only) where health gates reach each slot directly"),
       })
@@ -282,17 +288,17 @@ export const stackConfigSchema = z
         "a PEM/OpenSSH private key (the whole file)",
       )
       .optional()
-      .describe("Secret: the deploy user's private key for ssh:// targets"),
+      .describe("The deploy user's private key for ssh:// targets (the whole file)"),
     tlsCertificate: z
       .string()
       .refine((value) => value.includes("-----BEGIN CERTIFICATE-----"), "a PEM certificate chain")
       .optional()
-      .describe("Secret: the router's TLS certificate chain (PEM)"),
+      .describe("The router's TLS certificate chain (PEM)"),
     tlsKey: z
       .string()
       .refine((value) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value), "a PEM private key")
       .optional()
-      .describe("Secret: the router's TLS private key (PEM)"),
+      .describe("The router's TLS private key (PEM)"),
   })
   .check((ctx) => crossKeyRules(ctx.value, ctx.issues));
 
