@@ -83,7 +83,7 @@ function describeType(schema: AnySchema, nullable: boolean): string {
 }
 
 function isNullable(schema: AnySchema): boolean {
-  for (let current: AnySchema | undefined = schema; current; ) {
+  for (let current: AnySchema | undefined = schema; current;) {
     const def = current._zod.def as { type: string; innerType?: AnySchema };
     if (def.type === "nullable") return true;
     current = def.innerType;
