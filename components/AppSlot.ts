@@ -84,6 +84,16 @@ export class AppSlot extends pulumi.ComponentResource {
     );
     const pinned = stash.output as pulumi.Output<Release>;
     this.release = pinned.apply((release) => release.settings);
+    // A preview shows no diff for settings that wait for the next release, so say so.
+    pulumi.all([stash.input as pulumi.Output<Release>, pinned]).apply(([wanted, released]) => {
+      const waiting = unreleasedSettings(released, wanted);
+      if (waiting.length === 0) return;
+      pulumi.log.info(
+        `${this.containerName} keeps running its last release; the new ${waiting.join(", ")} reach it ` +
+          `when it is released again (new image or version, or bump slots.${args.colour}.rollout)`,
+        this,
+      );
+    });
 
     this.container = new docker.Container(
       name,
@@ -128,6 +138,17 @@ export class AppSlot extends pulumi.ComponentResource {
       loopbackUrl: this.loopbackUrl,
     });
   }
+}
+
+/** Names of the shared settings that differ between a slot's release and the current config. */
+export function unreleasedSettings(released: Release, wanted: Release): string[] {
+  const names = Object.keys({ ...released.settings, ...wanted.settings }) as (keyof SlotSettings)[];
+  const changed = names
+    .filter((name) => JSON.stringify(released.settings[name]) !== JSON.stringify(wanted.settings[name]))
+    .map((name) => `app.${name}`);
+  // Secrets are compared, never named by value.
+  if (JSON.stringify(released.secretEnv) !== JSON.stringify(wanted.secretEnv)) changed.push("secrets");
+  return changed;
 }
 
 /** The slot's environment: its identity, the pinned shared env and secrets. */

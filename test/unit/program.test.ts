@@ -3,6 +3,7 @@
  * `pulumi preview`, asserted as a resource graph.
  */
 import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
 import { unpinnedImageReason } from "../../infra/images";
 import {
   EngineState,
@@ -39,6 +40,20 @@ async function mustRun(
   const run = await runProgram(stack, options);
   if (run.error) throw run.error;
   return run;
+}
+
+/** Runs `work` and collects what the program said with `pulumi.log.info` meanwhile. */
+async function capturingInfoLogs<T>(work: () => Promise<T>): Promise<{ result: T; messages: string[] }> {
+  const messages: string[] = [];
+  const original = pulumi.log.info;
+  pulumi.log.info = async (message: string) => {
+    messages.push(message);
+  };
+  try {
+    return { result: await work(), messages };
+  } finally {
+    pulumi.log.info = original;
+  }
 }
 
 /** Registrations keyed by type and name, inputs revealed, for comparing two runs. */
@@ -227,9 +242,16 @@ for (const stack of ["stage", "production"] as const) {
         app.resources = { ...app.resources, memoryMb: 2048 };
         v.appSecrets = { ...(v.appSecrets as object), NEW_API_TOKEN: "rotated-token-value" };
       };
-      const changed = await mustRun(stack, { state, mutate: shared });
+      const notices = await capturingInfoLogs(() => mustRun(stack, { state, mutate: shared }));
+      const changed = notices.result;
       const slotChanges = changedResources(first, changed).filter((key) => key.startsWith(container));
       assert.deepEqual(slotChanges, [], "no slot container changes from a shared change alone");
+      for (const colour of ["blue", "green"]) {
+        const notice = notices.messages.find((message) => message.startsWith(`app-${colour} keeps`));
+        assert.ok(notice, `app-${colour} says that settings wait for its release: ${notices.messages}`);
+        assert.match(notice, /app\.env, app\.resources, secrets reach it/);
+        assert.ok(!notice.includes("rotated-token-value"), "no secret in the notice");
+      }
 
       const active = values.activeSlot as "blue" | "green";
       const idle = active === "blue" ? "green" : "blue";
