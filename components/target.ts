@@ -83,8 +83,9 @@ export function targetScript(target: Target, argv: readonly string[]): string {
     "umask 077",
     `printf '%s\\n' "$${sshKeyVariable}" > "$dir/key"`,
     `printf '%s\\n' ${shellQuote(knownHostsLine(target))} > "$dir/known_hosts"`,
-    // ssh joins its remote arguments with spaces, so the remote command is quoted once here.
-    `${ssh.map((word) => (word.startsWith('"$dir') ? word : shellQuote(word))).join(" ")} ${shellQuote(shellCommand(argv))}`,
+    // Words naming files in "$dir" (also inside `-o UserKnownHostsFile=...`) stay unquoted so bash
+    // expands them. ssh joins its remote arguments with spaces, so the remote command is quoted once here.
+    `${ssh.map((word) => (word.includes('"$dir') ? word : shellQuote(word))).join(" ")} ${shellQuote(shellCommand(argv))}`,
     "",
   ].join("\n");
 }

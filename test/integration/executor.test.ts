@@ -1,0 +1,382 @@
+/**
+ * The executor every dynamic provider works through, locally and over a real SSH connection
+ * to a throwaway sshd: what goes in arrives intact, what comes out is complete, and a server
+ * that is not the pinned one is never talked to.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Readable, Writable } from "node:stream";
+import {
+  type Executor,
+  type ExecutorSpec,
+  executorSpecFor,
+  isCommandFailed,
+  openExecutor,
+  runChecked,
+  withExecutor,
+} from "../../components/providers/executor";
+import { delay, httpGet, run } from "../support/process";
+import { type SshServer, startSshd } from "../support/sshd";
+
+const awkwardArguments = [
+  "two words",
+  "it's",
+  '"double"',
+  "$HOME",
+  "`id`",
+  "$(touch /tmp/switchyard-injected)",
+  "line one\nline two",
+  "",
+  "*",
+  "back\\slash",
+  "; exit 3",
+  "--",
+  "-n",
+  "tab\there",
+  "ünïcödé ✓",
+];
+
+function sha256(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Whether a process whose command line contains `marker` is running. */
+async function processRunning(marker: string): Promise<boolean> {
+  const found = await run("pgrep", ["-f", marker]);
+  return found.code === 0;
+}
+
+/** Waits up to `timeoutMs` for `condition`; returns whether it held. */
+async function eventually(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return true;
+    await delay(100);
+  }
+  return condition();
+}
+
+describe("executor", () => {
+  let sshd: SshServer;
+  let dir: string;
+
+  before(async () => {
+    sshd = await startSshd();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-executor-"));
+  });
+
+  after(async () => {
+    await sshd?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function sshSpec(overrides: Partial<Extract<ExecutorSpec, { kind: "ssh" }>> = {}): ExecutorSpec {
+    return {
+      kind: "ssh",
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      hostKey: sshd.hostKey,
+      privateKey: sshd.privateKey,
+      ...overrides,
+    };
+  }
+
+  const variants: { name: string; spec: () => ExecutorSpec; description: () => string }[] = [
+    { name: "local", spec: () => ({ kind: "local" }), description: () => "local" },
+    { name: "ssh", spec: () => sshSpec(), description: () => `ssh ${sshd.user}@127.0.0.1:${sshd.port}` },
+  ];
+
+  for (const variant of variants) {
+    describe(variant.name, () => {
+      let executor: Executor;
+      before(async () => {
+        executor = await openExecutor(variant.spec());
+      });
+      after(async () => {
+        await executor?.close();
+      });
+
+      it("describes itself without secrets", () => {
+        assert.equal(executor.description, variant.description());
+      });
+
+      it("passes awkward arguments through intact, none of them interpreted", async () => {
+        fs.rmSync("/tmp/switchyard-injected", { force: true });
+        const result = await executor.run(["printf", "%s\\0", ...awkwardArguments]);
+        assert.equal(result.exitCode, 0, result.stderr);
+        assert.deepEqual(result.stdout.split("\0").slice(0, -1), awkwardArguments);
+        assert.equal(fs.existsSync("/tmp/switchyard-injected"), false);
+      });
+
+      it("reports exit codes and stderr as a result, not a throw", async () => {
+        const result = await executor.run(["sh", "-c", 'echo out; echo "went wrong" >&2; exit 7']);
+        assert.deepEqual(result, { exitCode: 7, stdout: "out\n", stderr: "went wrong\n" });
+      });
+
+      it("reports a killed command the way a shell does", async () => {
+        const result = await executor.run(["sh", "-c", "kill -TERM $$"]);
+        assert.equal(result.exitCode, 128 + os.constants.signals.SIGTERM);
+      });
+
+      it("reports a missing program as exit 127", async () => {
+        const result = await executor.run(["switchyard-no-such-program", "x"]);
+        assert.equal(result.exitCode, 127);
+        assert.match(result.stderr, /switchyard-no-such-program: (command )?not found/);
+      });
+
+      it("forwards stdin from a string, a buffer and a stream, and gives EOF when there is none", async () => {
+        const binary = randomBytes(64 * 1024);
+        assert.equal((await executor.run(["cat"], { stdin: "hello\nworld" })).stdout, "hello\nworld");
+        const fromBuffer = await executor.run(["sha256sum"], { stdin: binary });
+        assert.equal(fromBuffer.stdout.split(" ")[0], sha256(binary));
+        const fromStream = await executor.run(["wc", "-c"], { stdin: Readable.from(["a", "bc", "def"]) });
+        assert.equal(fromStream.stdout.trim(), "6");
+        assert.deepEqual(await executor.run(["cat"], { timeoutMs: 10_000 }), {
+          exitCode: 0,
+          stdout: "",
+          stderr: "",
+        });
+      });
+
+      it("streams 50 MB of stdout to a file intact", async () => {
+        const source = path.join(dir, `source-${variant.name}`);
+        const copy = path.join(dir, `copy-${variant.name}`);
+        fs.writeFileSync(source, randomBytes(50 * 1024 * 1024));
+        const result = await executor.run(["head", "-c", String(50 * 1024 * 1024), source], {
+          stdout: fs.createWriteStream(copy),
+        });
+        assert.deepEqual(result, { exitCode: 0, stdout: "", stderr: "" });
+        assert.equal(fs.statSync(copy).size, 50 * 1024 * 1024);
+        assert.equal(await fileSha256(copy), await fileSha256(source));
+      });
+
+      it("hands stdout over as it comes and waits for a slow consumer instead of buffering", async () => {
+        // The command finishes only after the consumer has seen its first megabyte, so an
+        // executor that held output back until exit would run into the timeout.
+        const go = path.join(dir, `go-${variant.name}`);
+        let received = 0;
+        let mostQueued = 0;
+        const slow = new Writable({
+          highWaterMark: 64 * 1024,
+          write(chunk: Buffer, _encoding, done) {
+            if (received === 0) fs.writeFileSync(go, "");
+            received += chunk.length;
+            mostQueued = Math.max(mostQueued, slow.writableLength);
+            setTimeout(done, 1);
+          },
+        });
+        const script = `head -c 1048576 /dev/zero; while [ ! -e ${go} ]; do sleep 0.05; done; head -c 7340032 /dev/zero`;
+        const result = await executor.run(["sh", "-c", script], { stdout: slow, timeoutMs: 30_000 });
+        assert.equal(result.exitCode, 0, result.stderr);
+        assert.equal(received, 8 * 1024 * 1024);
+        assert.ok(mostQueued <= 1024 * 1024, `${mostQueued} bytes queued in the consumer`);
+      });
+
+      it("stops the command and fails the run when its output cannot be written", async () => {
+        const full = new Writable({
+          write(_chunk, _encoding, done) {
+            done(new Error("ENOSPC: no space left on device"));
+          },
+        });
+        await assert.rejects(
+          executor.run(["cat", "/dev/zero"], { stdout: full, timeoutMs: 10_000 }),
+          new RegExp(
+            `^Error: output of cat on ${executor.description} could not be written: ENOSPC: no space left on device$`,
+          ),
+        );
+        assert.equal(await eventually(async () => !(await processRunning("cat /dev/zero")), 5000), true);
+      });
+
+      it("kills a command that outlives its timeout", async () => {
+        const marker = `${variant.name === "ssh" ? 41 : 42}.${process.pid}`;
+        const started = Date.now();
+        await assert.rejects(executor.run(["sleep", marker], { timeoutMs: 300 }), (error: Error) => {
+          assert.equal(error.name, "CommandTimedOut");
+          assert.equal(
+            error.message,
+            `sleep did not finish within 300 ms on ${executor.description} and was killed`,
+          );
+          return true;
+        });
+        assert.ok(Date.now() - started < 2000);
+        assert.equal(await eventually(async () => !(await processRunning(`sleep ${marker}`)), 5000), true);
+        assert.equal((await executor.run(["echo", "still usable"])).stdout, "still usable\n");
+      });
+
+      it("runChecked names the command, its exit code and the last 20 lines of stderr", async () => {
+        const script = "for i in $(seq 1 30); do echo line$i >&2; done; exit 4";
+        await assert.rejects(runChecked(executor, ["sh", "-c", script]), (error: unknown) => {
+          assert.ok(isCommandFailed(error));
+          const lines = Array.from({ length: 20 }, (_, index) => `line${index + 11}`);
+          assert.equal(error.message, `sh exited with 4 on ${executor.description}:\n${lines.join("\n")}`);
+          assert.equal(error.result.exitCode, 4);
+          return true;
+        });
+        assert.deepEqual(await runChecked(executor, ["true"]), { exitCode: 0, stdout: "", stderr: "" });
+      });
+
+      it("reaches a TCP service on the target through forward()", async () => {
+        const server = http.createServer((_req, res) => res.end("through the tunnel"));
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const { port } = server.address() as { port: number };
+        try {
+          const forwarded = await executor.forward("127.0.0.1", port);
+          if (variant.name === "local")
+            assert.deepEqual([forwarded.host, forwarded.port], ["127.0.0.1", port]);
+          else assert.notEqual(forwarded.port, port);
+          const responses = await Promise.all(
+            [1, 2, 3].map(() => httpGet(`http://${forwarded.host}:${forwarded.port}/`)),
+          );
+          assert.deepEqual(
+            responses.map((response) => response.body),
+            ["through the tunnel", "through the tunnel", "through the tunnel"],
+          );
+          await forwarded.close();
+          if (variant.name === "ssh")
+            await assert.rejects(httpGet(`http://${forwarded.host}:${forwarded.port}/`), /ECONNREFUSED/);
+        } finally {
+          server.close();
+        }
+      });
+    });
+  }
+
+  describe("ssh refusals", () => {
+    /** sshd's log since `mark`, to see what a refused client got to do. */
+    function logSince(mark: number): string {
+      return sshd.log().slice(mark);
+    }
+
+    it("refuses a server whose host key is not the pinned one, before authenticating", async () => {
+      const mark = sshd.log().length;
+      const fingerprint = async (line: string) => {
+        const file = path.join(dir, "key.pub");
+        fs.writeFileSync(file, `${line}\n`);
+        return (await run("ssh-keygen", ["-l", "-E", "sha256", "-f", file])).stdout.split(" ")[1];
+      };
+      const expected = await fingerprint(sshd.wrongHostKey);
+      const presented = await fingerprint(sshd.hostKey);
+      await assert.rejects(openExecutor(sshSpec({ hostKey: sshd.wrongHostKey })), (error: Error) => {
+        assert.equal(
+          error.message,
+          `ssh ${sshd.user}@127.0.0.1:${sshd.port}: host key mismatch, refusing to connect. ` +
+            `Pinned ssh-ed25519 ${expected}, server presented ssh-ed25519 ${presented}. ` +
+            "If the server's key really changed, update the pinned hostKey.",
+        );
+        return true;
+      });
+      await delay(200);
+      assert.doesNotMatch(logSince(mark), /Accepted|session|Starting/i);
+    });
+
+    it("refuses a host key line that is not a public key", async () => {
+      await assert.rejects(
+        openExecutor(sshSpec({ hostKey: "ssh-ed25519 bm90IGEga2V5" })),
+        /hostKey must be a public key line like `ssh-ed25519 AAAA...`, got "ssh-ed25519 bm90IGEga2V5"/,
+      );
+    });
+
+    it("fails clearly when the server does not accept the user key", async () => {
+      const mark = sshd.log().length;
+      await assert.rejects(
+        openExecutor(sshSpec({ privateKey: sshd.unauthorizedPrivateKey })),
+        (error: Error) => {
+          assert.match(
+            error.message,
+            new RegExp(`^ssh ${sshd.user}@127\\.0\\.0\\.1:${sshd.port}: the server refused`),
+          );
+          assert.ok(!error.message.includes("PRIVATE KEY"));
+          return true;
+        },
+      );
+      await delay(200);
+      assert.doesNotMatch(logSince(mark), /Accepted publickey/);
+    });
+
+    it("does not quote an unreadable private key", async () => {
+      const garbage =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0IG1hdGVyaWFs\n-----END OPENSSH PRIVATE KEY-----";
+      await assert.rejects(openExecutor(sshSpec({ privateKey: garbage })), (error: Error) => {
+        assert.match(error.message, /sshPrivateKey cannot be read/);
+        assert.ok(!error.message.includes("c2VjcmV0IG1hdGVyaWFs"));
+        return true;
+      });
+    });
+
+    it("fails a run, and the runs after it, clearly when the connection drops", async () => {
+      const executor = await openExecutor(sshSpec());
+      try {
+        // The parent of an exec'd command is sshd's process for this connection.
+        await assert.rejects(
+          executor.run(["sh", "-c", "kill -KILL $PPID; sleep 5"]),
+          new RegExp(
+            `^Error: ssh ${sshd.user}@127\\.0\\.0\\.1:${sshd.port}: the connection ended before sh reported its exit$`,
+          ),
+        );
+        await assert.rejects(executor.run(["true"]), /: cannot run true: /);
+      } finally {
+        await executor.close();
+      }
+    });
+
+    it("closes the connection after withExecutor, also when the work fails", async () => {
+      const before = (await run("ss", ["-tn", "state", "established", `dport = :${sshd.port}`])).stdout;
+      await assert.rejects(
+        withExecutor(sshSpec(), async (executor) => {
+          await runChecked(executor, ["false"]);
+        }),
+        /false exited with 1/,
+      );
+      const afterwards = await eventually(async () => {
+        const now = (await run("ss", ["-tn", "state", "established", `dport = :${sshd.port}`])).stdout;
+        return now.split("\n").length <= before.split("\n").length;
+      }, 3000);
+      assert.equal(afterwards, true);
+    });
+  });
+
+  describe("executorSpecFor", () => {
+    it("runs locally for a local docker socket", () => {
+      assert.deepEqual(executorSpecFor({ kind: "local", dockerHost: "unix:///var/run/docker.sock" }), {
+        kind: "local",
+      });
+    });
+
+    it("maps an ssh target and its key", () => {
+      const target = {
+        kind: "ssh" as const,
+        user: "deploy",
+        host: "203.0.113.10",
+        port: 2222,
+        hostKey: "ssh-ed25519 AAAA",
+      };
+      assert.deepEqual(executorSpecFor(target, "KEY"), {
+        kind: "ssh",
+        host: "203.0.113.10",
+        port: 2222,
+        user: "deploy",
+        hostKey: "ssh-ed25519 AAAA",
+        privateKey: "KEY",
+      });
+      assert.throws(() => executorSpecFor(target), /ssh:\/\/deploy@203\.0\.113\.10:2222 needs sshPrivateKey/);
+    });
+
+    it("refuses a docker host it cannot run commands on", () => {
+      assert.throws(
+        () => executorSpecFor({ kind: "local", dockerHost: "tcp://10.0.0.5:2375" }),
+        /target host tcp:\/\/10\.0\.0\.5:2375: commands run locally only for a unix:\/\/ docker socket/,
+      );
+    });
+  });
+});
