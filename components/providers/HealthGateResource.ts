@@ -1,0 +1,264 @@
+/**
+ * HealthGate: a resource that exists only once a slot has proven healthy, on the expected
+ * version, for the stable-for window. It reaches the slot's loopback port on the target through
+ * the executor's port forwarding, so slot ports never need to be public. It re-runs (is
+ * replaced) exactly when what it guards changes: the slot's image or container, the expected
+ * version, or where it looks.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { type ExecutorSpec, withExecutor } from "./executor";
+import {
+  type GateSpec,
+  type GateSpecProblem,
+  gateSpecProblems,
+  type SmokeCheck,
+  waitUntilStable,
+} from "./healthGate";
+
+/** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
+export interface HealthGateInputs {
+  executor: ExecutorSpec;
+  /** Where the health endpoint listens, as seen from the target (e.g. 127.0.0.1 and the slot's loopback port). */
+  host: string;
+  port: number;
+  path: string;
+  expectedVersion: string;
+  intervalMs: number;
+  timeoutMs: number;
+  deadlineMs: number;
+  successesNeeded: number;
+  stableForMs: number;
+  allowDegraded: boolean;
+  smokeChecks: SmokeCheck[];
+  /** Identifies what the gate vouches for (image id, container id, ...); any change re-runs it. */
+  guards: string | Record<string, string>;
+}
+
+/** What the state keeps: only what the next diff compares, and what passed. Never the ssh key. */
+export interface HealthGateOutputs {
+  /** The executor's description (`local`, `ssh user@host:port`): where the gate looked from. */
+  target: string;
+  host: string;
+  port: number;
+  path: string;
+  expectedVersion: string;
+  guards: string | Record<string, string>;
+  passedAt: string;
+  waitedMs: number;
+  checks: number;
+  version: string;
+  status: string;
+}
+
+/** Captured as its value: the serialized provider does not need the SDK for it. */
+const unknownValue = pulumi.runtime.unknownValue;
+
+/** A change to any of these re-runs the gate; timing settings alone do not. */
+const guardedKeys = ["target", "host", "port", "path", "expectedVersion", "guards"] as const;
+
+function targetOf(executor: ExecutorSpec): string {
+  return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
+}
+
+/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+function guardedOf(inputs: HealthGateInputs): Pick<HealthGateOutputs, (typeof guardedKeys)[number]> {
+  const { host, port, path, expectedVersion, guards } = inputs;
+  return {
+    target: targetOf(inputs.executor),
+    host,
+    port,
+    path,
+    expectedVersion,
+    guards,
+  };
+}
+
+function urlOf(host: string, port: number, path: string): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
+}
+
+function specOf(inputs: HealthGateInputs, url: string): GateSpec {
+  const { expectedVersion, intervalMs, timeoutMs, deadlineMs, successesNeeded, stableForMs } = inputs;
+  const { allowDegraded, smokeChecks } = inputs;
+  return {
+    url,
+    expectedVersion,
+    intervalMs,
+    timeoutMs,
+    deadlineMs,
+    successesNeeded,
+    stableForMs,
+    allowDegraded,
+    smokeChecks,
+  };
+}
+
+function executorProblems(spec: unknown): GateSpecProblem[] {
+  const bad = (reason: string) => [{ property: "executor", reason }];
+  if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
+  const { kind, host, port, user, hostKey, privateKey } = spec as Record<string, unknown>;
+  if (kind === "local") return [];
+  if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
+  if (typeof host !== "string" || host === "") return bad("ssh needs a host");
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+    return bad("ssh needs a port 1-65535");
+  if (typeof user !== "string" || user === "") return bad("ssh needs a user");
+  if (typeof hostKey !== "string" || !/^\S+ [A-Za-z0-9+/]+={0,3}$/.test(hostKey))
+    return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");
+  // Never quoted: it is a secret.
+  if (typeof privateKey !== "string" || privateKey.trim() === "") return bad("ssh needs a privateKey");
+  return [];
+}
+
+function inputProblems(news: HealthGateInputs): GateSpecProblem[] {
+  const problems = executorProblems(news.executor);
+  if (typeof news.host !== "string" || !/^[A-Za-z0-9.:-]+$/.test(news.host))
+    problems.push({
+      property: "host",
+      reason: `expected a host name or IP address, got ${JSON.stringify(news.host)}`,
+    });
+  if (!Number.isInteger(news.port) || news.port < 1 || news.port > 65535)
+    problems.push({
+      property: "port",
+      reason: `expected a port 1-65535, got ${JSON.stringify(news.port)}`,
+    });
+  if (typeof news.path !== "string" || !/^\/\S*$/.test(news.path))
+    problems.push({
+      property: "path",
+      reason: `expected a path starting with /, got ${JSON.stringify(news.path)}`,
+    });
+  const guards = news.guards;
+  const guardsReadable =
+    typeof guards === "string"
+      ? guards !== ""
+      : !!guards &&
+        typeof guards === "object" &&
+        !Array.isArray(guards) &&
+        Object.keys(guards).length > 0 &&
+        Object.values(guards).every((value) => typeof value === "string");
+  if (!guardsReadable)
+    problems.push({
+      property: "guards",
+      reason: "expected a non-empty string or a non-empty map of strings",
+    });
+  // host, port and path make the URL, and have been checked above in their own names.
+  const placeholder = "http://127.0.0.1:1/";
+  return [...problems, ...gateSpecProblems(specOf(news, placeholder)).filter((p) => p.property !== "url")];
+}
+
+/**
+ * Thin on purpose: check validates, diff replaces when what is guarded changes, create and
+ * update run the gate through the executor, delete has nothing to undo.
+ */
+export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInputs, HealthGateOutputs> = {
+  async check(_olds, news) {
+    // In a preview, values computed by other resources arrive as a placeholder: judge them later.
+    const known = (problem: GateSpecProblem) =>
+      (news as unknown as Record<string, unknown>)[problem.property.split(/[.[]/)[0]] !== unknownValue;
+    return { inputs: news, failures: inputProblems(news).filter(known) };
+  },
+
+  async diff(_id, olds, news) {
+    const now = guardedOf(news);
+    const changed = guardedKeys.filter((key) => canonical(olds[key]) !== canonical(now[key]));
+    // `target` is derived from the `executor` input, which is the name the engine shows.
+    const replaces = changed.map((key) => (key === "target" ? "executor" : key));
+    return {
+      changes: replaces.length > 0,
+      replaces,
+      deleteBeforeReplace: false,
+    };
+  },
+
+  async create(inputs) {
+    const outs = await runGate(inputs);
+    return { id: `${outs.host}:${outs.port}${outs.path}@${outs.passedAt}`, outs };
+  },
+
+  // diff only ever replaces, so the engine has no reason to come here; if it does, running the
+  // gate again beats the host's fallback, which would record empty outputs.
+  async update(_id, _olds, news) {
+    return { outs: await runGate(news) };
+  },
+
+  async delete() {},
+};
+
+async function runGate(inputs: HealthGateInputs): Promise<HealthGateOutputs> {
+  const guarded = guardedOf(inputs);
+  const result = await withExecutor(inputs.executor, async (executor) => {
+    const forwarded = await executor.forward(inputs.host, inputs.port);
+    try {
+      const url = urlOf(forwarded.host, forwarded.port, inputs.path);
+      // The dynamic provider host has no engine connection for pulumi.log: progress goes to
+      // stderr, which the engine collects from its plugins.
+      return await waitUntilStable(specOf(inputs, url), (message) =>
+        process.stderr.write(`health gate ${guarded.target} ${inputs.host}:${inputs.port}: ${message}\n`),
+      );
+    } finally {
+      await forwarded.close();
+    }
+  });
+  return { ...guarded, ...result };
+}
+
+export interface HealthGateArgs {
+  /** Where to look from: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
+  executor: pulumi.Input<ExecutorSpec>;
+  /** The health endpoint as seen from the target: `127.0.0.1`, the slot's loopback port, `health.path`. */
+  host: pulumi.Input<string>;
+  port: pulumi.Input<number>;
+  path: pulumi.Input<string>;
+  /** The version the slot must report. */
+  expectedVersion: pulumi.Input<string>;
+  /** Longest wait between tries (they start at 50 ms). */
+  intervalMs: pulumi.Input<number>;
+  timeoutMs: pulumi.Input<number>;
+  deadlineMs: pulumi.Input<number>;
+  successesNeeded: pulumi.Input<number>;
+  stableForMs: pulumi.Input<number>;
+  allowDegraded: pulumi.Input<boolean>;
+  smokeChecks: pulumi.Input<pulumi.Input<SmokeCheck>[]>;
+  /** What the gate vouches for, e.g. `{ image: imageId, container: container.id }`; a change re-runs it. */
+  guards: pulumi.Input<string | Record<string, pulumi.Input<string>>>;
+}
+
+/** Passes (is created) only once the slot is healthy on the expected version and stayed so. */
+export class HealthGate extends pulumi.dynamic.Resource {
+  declare readonly target: pulumi.Output<string>;
+  declare readonly passedAt: pulumi.Output<string>;
+  declare readonly waitedMs: pulumi.Output<number>;
+  declare readonly checks: pulumi.Output<number>;
+  declare readonly version: pulumi.Output<string>;
+  /** "healthy", or "degraded" where allowed. */
+  declare readonly status: pulumi.Output<string>;
+
+  constructor(name: string, args: HealthGateArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      healthGateProvider,
+      name,
+      {
+        ...args,
+        // The ssh key travels inside `executor`; the whole spec stays secret in state.
+        executor: pulumi.secret(args.executor),
+        target: undefined,
+        passedAt: undefined,
+        waitedMs: undefined,
+        checks: undefined,
+        version: undefined,
+        status: undefined,
+      },
+      opts,
+      "switchyard",
+      "HealthGate",
+    );
+  }
+}

@@ -1,0 +1,692 @@
+/**
+ * The health gate against real HTTP servers on loopback: the demo app on real PostgreSQL, and
+ * small servers each test steers (status, body, delay, refusing connections, flapping). Then
+ * the HealthGate provider as the engine runs it: from its serialized text, locally and through
+ * a real sshd with the health endpoint reached by port forwarding.
+ */
+import assert from "node:assert/strict";
+import * as http from "node:http";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import * as pulumi from "@pulumi/pulumi";
+import type { ExecutorSpec } from "../../components/providers/executor";
+import { HealthGate, type HealthGateInputs } from "../../components/providers/HealthGateResource";
+import { GateFailed, type GateSpec, waitUntilStable } from "../../components/providers/healthGate";
+import { callSerializedProvider, providerTextOf } from "../support/dynamicProvider";
+import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
+import { Background, delay, freePort, run } from "../support/process";
+import { type SshServer, startSshd } from "../support/sshd";
+
+interface Reply {
+  status: number;
+  /** An object is sent as JSON; a string as it is. */
+  body?: unknown;
+  contentType?: string;
+  delayMs?: number;
+}
+
+type Responder = (path: string, req: http.IncomingMessage) => Reply;
+
+const healthy = (version: string): Reply => ({
+  status: 200,
+  body: {
+    status: "healthy",
+    version,
+    checks: [{ name: "database", status: "pass" }],
+  },
+});
+
+/** A loopback HTTP server whose answers the test changes as it goes; it can also stop listening and come back. */
+class SteeredServer {
+  respond: Responder;
+  readonly requests: { path: string; headers: http.IncomingHttpHeaders }[] = [];
+  private server: http.Server | undefined;
+
+  private constructor(
+    readonly port: number,
+    respond: Responder,
+  ) {
+    this.respond = respond;
+  }
+
+  static async start(respond: Responder, port?: number): Promise<SteeredServer> {
+    const server = new SteeredServer(port ?? (await freePort()), respond);
+    await server.listen();
+    return server;
+  }
+
+  /** A server on a port nobody listens on yet: connections are refused until `listen`. */
+  static async notYetListening(respond: Responder): Promise<SteeredServer> {
+    return new SteeredServer(await freePort(), respond);
+  }
+
+  url(pathname = "/health"): string {
+    return `http://127.0.0.1:${this.port}${pathname}`;
+  }
+
+  listen(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const pathname = (req.url ?? "/").split("?")[0];
+      this.requests.push({ path: req.url ?? "/", headers: req.headers });
+      const reply = this.respond(pathname, req);
+      const send = () => {
+        const text = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? {});
+        res.writeHead(reply.status, {
+          "content-type":
+            reply.contentType ?? (typeof reply.body === "string" ? "text/plain" : "application/json"),
+        });
+        res.end(text);
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, "127.0.0.1", () => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+const fastSpec = (url: string, overrides: Partial<GateSpec> = {}): GateSpec => ({
+  url,
+  expectedVersion: "2.0.0",
+  intervalMs: 200,
+  timeoutMs: 1000,
+  deadlineMs: 3000,
+  successesNeeded: 2,
+  stableForMs: 0,
+  allowDegraded: false,
+  smokeChecks: [],
+  ...overrides,
+});
+
+async function gateFailure(spec: GateSpec, progress?: (message: string) => void): Promise<GateFailed> {
+  try {
+    await waitUntilStable(spec, progress);
+  } catch (error) {
+    assert.ok(error instanceof GateFailed, `expected GateFailed, got ${String(error)}`);
+    return error;
+  }
+  assert.fail("the gate passed");
+}
+
+describe("health gate against real HTTP servers", () => {
+  let cleanups: (() => Promise<unknown>)[] = [];
+  const onCleanup = (fn: () => Promise<unknown>) => {
+    cleanups.push(fn);
+  };
+  const serve = async (respond: Responder) => {
+    const server = await SteeredServer.start(respond);
+    onCleanup(() => server.close());
+    return server;
+  };
+
+  afterEach(async () => {
+    const pending = cleanups.reverse();
+    cleanups = [];
+    for (const fn of pending) await fn();
+  });
+
+  it("passes a healthy 200 that reports the expected version", async () => {
+    const server = await serve(() => healthy("2.0.0"));
+    const result = await waitUntilStable(fastSpec(server.url()));
+    assert.equal(result.status, "healthy");
+    assert.equal(result.version, "2.0.0");
+    assert.equal(result.checks, 2);
+    assert.ok(!Number.isNaN(Date.parse(result.passedAt)), result.passedAt);
+    assert.equal(server.requests.length, 2);
+  });
+
+  it("fails a 206 degraded answer unless degraded is allowed", async () => {
+    const server = await serve(() => ({
+      status: 206,
+      body: {
+        status: "degraded",
+        version: "2.0.0",
+        checks: [{ name: "redis", status: "fail", detail: "connection refused" }],
+      },
+    }));
+    const failure = await gateFailure(fastSpec(server.url(), { deadlineMs: 400 }));
+    assert.match(failure.message, /no check passed/);
+    assert.match(
+      failure.message,
+      /last seen: HTTP 206, status degraded, version 2\.0\.0, failed checks: redis \(connection refused\); degraded, and degraded is not allowed$/,
+    );
+
+    const allowed = await waitUntilStable(fastSpec(server.url(), { allowDegraded: true }));
+    assert.equal(allowed.status, "degraded");
+  });
+
+  it("fails a 503, saying what the body said and how long it waited", async () => {
+    const server = await serve(() => ({
+      status: 503,
+      body: {
+        status: "unhealthy",
+        version: "2.0.0",
+        database: "disconnected",
+        checks: [{ name: "database", status: "fail", detail: "authentication failed" }],
+      },
+    }));
+    const failure = await gateFailure(fastSpec(server.url(), { deadlineMs: 500 }));
+    assert.match(
+      failure.message,
+      /^health gate for http:\/\/127\.0\.0\.1:\d+\/health \(version 2\.0\.0\) failed after \d+ ms and \d+ checks \(deadline 500 ms\): no check passed; last seen: HTTP 503, status unhealthy, version 2\.0\.0, failed checks: database \(authentication failed\); unhealthy$/,
+    );
+    assert.ok(failure.waitedMs >= 500, String(failure.waitedMs));
+    assert.equal(failure.checks, server.requests.length);
+    assert.equal(failure.last?.report?.statusCode, 503);
+  });
+
+  it("fails a healthy app running another version, naming found and expected", async () => {
+    const server = await serve(() => healthy("1.9.9"));
+    const failure = await gateFailure(fastSpec(server.url(), { deadlineMs: 300 }));
+    assert.match(failure.message, /version 1\.9\.9 found, expected 2\.0\.0$/);
+  });
+
+  it("fails an app that reports no version at all", async () => {
+    const server = await serve(() => ({ status: 200, body: "OK" }));
+    const failure = await gateFailure(fastSpec(server.url(), { deadlineMs: 300 }));
+    assert.match(failure.message, /last seen: HTTP 200, status OK; no version reported, expected 2\.0\.0$/);
+  });
+
+  it("counts an answer slower than the per-try timeout as a failure", async () => {
+    const server = await serve(() => ({ ...healthy("2.0.0"), delayMs: 2000 }));
+    const started = performance.now();
+    const failure = await gateFailure(fastSpec(server.url(), { timeoutMs: 150, deadlineMs: 600 }));
+    const elapsed = performance.now() - started;
+    assert.match(failure.message, /no check passed; last seen: no answer within 150 ms$/);
+    // No try starts after the deadline, and each is cut off at its timeout.
+    assert.ok(elapsed < 600 + 150 + 250, `took ${elapsed} ms`);
+  });
+
+  it("waits through refused connections and a starting app, and passes promptly once healthy", async () => {
+    const server = await SteeredServer.notYetListening(() => ({
+      status: 503,
+      body: {
+        status: "unhealthy",
+        version: "2.0.0",
+        checks: [{ name: "database", status: "fail" }],
+      },
+    }));
+    onCleanup(() => server.close());
+    const progress: string[] = [];
+    const gate = waitUntilStable(fastSpec(server.url(), { intervalMs: 2000, deadlineMs: 10_000 }), (m) =>
+      progress.push(m),
+    );
+    await delay(700);
+    await server.listen();
+    await delay(800);
+    server.respond = () => healthy("2.0.0");
+    const healthySince = performance.now();
+    const result = await gate;
+    const lag = performance.now() - healthySince;
+
+    assert.equal(result.version, "2.0.0");
+    assert.equal(progress.length, 5, progress.join("\n"));
+    assert.match(progress[1], /^not passing: connection refused$/);
+    assert.match(
+      progress[2],
+      /^not passing: HTTP 503, status unhealthy, version 2\.0\.0, failed checks: database; unhealthy$/,
+    );
+    assert.match(progress[3], /^passing: HTTP 200, status healthy, version 2\.0\.0$/);
+    assert.match(progress[4], /^passed after \d+ ms and \d+ checks$/);
+    // Two passes are needed; after 1.5 s of waiting the poll is about 200 ms apart, not 2 s.
+    assert.ok(lag < 600, `passed ${Math.round(lag)} ms after the app turned healthy`);
+  });
+
+  it("restarts the stable window when a check fails inside it, and passes once it holds", async () => {
+    const started = performance.now();
+    const failingBetween = [400, 550];
+    const server = await serve(() => {
+      const at = performance.now() - started;
+      return at >= failingBetween[0] && at < failingBetween[1]
+        ? { status: 503, body: { status: "unhealthy", version: "2.0.0" } }
+        : healthy("2.0.0");
+    });
+    const progress: string[] = [];
+    const result = await waitUntilStable(
+      fastSpec(server.url(), {
+        stableForMs: 600,
+        intervalMs: 100,
+        deadlineMs: 5000,
+      }),
+      (m) => progress.push(m),
+    );
+    const restarts = progress.filter((m) =>
+      /^failed \d+ ms into the stable window, starting over: HTTP 503/.test(m),
+    );
+    assert.equal(restarts.length, 1, progress.join("\n"));
+    assert.ok(result.waitedMs >= failingBetween[1] + 600, `passed after ${result.waitedMs} ms`);
+  });
+
+  it("fails by the deadline when the app keeps flapping inside the stable window", async () => {
+    const started = performance.now();
+    const server = await serve(() =>
+      (performance.now() - started) % 400 < 300
+        ? healthy("2.0.0")
+        : { status: 503, body: { status: "unhealthy", version: "2.0.0" } },
+    );
+    const failure = await gateFailure(
+      fastSpec(server.url(), {
+        stableForMs: 500,
+        intervalMs: 100,
+        deadlineMs: 2500,
+      }),
+    );
+    assert.match(
+      failure.message,
+      /: it failed inside the 500 ms stable window [2-9] times \(longest hold \d+ ms\)/,
+    );
+    assert.match(failure.message, /; last seen: HTTP (200|503)/);
+    // It gives up as soon as the window can no longer end before the deadline.
+    assert.ok(failure.waitedMs > 2000 - 100 && failure.waitedMs <= 2500, String(failure.waitedMs));
+  });
+
+  it("fails when a smoke check answers another status, naming the path", async () => {
+    const server = await serve((pathname) => {
+      if (pathname === "/health") return healthy("2.0.0");
+      if (pathname === "/api/items") return { status: 500, body: { error: "boom" } };
+      return { status: 200, body: {} };
+    });
+    const spec = fastSpec(server.url(), {
+      deadlineMs: 400,
+      smokeChecks: [
+        { path: "/", status: 200 },
+        { path: "/api/items", status: 200 },
+      ],
+    });
+    const failure = await gateFailure(spec);
+    assert.match(
+      failure.message,
+      /last seen: HTTP 200, status healthy, version 2\.0\.0; smoke checks failed: GET \/api\/items answered 500, expected 200$/,
+    );
+    const passing = await waitUntilStable({
+      ...spec,
+      smokeChecks: [{ path: "/api/items", status: 500 }],
+    });
+    assert.equal(passing.status, "healthy");
+  });
+
+  it("sends credentials and headers but never shows them in the message", async () => {
+    const server = await serve((_path, req) =>
+      req.headers.authorization === `Basic ${Buffer.from("gate:pa55word").toString("base64")}` &&
+      req.headers["x-probe-token"] === "t0ken-value"
+        ? { status: 503, body: { status: "unhealthy", version: "2.0.0" } }
+        : { status: 401, body: { error: "who are you" } },
+    );
+    const url = server.url().replace("http://", "http://gate:pa55word@");
+    const failure = await gateFailure(
+      fastSpec(`${url}?key=qu3ry-secret`, {
+        deadlineMs: 300,
+        headers: { "X-Probe-Token": "t0ken-value" },
+      }),
+    );
+    assert.match(failure.message, /health gate for http:\/\/127\.0\.0\.1:\d+\/health\?… /);
+    assert.match(failure.message, /last seen: HTTP 503/);
+    for (const secret of ["pa55word", "qu3ry-secret", "t0ken-value"]) {
+      assert.ok(!failure.message.includes(secret), failure.message);
+    }
+  });
+
+  it("reports changes of state, not every poll", async () => {
+    const server = await serve(() => healthy("2.0.0"));
+    const progress: string[] = [];
+    const result = await waitUntilStable(
+      fastSpec(server.url(), {
+        successesNeeded: 3,
+        stableForMs: 800,
+        intervalMs: 100,
+      }),
+      (m) => progress.push(m),
+    );
+    assert.ok(result.checks >= 10, String(result.checks));
+    assert.deepEqual(
+      progress.map((m) => m.split(":")[0]),
+      [
+        `checking http`,
+        "passing",
+        "3 consecutive passes; must now stay passing for 800 ms",
+        `passed after ${result.waitedMs} ms and ${result.checks} checks`,
+      ],
+    );
+  });
+
+  it("refuses an invalid spec, naming each bad field", async () => {
+    await assert.rejects(
+      waitUntilStable(
+        fastSpec("ftp://example.test/health", {
+          intervalMs: 0,
+          successesNeeded: 1.5,
+          smokeChecks: [{ path: "api", status: 200 }],
+        }),
+      ),
+      {
+        message:
+          "invalid health gate: url must be an http:// or https:// URL; intervalMs must be a number of milliseconds above 0; successesNeeded must be an integer of 1 or more; smokeChecks[0].path must be a path starting with / and without spaces",
+      },
+    );
+  });
+});
+
+describe("health gate on the demo app against real PostgreSQL", () => {
+  const appDir = path.resolve(__dirname, "../../examples/demo-app");
+  const version = "3.1.0-gate";
+  let pg: PgServer;
+  let database: string;
+  let app: Background;
+  let baseUrl: string;
+  const env = () => ({
+    PATH: process.env.PATH,
+    DATABASE_URL: pg.url(database),
+  });
+
+  before(async () => {
+    pg = await startPostgres();
+    database = uniqueDatabaseName("gate");
+    await pg.createDatabase(database);
+    const port = await freePort();
+    app = new Background(process.execPath, ["server.js"], {
+      cwd: appDir,
+      env: {
+        ...env(),
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        APP_VERSION: version,
+        SLOT: "blue",
+      },
+    });
+    await app.waitForOutput(/"msg":"listening"/);
+    baseUrl = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await app?.stop("SIGKILL");
+    await pg?.dropDatabase(database).catch(() => {});
+    await pg?.dispose();
+  });
+
+  it("holds while migrations are pending and passes once migrate has run", async () => {
+    const progress: string[] = [];
+    const gate = waitUntilStable(
+      {
+        url: `${baseUrl}/health`,
+        expectedVersion: version,
+        intervalMs: 2000,
+        timeoutMs: 5000,
+        deadlineMs: 30_000,
+        successesNeeded: 2,
+        stableForMs: 500,
+        allowDegraded: false,
+        smokeChecks: [{ path: "/", status: 200 }],
+      },
+      (m) => progress.push(m),
+    );
+    while (!progress.some((m) => m.startsWith("not passing"))) await delay(20);
+    const migrated = await run(process.execPath, ["migrate.js"], {
+      cwd: appDir,
+      env: env(),
+    });
+    assert.equal(migrated.code, 0, migrated.output);
+
+    const result = await gate;
+    assert.equal(result.status, "healthy");
+    assert.equal(result.version, version);
+    assert.match(
+      progress[1],
+      /^not passing: HTTP 206, status degraded, version 3\.1\.0-gate, failed checks: migrations \(2 pending: 001_create_items, 002_add_items_created_at\); degraded, and degraded is not allowed$/,
+    );
+    assert.match(progress[2], /^passing: HTTP 200, status healthy, version 3\.1\.0-gate$/);
+  });
+
+  it("fails a gate that expects another version, naming both", async () => {
+    const failure = await gateFailure({
+      ...fastSpec(`${baseUrl}/health`, {
+        expectedVersion: "3.2.0",
+        deadlineMs: 500,
+      }),
+    });
+    assert.match(
+      failure.message,
+      /last seen: HTTP 200, status healthy, version 3\.1\.0-gate; version 3\.1\.0-gate found, expected 3\.2\.0$/,
+    );
+  });
+});
+
+describe("HealthGate provider, from the text the engine stores", () => {
+  let cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    const pending = cleanups.reverse();
+    cleanups = [];
+    for (const fn of pending) await fn();
+  });
+  const serve = async (respond: Responder) => {
+    const server = await SteeredServer.start(respond);
+    cleanups.push(() => server.close());
+    return server;
+  };
+
+  const inputsFor = (port: number, overrides: Partial<HealthGateInputs> = {}): HealthGateInputs => ({
+    executor: { kind: "local" },
+    host: "127.0.0.1",
+    port,
+    path: "/health",
+    expectedVersion: "2.0.0",
+    intervalMs: 200,
+    timeoutMs: 1000,
+    deadlineMs: 3000,
+    successesNeeded: 2,
+    stableForMs: 100,
+    allowDegraded: false,
+    smokeChecks: [{ path: "/", status: 200 }],
+    guards: { image: "sha256:aaaa", container: "c-1" },
+    ...overrides,
+  });
+
+  /** Registered once under mocks; every call below loads this text in a fresh plain-node process. */
+  let text: string;
+  before(async () => {
+    text = await providerTextOf(
+      () =>
+        new HealthGate("app-green-gate", {
+          ...inputsFor(1),
+          smokeChecks: [{ path: "/", status: 200 }],
+        }),
+    );
+  });
+
+  const call = (method: "check" | "diff" | "create" | "update", ...args: unknown[]) =>
+    callSerializedProvider(text, method, ...args);
+
+  it("checks inputs, naming each bad one", async () => {
+    const good = inputsFor(8080);
+    assert.deepEqual(await call("check", {}, good), {
+      inputs: good,
+      failures: [],
+    });
+
+    const bad = {
+      ...good,
+      executor: {
+        kind: "ssh",
+        host: "vps",
+        port: 22,
+        user: "deploy",
+        hostKey: "nope",
+        privateKey: "KEY-TEXT",
+      },
+      port: 70000,
+      path: "health",
+      expectedVersion: "",
+      stableForMs: -1,
+      smokeChecks: [{ path: "/ok", status: 99 }],
+      guards: {},
+    };
+    const checked = (await call("check", {}, bad)) as {
+      failures: { property: string; reason: string }[];
+    };
+    assert.deepEqual(
+      checked.failures.map((f) => f.property),
+      ["executor", "port", "path", "guards", "expectedVersion", "stableForMs", "smokeChecks[0].status"],
+    );
+    assert.ok(!JSON.stringify(checked.failures).includes("KEY-TEXT"));
+  });
+
+  it("leaves values that a preview does not know yet for later", async () => {
+    const previewed = {
+      ...inputsFor(8080),
+      port: pulumi.runtime.unknownValue,
+      guards: pulumi.runtime.unknownValue,
+    };
+    assert.deepEqual(await call("check", {}, previewed), { inputs: previewed, failures: [] });
+  });
+
+  it("passes against a real server, keeping what the next diff needs and no key", async () => {
+    const server = await serve((pathname) =>
+      pathname === "/health" ? healthy("2.0.0") : { status: 200, body: {} },
+    );
+    const inputs = inputsFor(server.port);
+    const created = (await call("create", inputs)) as {
+      id: string;
+      outs: Record<string, unknown>;
+    };
+    assert.equal(created.outs.status, "healthy");
+    assert.equal(created.outs.version, "2.0.0");
+    assert.equal(created.outs.target, "local");
+    assert.deepEqual(created.outs.guards, inputs.guards);
+    assert.ok((created.outs.checks as number) >= 2);
+    assert.ok(!("executor" in created.outs));
+    assert.ok(
+      server.requests.some((r) => r.path === "/"),
+      "the smoke check ran",
+    );
+
+    const diff = (olds: unknown, news: HealthGateInputs) => call("diff", created.id, olds, news);
+    assert.deepEqual(await diff(created.outs, inputs), {
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    // Timing and keys are how it checks, not what it vouches for.
+    assert.deepEqual(
+      await diff(created.outs, {
+        ...inputs,
+        stableForMs: 60_000,
+        deadlineMs: 1,
+      }),
+      {
+        changes: false,
+        replaces: [],
+        deleteBeforeReplace: false,
+      },
+    );
+    // The state comes back from the engine with its keys in any order.
+    const reordered = {
+      ...created.outs,
+      guards: { container: "c-1", image: "sha256:aaaa" },
+    };
+    assert.deepEqual(await diff(reordered, inputs), {
+      changes: false,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
+    for (const [change, replaces] of [
+      [{ guards: { image: "sha256:bbbb", container: "c-1" } }, ["guards"]],
+      [{ guards: { image: "sha256:aaaa", container: "c-2" } }, ["guards"]],
+      [{ expectedVersion: "2.0.1" }, ["expectedVersion"]],
+      [{ port: server.port + 1 }, ["port"]],
+      [
+        {
+          executor: {
+            kind: "ssh",
+            host: "vps",
+            port: 22,
+            user: "deploy",
+            hostKey: "ssh-ed25519 AAAA",
+            privateKey: "k",
+          },
+        },
+        ["executor"],
+      ],
+    ] as [Partial<HealthGateInputs>, string[]][]) {
+      assert.deepEqual(
+        await diff(created.outs, { ...inputs, ...change }),
+        { changes: true, replaces, deleteBeforeReplace: false },
+        JSON.stringify(change),
+      );
+    }
+
+    const updated = (await call("update", created.id, created.outs, inputs)) as {
+      outs: Record<string, unknown>;
+    };
+    assert.ok((updated.outs.passedAt as string) > (created.outs.passedAt as string));
+  });
+
+  it("fails create with what it saw, so the engine records no gate", async () => {
+    const server = await serve(() => healthy("1.9.9"));
+    await assert.rejects(call("create", inputsFor(server.port, { deadlineMs: 400 })), {
+      message: new RegExp(
+        `^health gate for http://127\\.0\\.0\\.1:${server.port}/health \\(version 2\\.0\\.0\\) failed after \\d+ ms and \\d+ checks \\(deadline 400 ms\\): no check passed; last seen: HTTP 200, status healthy, version 1\\.9\\.9; version 1\\.9\\.9 found, expected 2\\.0\\.0$`,
+      ),
+    });
+  });
+
+  describe("through ssh, with the endpoint reached by port forwarding", () => {
+    let sshd: SshServer;
+    before(async () => {
+      sshd = await startSshd();
+    });
+    after(async () => {
+      await sshd?.stop();
+    });
+    const sshExecutor = (): ExecutorSpec => ({
+      kind: "ssh",
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      hostKey: sshd.hostKey,
+      privateKey: sshd.privateKey,
+    });
+
+    it("passes a slot that only listens on the target's loopback", async () => {
+      const server = await serve((pathname) =>
+        pathname === "/health" ? healthy("2.0.0") : { status: 200, body: {} },
+      );
+      const created = (await call("create", inputsFor(server.port, { executor: sshExecutor() }))) as {
+        outs: Record<string, unknown>;
+      };
+      assert.equal(created.outs.target, `ssh ${sshd.user}@${sshd.host}:${sshd.port}`);
+      assert.equal(created.outs.status, "healthy");
+      assert.ok(!JSON.stringify(created).includes(sshd.privateKey.split("\n")[1]));
+      assert.match(sshd.log(), /Accepted publickey/);
+    });
+
+    it("fails on a port nothing listens on, without the key in the message", async () => {
+      const port = await freePort();
+      await assert.rejects(
+        call("create", inputsFor(port, { executor: sshExecutor(), deadlineMs: 400 })),
+        (error: Error) => {
+          assert.match(error.message, /no check passed; last seen: connection closed before a response$/);
+          assert.ok(!error.message.includes(sshd.privateKey.split("\n")[1]), error.message);
+          return true;
+        },
+      );
+    });
+
+    it("refuses a target whose host key is not the pinned one", async () => {
+      const executor = { ...sshExecutor(), hostKey: sshd.wrongHostKey };
+      await assert.rejects(
+        call("create", inputsFor(1, { executor })),
+        /host key mismatch, refusing to connect/,
+      );
+    });
+  });
+});
