@@ -36,21 +36,10 @@ export class MigrationJob extends pulumi.ComponentResource {
       {
         target: args.target,
         sshPrivateKey: args.sshPrivateKey,
-        argv: pulumi.all([args.image, args.network]).apply(([image, network]) => [
-          "docker",
-          "run",
-          "--rm",
-          "--name",
-          name,
-          "--network",
-          network,
-          // The connection string arrives on stdin, so it is never on a command line.
-          "--env-file",
-          "/dev/stdin",
-          image,
-          ...args.command,
-        ]),
-        stdin: pulumi.secret(pulumi.interpolate`DATABASE_URL=${args.databaseUrl}\n`),
+        argv: pulumi
+          .all([args.image, args.network])
+          .apply(([image, network]) => migrationDockerArgv(name, network, image, args.command)),
+        stdin: pulumi.secret(pulumi.output(args.databaseUrl).apply(migrationEnvFile)),
         triggers: [args.version, args.image],
       },
       { parent: this, dependsOn: args.after },
@@ -58,4 +47,37 @@ export class MigrationJob extends pulumi.ComponentResource {
 
     this.registerOutputs({ version: args.version });
   }
+}
+
+/**
+ * `docker run` of the migration command in a throwaway container on the private network. The
+ * environment comes from `--env-file /dev/stdin` (see `migrationEnvFile`), so the connection
+ * string is never on a command line.
+ */
+export function migrationDockerArgv(
+  name: string,
+  network: string,
+  image: string,
+  command: readonly string[],
+): string[] {
+  return [
+    "docker",
+    "run",
+    "--rm",
+    "--name",
+    name,
+    "--network",
+    network,
+    "--env-file",
+    "/dev/stdin",
+    image,
+    ...command,
+  ];
+}
+
+/** The migration command's whole environment, in Docker's env-file format (one NAME=value per line). */
+export function migrationEnvFile(databaseUrl: string): string {
+  // The format has no quoting: a line break would end the value and start another variable.
+  if (/[\r\n]/.test(databaseUrl)) throw new Error("the database URL contains a line break");
+  return `DATABASE_URL=${databaseUrl}\n`;
 }

@@ -1,0 +1,226 @@
+/**
+ * PgSnapshot: a pg_dump of the stack's database, taken on the target whenever the migration set
+ * (or the image that carries it) changes, before MigrationJob runs. The work happens in
+ * snapshotStore; this file says when it happens.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { type ExecutorSpec, withExecutor } from "./executor";
+import type { Problem } from "./snapshotFiles";
+import { locationProblems, passwordProblems, type SnapshotLocation, takeSnapshot } from "./snapshotStore";
+
+/** Inputs as the provider receives them: every value resolved, secrets in plain text. */
+export interface PgSnapshotInputs {
+  executor: ExecutorSpec;
+  project: string;
+  stack: string;
+  directory: string;
+  retention: number;
+  commandPrefix: string[];
+  host?: string;
+  port?: number;
+  user: string;
+  database: string;
+  password: string;
+  migrationSet: string;
+  image: string;
+}
+
+/** What the snapshot produced; stored beside the inputs so the next diff compares like with like. */
+export interface PgSnapshotResult {
+  path: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  startedAt: string;
+  finishedAt: string;
+  serverVersion: string;
+}
+
+export type PgSnapshotOutputs = PgSnapshotInputs & PgSnapshotResult;
+
+/** A new snapshot is taken only when one of these changes: the trigger. */
+const triggerKeys = ["migrationSet", "image"] as const;
+const inputKeys = [
+  "executor",
+  "project",
+  "stack",
+  "directory",
+  "retention",
+  "commandPrefix",
+  "host",
+  "port",
+  "user",
+  "database",
+  "password",
+  ...triggerKeys,
+] as const;
+
+const hostKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/;
+
+function executorProblems(spec: unknown): Problem[] {
+  const bad = (reason: string) => [{ property: "executor", reason }];
+  if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
+  const { kind, host, port, user, hostKey, privateKey } = spec as Record<string, unknown>;
+  if (kind === "local") return [];
+  if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
+  if (typeof host !== "string" || host === "") return bad("ssh needs a host");
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+    return bad("ssh needs a port 1-65535");
+  if (typeof user !== "string" || user === "") return bad("ssh needs a user");
+  if (typeof hostKey !== "string" || !hostKeyLine.test(hostKey))
+    return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");
+  // Never quoted: it is a secret.
+  if (typeof privateKey !== "string" || privateKey.trim() === "") return bad("ssh needs a privateKey");
+  return [];
+}
+
+/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+function locationOf(inputs: PgSnapshotInputs): SnapshotLocation {
+  return {
+    owner: { project: inputs.project, stack: inputs.stack },
+    directory: inputs.directory,
+    access: {
+      commandPrefix: inputs.commandPrefix,
+      host: inputs.host,
+      port: inputs.port,
+      user: inputs.user,
+      database: inputs.database,
+    },
+  };
+}
+
+function inputsOf(bag: PgSnapshotInputs): PgSnapshotInputs {
+  return Object.fromEntries(
+    inputKeys.filter((key) => bag[key] !== undefined).map((key) => [key, bag[key]]),
+  ) as unknown as PgSnapshotInputs;
+}
+
+function resultOf(outputs: PgSnapshotOutputs): PgSnapshotResult {
+  const { path, fileName, size, sha256, startedAt, finishedAt, serverVersion } = outputs;
+  return { path, fileName, size, sha256, startedAt, finishedAt, serverVersion };
+}
+
+/**
+ * Thin on purpose: check validates, diff replaces on a trigger change, create takes the
+ * snapshot, update only records new settings (a moved directory or a rotated password needs no
+ * new dump), and delete leaves the file: snapshots are removed by retention alone, so
+ * replacing or destroying this resource never loses a backup.
+ */
+export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInputs, PgSnapshotOutputs> = {
+  async check(_olds, news) {
+    const failures = [
+      ...executorProblems(news.executor),
+      ...locationProblems(locationOf(news)),
+      ...passwordProblems(news.password),
+    ];
+    if (!Number.isInteger(news.retention) || news.retention < 1 || news.retention > 1000)
+      failures.push({
+        property: "retention",
+        reason: `expected 1-1000, got ${JSON.stringify(news.retention)}`,
+      });
+    for (const key of triggerKeys) {
+      if (typeof news[key] !== "string" || news[key] === "")
+        failures.push({ property: key, reason: "expected a non-empty string" });
+    }
+    return { inputs: news, failures };
+  },
+
+  async diff(_id, olds, news) {
+    const changed = inputKeys.filter((key) => canonical(olds[key]) !== canonical(news[key]));
+    return {
+      changes: changed.length > 0,
+      replaces: changed.filter((key) => (triggerKeys as readonly string[]).includes(key)),
+      // The new snapshot first: the old one's delete removes nothing anyway.
+      deleteBeforeReplace: false,
+    };
+  },
+
+  async create(inputs) {
+    const taken = await withExecutor(inputs.executor, (executor) =>
+      takeSnapshot(executor, locationOf(inputs), {
+        password: inputs.password,
+        trigger: inputs.migrationSet,
+        retention: inputs.retention,
+      }),
+    );
+    const { pruned: _, ...result } = taken;
+    return { id: taken.path, outs: { ...inputsOf(inputs), ...result } };
+  },
+
+  async update(_id, olds, news) {
+    return { outs: { ...inputsOf(news), ...resultOf(olds) } };
+  },
+
+  async delete() {},
+};
+
+export interface PgSnapshotArgs {
+  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
+  executor: pulumi.Input<ExecutorSpec>;
+  /** Names the files; defaults to the Pulumi project and stack. */
+  project?: pulumi.Input<string>;
+  stack?: pulumi.Input<string>;
+  /** Absolute directory on the target (created 0700). */
+  directory: pulumi.Input<string>;
+  /** How many of this stack's snapshots to keep, this one included. */
+  retention: pulumi.Input<number>;
+  /** Runs the PostgreSQL tools where they reach the server, e.g. `["docker", "exec", "-i", "postgres"]`; `[]` for none. */
+  commandPrefix: pulumi.Input<pulumi.Input<string>[]>;
+  /** Server host and port as the tools see them; omitted, they use the default socket. */
+  host?: pulumi.Input<string>;
+  port?: pulumi.Input<number>;
+  user: pulumi.Input<string>;
+  database: pulumi.Input<string>;
+  /** The user's password (kept secret); "" when the socket needs none. */
+  password: pulumi.Input<string>;
+  /** The migration set this snapshot precedes; it also labels the file. */
+  migrationSet: pulumi.Input<string>;
+  /** The image that carries the migrations; a new one takes a new snapshot too. */
+  image: pulumi.Input<string>;
+}
+
+/** A snapshot of the database, replaced (a new dump) whenever `migrationSet` or `image` changes. */
+export class PgSnapshot extends pulumi.dynamic.Resource {
+  /** Absolute path of the dump on the target; also the resource id. */
+  declare readonly path: pulumi.Output<string>;
+  declare readonly fileName: pulumi.Output<string>;
+  declare readonly size: pulumi.Output<number>;
+  declare readonly sha256: pulumi.Output<string>;
+  declare readonly startedAt: pulumi.Output<string>;
+  declare readonly finishedAt: pulumi.Output<string>;
+  declare readonly serverVersion: pulumi.Output<string>;
+
+  constructor(name: string, args: PgSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      pgSnapshotProvider,
+      name,
+      {
+        ...args,
+        project: args.project ?? pulumi.getProject(),
+        stack: args.stack ?? pulumi.getStack(),
+        password: pulumi.secret(args.password),
+        path: undefined,
+        fileName: undefined,
+        size: undefined,
+        sha256: undefined,
+        startedAt: undefined,
+        finishedAt: undefined,
+        serverVersion: undefined,
+      },
+      {
+        ...opts,
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "password", "executor"],
+      },
+      "switchyard",
+      "PgSnapshot",
+    );
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Names of database snapshot files, and which of them retention removes. Pure: the provider
+ * and the `snapshot` command decide with these functions and only then touch the target.
+ *
+ * A snapshot is `<project>_<stack>_<UTC stamp>_<label>.dump`, e.g.
+ * `switchyard_production_20261123T101502.123Z_2026-11-20-041.dump`. The stamp is fixed-width, so
+ * names of one stack sort by time; the label says which migration set the snapshot preceded.
+ */
+
+/** Whose snapshots these are: a directory may hold several stacks' files, and anything else. */
+export interface SnapshotOwner {
+  project: string;
+  stack: string;
+}
+
+export interface SnapshotName {
+  fileName: string;
+  owner: SnapshotOwner;
+  takenAt: Date;
+  /** The label as it appears in the name (sanitized). */
+  label: string;
+}
+
+export const snapshotExtension = ".dump";
+
+/** Project and stack names as Pulumi allows them; `_` is fine because parsing knows the owner. */
+const ownerPart = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const stampPattern = /^\d{8}T\d{6}\.\d{3}Z$/;
+const labelPattern = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/;
+const maxLabelLength = 64;
+
+/** A bad input, by the property a user set. */
+export interface Problem {
+  property: string;
+  reason: string;
+}
+
+/** What keeps project and stack from being part of a file name that parses back; empty when nothing. */
+export function ownerProblems(owner: SnapshotOwner): Problem[] {
+  return (["project", "stack"] as const)
+    .filter((key) => typeof owner[key] !== "string" || !ownerPart.test(owner[key]))
+    .map((key) => ({
+      property: key,
+      reason: `expected letters, digits, '.', '_' or '-' (at most 100, starting with a letter or digit), got ${JSON.stringify(owner[key])}`,
+    }));
+}
+
+/** Throws an error naming the first problem, if there is one. */
+export function throwFirst(problems: Problem[]): void {
+  if (problems.length > 0) throw new Error(`${problems[0].property}: ${problems[0].reason}`);
+}
+
+/**
+ * The label for a trigger such as a migration-set version: characters a file name can carry
+ * without quoting (letters, digits, `.`, `+`, `-`), runs of anything else as one `-`, at most
+ * 64 characters. A trigger with nothing usable becomes `snapshot`.
+ */
+export function snapshotLabel(trigger: string): string {
+  const label = trigger
+    .replace(/[^A-Za-z0-9.+-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, maxLabelLength)
+    .replace(/[^A-Za-z0-9]+$/, "");
+  return label === "" ? "snapshot" : label;
+}
+
+/** `20261123T101502.123Z`: ISO 8601 basic format, UTC, millisecond precision. */
+export function snapshotStamp(takenAt: Date): string {
+  if (Number.isNaN(takenAt.getTime())) throw new Error("takenAt: not a valid date");
+  return takenAt.toISOString().replace(/[-:]/g, "");
+}
+
+function parseStamp(stamp: string): Date | undefined {
+  if (!stampPattern.test(stamp)) return undefined;
+  const iso = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13)}`;
+  const date = new Date(iso);
+  // Rejects calendar nonsense such as month 13, which Date would roll over silently.
+  return !Number.isNaN(date.getTime()) && snapshotStamp(date) === stamp ? date : undefined;
+}
+
+export function snapshotFileName(owner: SnapshotOwner, takenAt: Date, trigger: string): string {
+  throwFirst(ownerProblems(owner));
+  return `${owner.project}_${owner.stack}_${snapshotStamp(takenAt)}_${snapshotLabel(trigger)}${snapshotExtension}`;
+}
+
+/** The owner's snapshot this name denotes, or undefined for any other file (another stack's, a partial, a stranger's). */
+export function parseSnapshotFileName(owner: SnapshotOwner, fileName: string): SnapshotName | undefined {
+  const prefix = `${owner.project}_${owner.stack}_`;
+  if (!fileName.startsWith(prefix) || !fileName.endsWith(snapshotExtension)) return undefined;
+  const rest = fileName.slice(prefix.length, -snapshotExtension.length);
+  const separator = rest.indexOf("_");
+  if (separator < 0) return undefined;
+  const takenAt = parseStamp(rest.slice(0, separator));
+  const label = rest.slice(separator + 1);
+  if (!takenAt || !labelPattern.test(label)) return undefined;
+  return { fileName, owner: { ...owner }, takenAt, label };
+}
+
+/** The owner's snapshots among `fileNames`, newest first. */
+export function ownSnapshots(owner: SnapshotOwner, fileNames: Iterable<string>): SnapshotName[] {
+  const own: SnapshotName[] = [];
+  for (const fileName of fileNames) {
+    const parsed = parseSnapshotFileName(owner, fileName);
+    if (parsed) own.push(parsed);
+  }
+  // Fixed-width stamps: comparing names compares times, and ties still order deterministically.
+  return own.sort((a, b) => (a.fileName < b.fileName ? 1 : a.fileName > b.fileName ? -1 : 0));
+}
+
+/**
+ * The files retention removes: the owner's snapshots beyond the newest `keep`. The snapshot
+ * just taken is never among them (even if a skewed clock makes it look old: it then counts
+ * as one of the kept), and files not named like the owner's snapshots are never touched.
+ */
+export function snapshotsToPrune(
+  owner: SnapshotOwner,
+  fileNames: Iterable<string>,
+  keep: number,
+  justTaken: string,
+): string[] {
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new Error(`retention: expected a whole number >= 1, got ${keep}`);
+  if (!parseSnapshotFileName(owner, justTaken)) {
+    throw new Error(
+      `justTaken: ${JSON.stringify(justTaken)} is not a snapshot of ${owner.project}/${owner.stack}`,
+    );
+  }
+  const others = ownSnapshots(owner, fileNames).filter((snapshot) => snapshot.fileName !== justTaken);
+  return others.slice(keep - 1).map((snapshot) => snapshot.fileName);
+}
