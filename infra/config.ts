@@ -14,8 +14,34 @@ export const slotColours = ["blue", "green"] as const;
 export type SlotColour = (typeof slotColours)[number];
 
 /** Top-level keys whose values are secrets: Pulumi tracks secrecy per top-level key. */
-export const secretKeys = ["sshPrivateKey", "tlsCertificate", "tlsKey", "appSecrets"] as const;
+export const secretKeys = [
+  "sshPrivateKey",
+  "tlsCertificate",
+  "tlsKey",
+  "appSecrets",
+  "githubToken",
+  "netlifyToken",
+  "pulumiAccessToken",
+  "pulumiConfigPassphrase",
+] as const;
 export type SecretKey = (typeof secretKeys)[number];
+
+/** Stack secrets the Pipeline may publish to GitHub Actions, with the names the workflows read them by. */
+export const actionsSecretNames = {
+  pulumiAccessToken: "PULUMI_ACCESS_TOKEN",
+  pulumiConfigPassphrase: "PULUMI_CONFIG_PASSPHRASE",
+  sshPrivateKey: "VPS_SSH_KEY",
+  netlifyToken: "NETLIFY_TOKEN",
+} as const satisfies Partial<Record<SecretKey, string>>;
+export type PublishedSecret = keyof typeof actionsSecretNames;
+const publishedSecretKeys = Object.keys(actionsSecretNames) as [PublishedSecret, ...PublishedSecret[]];
+
+/** Actions variables the Pipeline sets itself. */
+export const actionsVariableNames = {
+  stack: "PULUMI_STACK",
+  vpsHost: "VPS_HOST",
+  backendUrl: "PULUMI_BACKEND_URL",
+} as const;
 
 /** Env names the program sets itself; a user value would be silently overridden. */
 const reservedEnvNames = ["DATABASE_URL", "REDIS_URL", "APP_VERSION", "SLOT", "PORT"];
@@ -76,6 +102,103 @@ const slotSpec = z
 const resources = z.strictObject({
   memoryMb: z.int().min(32).max(262_144).prefault(512).describe("Hard memory limit in MiB"),
   cpus: z.number().min(0.05).max(64).prefault(1).describe("CPU limit in cores (fractions allowed)"),
+});
+
+const githubLogin = z
+  .string()
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, "a GitHub user or organization name");
+const githubTeamSlug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,99}$/, "a team slug such as release-managers");
+const githubId = z.int().positive();
+const branchName = z
+  .string()
+  .regex(
+    /^(?![-/.])(?!.*(?:\.\.|\/\/|@\{|\.lock$|[/.]$))[A-Za-z0-9._/-]{1,255}$/,
+    "a branch name such as main",
+  );
+const publishedSecrets = z
+  .array(z.enum(publishedSecretKeys))
+  .refine((list) => new Set(list).size === list.length, "lists a secret twice");
+
+const githubSection = z.strictObject({
+  owner: githubLogin.describe("The user or organization that owns the repository"),
+  repository: z
+    .string()
+    .regex(/^(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/, "a repository name")
+    .describe("The repository whose workflows deploy this stack"),
+  defaultBranch: branchName
+    .prefault("main")
+    .describe("The only branch allowed to deploy to this stack's environment"),
+  environment: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/, "an environment name such as production")
+    .describe("The GitHub environment this stack's deploy job runs in; this stack manages it"),
+  reviewers: z
+    .strictObject({
+      users: z
+        .array(z.union([githubId, githubLogin]))
+        .prefault([])
+        .describe("Users (login or numeric id) who may approve a deploy"),
+      teams: z
+        .array(z.union([githubId, githubTeamSlug]))
+        .prefault([])
+        .describe("Teams of the owning organization (slug or numeric id) who may approve a deploy"),
+    })
+    .prefault({})
+    .describe(
+      "Required reviewers: a deploy waits until one of them approves. Production needs one; GitHub allows six",
+    ),
+  preventSelfReview: z
+    .boolean()
+    .prefault(false)
+    .describe("Whether whoever started a deploy is barred from approving it (a second person must)"),
+  secrets: publishedSecrets
+    .prefault(["pulumiAccessToken"])
+    .describe(
+      "Stack secrets published as secrets of this stack's environment: pulumiAccessToken (PULUMI_ACCESS_TOKEN), pulumiConfigPassphrase (PULUMI_CONFIG_PASSPHRASE), sshPrivateKey (VPS_SSH_KEY), netlifyToken (NETLIFY_TOKEN)",
+    ),
+  repositorySecrets: publishedSecrets
+    .prefault([])
+    .describe(
+      "Stack secrets also published as repository secrets, where pull-request previews read them. A repository secret has one owner: list them in one stack only",
+    ),
+  backendUrl: z
+    .string()
+    .regex(/^(s3|gs|azblob|file|https?):\/\/\S+$/, "a Pulumi backend URL such as s3://bucket/prefix")
+    .optional()
+    .describe("A self-managed Pulumi backend, published as PULUMI_BACKEND_URL; unset means Pulumi Cloud"),
+  variables: z
+    .record(envName, z.string())
+    .prefault({})
+    .describe("Further plain Actions variables of this stack's environment"),
+});
+
+const frontendSection = z.strictObject({
+  siteId: z
+    .string()
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      "a Netlify site id (a UUID: Site configuration, Site details)",
+    )
+    .describe("The Netlify site this stack publishes"),
+  revision: z
+    .string()
+    .regex(/^[0-9A-Za-z][0-9A-Za-z._/+-]{0,127}$/, "a commit sha or a release tag")
+    .optional()
+    .describe(
+      "The frontend revision this stack publishes (commit sha or tag); changing it re-deploys. Netlify builds the head of the site's production branch",
+    ),
+  apiUrlVariable: envName
+    .prefault("API_URL")
+    .describe("Site environment variable that receives this stack's public API URL (the router URL)"),
+  env: z
+    .record(envName, z.string())
+    .prefault({})
+    .describe("Further plain environment variables for the site's production builds"),
+  clearCache: z.boolean().prefault(false).describe("Build without Netlify's build cache"),
+  deadlineSeconds: seconds(7200)
+    .prefault(900)
+    .describe("How long a deploy may take to reach `ready` before it is cancelled and the update fails"),
+  pollIntervalSeconds: seconds(60).prefault(5).describe("Time between deploy status checks"),
 });
 
 export const stackConfigSchema = z
@@ -281,6 +404,14 @@ export const stackConfigSchema = z
       })
       .prefault({})
       .describe("Database snapshots taken before migrations"),
+    github: githubSection
+      .optional()
+      .describe(
+        "GitHub as code: this stack's deploy environment, its reviewers, Actions secrets and variables",
+      ),
+    frontend: frontendSection
+      .optional()
+      .describe("The Netlify site deployed once the backend it calls is live and stable"),
     sshPrivateKey: z
       .string()
       .refine(
@@ -299,6 +430,28 @@ export const stackConfigSchema = z
       .refine((value) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value), "a PEM private key")
       .optional()
       .describe("The router's TLS private key (PEM)"),
+    githubToken: z
+      .string()
+      .regex(/^\S{20,}$/, "a GitHub token")
+      .optional()
+      .describe(
+        "Token the Pipeline manages the repository with (fine-grained: Administration, Environments, Secrets and Variables write; organization Members read for team reviewers)",
+      ),
+    netlifyToken: z
+      .string()
+      .regex(/^\S{20,}$/, "a Netlify personal access token")
+      .optional()
+      .describe("Netlify personal access token that sets the site's variables and starts its builds"),
+    pulumiAccessToken: z
+      .string()
+      .regex(/^\S{20,}$/, "a Pulumi access token")
+      .optional()
+      .describe("Pulumi Cloud access token the workflows log in with (published to GitHub, never used here)"),
+    pulumiConfigPassphrase: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Passphrase of a self-managed backend's secrets, published for the workflows"),
   })
   .check((ctx) => crossKeyRules(ctx.value, ctx.issues));
 
@@ -351,6 +504,8 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
   if (config.router.httpPort === config.router.httpsPort)
     fail(["router", "httpsPort"], "must differ from httpPort");
 
+  deliveryRules(config, fail);
+
   if (config.environment === "production") {
     for (const [path, source] of imageSources(config)) {
       if (source.build !== undefined)
@@ -358,6 +513,60 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
       const reason = source.image === undefined ? undefined : unpinnedImageReason(source.image);
       if (reason)
         fail([...path, "image"], `${reason}; production needs a digest or an immutable version tag`);
+    }
+  }
+}
+
+/** Rules of the `github` and `frontend` sections. */
+function deliveryRules(
+  config: ParsedStackConfig,
+  fail: (path: PropertyKey[], message: string) => void,
+): void {
+  const { github, frontend } = config;
+  if (github) {
+    if (config.githubToken === undefined)
+      fail(["githubToken"], "required with the github section (set it with --secret)");
+    for (const list of ["secrets", "repositorySecrets"] as const) {
+      github[list].forEach((key, index) => {
+        if (config[key] === undefined) fail(["github", list, index], `lists ${key}, which is not set`);
+      });
+    }
+    const listsAccessToken = [...github.secrets, ...github.repositorySecrets].includes("pulumiAccessToken");
+    if (github.backendUrl === undefined && !github.secrets.includes("pulumiAccessToken"))
+      fail(
+        ["github", "secrets"],
+        "must list pulumiAccessToken unless github.backendUrl is set: the workflows log in to Pulumi with one of them",
+      );
+    if (github.backendUrl !== undefined && listsAccessToken)
+      fail(
+        ["github", "backendUrl"],
+        "a self-managed backend takes no Pulumi access token: unlist pulumiAccessToken",
+      );
+    const reviewers = github.reviewers.users.length + github.reviewers.teams.length;
+    if (config.environment === "production" && reviewers === 0)
+      fail(["github", "reviewers"], "production deploys need at least one required reviewer");
+    if (reviewers > 6)
+      fail(["github", "reviewers"], "GitHub allows at most six reviewers, users and teams together");
+    const setBySwitchyard: string[] = [
+      ...Object.values(actionsVariableNames),
+      ...Object.values(actionsSecretNames),
+    ];
+    for (const name of Object.keys(github.variables)) {
+      if (setBySwitchyard.includes(name)) fail(["github", "variables", name], "is set by switchyard itself");
+      else if (name.startsWith("GITHUB_"))
+        fail(["github", "variables", name], "GitHub reserves the GITHUB_ prefix");
+      else if (secretLookingEnvName.test(name))
+        fail(["github", "variables", name], "looks like a secret: Actions variables are shown in plain text");
+    }
+  }
+  if (frontend) {
+    if (config.netlifyToken === undefined)
+      fail(["netlifyToken"], "required with the frontend section (set it with --secret)");
+    for (const name of Object.keys(frontend.env)) {
+      if (name === frontend.apiUrlVariable)
+        fail(["frontend", "env", name], "is set from the router URL (frontend.apiUrlVariable)");
+      else if (secretLookingEnvName.test(name))
+        fail(["frontend", "env", name], "looks like a secret: these site variables are not secret");
     }
   }
 }

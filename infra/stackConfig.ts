@@ -22,6 +22,10 @@ export interface StackConfig extends Omit<ParsedStackConfig, SecretKey> {
     sshPrivateKey?: pulumi.Output<string>;
     tls?: { certificate: pulumi.Output<string>; key: pulumi.Output<string> };
     appEnv: pulumi.Output<Record<string, string>>;
+    githubToken?: pulumi.Output<string>;
+    netlifyToken?: pulumi.Output<string>;
+    pulumiAccessToken?: pulumi.Output<string>;
+    pulumiConfigPassphrase?: pulumi.Output<string>;
   };
 }
 
@@ -35,17 +39,32 @@ export function loadStackConfig(): StackConfig {
     if (error instanceof ConfigError) throw new pulumi.RunError(error.message);
     throw error;
   }
-  const { sshPrivateKey, tlsCertificate, tlsKey, appSecrets, ...plain } = parsed;
+  const {
+    sshPrivateKey,
+    tlsCertificate,
+    tlsKey,
+    appSecrets,
+    githubToken,
+    netlifyToken,
+    pulumiAccessToken,
+    pulumiConfigPassphrase,
+    ...plain
+  } = parsed;
+  const secretOf = (value: string | undefined) => (value === undefined ? undefined : pulumi.secret(value));
   return {
     ...plain,
     stack: pulumi.getStack(),
     secrets: {
-      sshPrivateKey: sshPrivateKey === undefined ? undefined : pulumi.secret(sshPrivateKey),
+      sshPrivateKey: secretOf(sshPrivateKey),
       tls:
         tlsCertificate === undefined || tlsKey === undefined
           ? undefined
           : { certificate: pulumi.secret(tlsCertificate), key: pulumi.secret(tlsKey) },
       appEnv: pulumi.secret(appSecrets),
+      githubToken: secretOf(githubToken),
+      netlifyToken: secretOf(netlifyToken),
+      pulumiAccessToken: secretOf(pulumiAccessToken),
+      pulumiConfigPassphrase: secretOf(pulumiConfigPassphrase),
     },
   };
 }

@@ -58,6 +58,8 @@ export interface RunOptions {
   mutate?: (values: StackValues) => void;
   /** Keys to present as plain text even though the file holds them as secrets. */
   plainKeys?: string[];
+  /** Keys to present as secrets (`pulumi config set --secret`) although the file does not hold them. */
+  secretKeys?: string[];
   /** State carried over from an earlier run of the same stack. */
   state?: EngineState;
 }
@@ -160,6 +162,32 @@ function computedOutputs(
       return { result: { [secretSig]: secretMarker, value: `generated-${name}-0123456789abcdef` } };
     case "command:local:Command":
       return { stdout: "", stderr: "" };
+    case "pulumi-nodejs:dynamic/switchyard:NetlifyDeploy":
+      return {
+        deployId: fakeDigest("deploy", inputs.siteId, inputs.backendVersion).slice(7, 31),
+        url: "https://shop-web.netlify.app",
+        state: "ready",
+      };
+    default:
+      return {};
+  }
+}
+
+/** The organization a self-managed backend reports; Pulumi Cloud reports the account's. */
+export const mockOrganization = "organization";
+
+/** The numeric id the mocked GitHub answers for a user login or team slug. */
+export function githubIdOf(name: string): number {
+  return Number.parseInt(createHash("sha256").update(name).digest("hex").slice(0, 7), 16) + 1;
+}
+
+/** Results of provider functions a program reads (GitHub user and team lookups answer with ids). */
+function computedCallResults(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  switch (token) {
+    case "github:index/getUser:getUser":
+      return { id: String(githubIdOf(String(inputs.username))) };
+    case "github:index/getTeam:getTeam":
+      return { id: String(githubIdOf(String(inputs.slug))) };
     default:
       return {};
   }
@@ -176,6 +204,7 @@ export async function runProgram(stack: StackName, options: RunOptions = {}): Pr
   const { values, secretKeys } = readStackFile(stack);
   options.mutate?.(values);
   for (const key of options.plainKeys ?? []) secretKeys.delete(key);
+  for (const key of options.secretKeys ?? []) secretKeys.add(key);
   const config: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined) continue;
@@ -202,11 +231,12 @@ export async function runProgram(stack: StackName, options: RunOptions = {}): Pr
         }
         return { id: `${args.name}-id`, state: { ...inputs, ...computed } };
       },
-      call: (args) => args.inputs,
+      call: (args) => ({ ...args.inputs, ...computedCallResults(args.token, args.inputs) }),
     },
     "switchyard",
     stack,
     false,
+    mockOrganization,
   );
   pulumi.runtime.setAllConfig(
     config,
