@@ -13,12 +13,10 @@ import {
   restoreSnapshot,
   type SnapshotLocation,
 } from "../components/providers/snapshotStore";
+import { databaseContainerName } from "../components/Database";
 import { parseTarget } from "../components/target";
 import { type ParsedStackConfig, PROJECT } from "../infra/config";
 import { loadStackConfigFor } from "./stackConfigSource";
-
-/** Name of the database container (components/Database.ts), where `docker exec` runs the PostgreSQL tools. */
-const databaseContainer = "postgres";
 
 export const usage = `usage:
   npm run snapshot -- list --stack <name> [options]
@@ -31,7 +29,7 @@ options:
   --config <file>   the stack's config from this plain-text file (laid out like
                     Pulumi.<stack>.yaml) instead of \`pulumi config\` / Pulumi.<stack>.yaml
   --host <host>     reach PostgreSQL over TCP from the target at this host (and --port)
-  --port <port>     instead of \`docker exec\` into the "${databaseContainer}" container
+  --port <port>     instead of \`docker exec\` into the "${databaseContainerName}" container
 environment:
   PGPASSWORD        the database password, when the connection needs one
                     (\`docker exec\` through the container's socket does not)`;
@@ -126,7 +124,7 @@ export function snapshotLocation(
           user,
           database: name,
         }
-      : containerAccess(databaseContainer, config.database),
+      : containerAccess(databaseContainerName, config.database),
   };
 }
 

@@ -12,10 +12,18 @@ export interface DatabaseArgs {
   user: string;
   /** Named volume for the data directory; it outlives the container and the stack. */
   volume: string;
+  /**
+   * Also `protect` the volume, so no update or destroy can even plan its deletion. The policy
+   * pack requires it outside development (the engine shows policies `protect`, not `retainOnDelete`).
+   */
+  protectVolume: boolean;
   resources: ContainerResources;
   /** Private network the database joins; it publishes no port. */
   network: pulumi.Input<string>;
 }
+
+/** The database container's name and host name; the snapshot command runs `docker exec` in it. */
+export const databaseContainerName = "postgres";
 
 /**
  * PostgreSQL in a container on the private network only, with a generated password and its
@@ -23,7 +31,7 @@ export interface DatabaseArgs {
  */
 export class Database extends pulumi.ComponentResource {
   /** Host name of the database on the private network. */
-  readonly host: string = "postgres";
+  readonly host: string = databaseContainerName;
   readonly port = 5432;
   readonly name: string;
   readonly user: string;
@@ -43,7 +51,15 @@ export class Database extends pulumi.ComponentResource {
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, child);
     this.password = pulumi.secret(password.result);
 
-    this.volume = new docker.Volume(name, { name: args.volume }, { ...child, retainOnDelete: true });
+    this.volume = new docker.Volume(
+      name,
+      { name: args.volume },
+      {
+        ...child,
+        retainOnDelete: true,
+        protect: args.protectVolume,
+      },
+    );
 
     this.container = new docker.Container(
       name,

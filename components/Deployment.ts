@@ -4,13 +4,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { type SlotColour, slotColours } from "../infra/config";
+import { PROJECT, type SlotColour, slotColours } from "../infra/config";
 import type { StackConfig } from "../infra/stackConfig";
 import { AppSlot } from "./AppSlot";
 import { Cache } from "./Cache";
 import { containerImage } from "./containers";
 import { Database } from "./Database";
+import { Frontend } from "./Frontend";
 import { MigrationJob } from "./MigrationJob";
+import { executorSpecFor, type ExecutorSpec } from "./providers/executor";
+import { HealthGate } from "./providers/HealthGateResource";
+import { PgSnapshot } from "./providers/PgSnapshot";
+import { containerAccess } from "./providers/snapshotStore";
 import { Router } from "./Router";
 import { dockerHost, knownHostsLine, parseTarget, strictSshOptions, type Target } from "./target";
 
@@ -26,9 +31,15 @@ export interface DeploymentArgs {
 export class Deployment extends pulumi.ComponentResource {
   readonly database: Database;
   readonly cache?: Cache;
+  /** Taken before the migration job whenever the migration set or its image changes. */
+  readonly snapshot?: PgSnapshot;
   readonly migrations?: MigrationJob;
   readonly slots: Record<SlotColour, AppSlot>;
+  /** One per slot: exists only once that slot is healthy, on its version, and stable. */
+  readonly gates: Record<SlotColour, HealthGate>;
   readonly router: Router;
+  /** The Netlify frontend, deployed once the router's switch has held. */
+  readonly frontend?: Frontend;
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:index:Deployment", name, {}, opts);
@@ -54,7 +65,16 @@ export class Deployment extends pulumi.ComponentResource {
       childResource,
     );
 
-    this.database = new Database("postgres", { ...config.database, network: privateNetwork.name }, child);
+    this.database = new Database(
+      "postgres",
+      {
+        ...config.database,
+        network: privateNetwork.name,
+        // A dev stack is torn down and rebuilt freely; anywhere else the data must not be planned away.
+        protectVolume: config.environment !== "development",
+      },
+      child,
+    );
     if (config.redis.enabled) {
       this.cache = new Cache(
         "redis",
@@ -68,19 +88,43 @@ export class Deployment extends pulumi.ComponentResource {
       );
     }
 
+    const executor = executorFor(target, config);
     if (config.migrations) {
+      const migrationImage = containerImage(
+        "migrate-image",
+        config.migrations,
+        config.migrations.version,
+        childResource,
+      );
+      // `snapshots.skip` is for emergencies outside production; the policy pack refuses it there.
+      this.snapshot = config.snapshots.skip
+        ? undefined
+        : new PgSnapshot(
+            "db-snapshot",
+            {
+              executor,
+              project: PROJECT,
+              stack: config.stack,
+              directory: config.snapshots.directory,
+              retention: config.snapshots.retention,
+              ...containerAccess(this.database.host, config.database),
+              password: this.database.password,
+              migrationSet: config.migrations.version,
+              image: migrationImage,
+            },
+            { parent: this, dependsOn: [this.database.container] },
+          );
       this.migrations = new MigrationJob(
         "migrate",
         {
           target,
           sshPrivateKey: config.secrets.sshPrivateKey,
-          image: containerImage("migrate-image", config.migrations, config.migrations.version, childResource),
+          image: migrationImage,
           command: config.migrations.command,
           version: config.migrations.version,
           network: privateNetwork.name,
           databaseUrl: this.database.connectionUrl,
-          // The snapshot that must precede the job joins this list (PgSnapshot).
-          after: [this.database.container],
+          after: this.snapshot ? [this.database.container, this.snapshot] : [this.database.container],
         },
         child,
       );
@@ -128,24 +172,84 @@ export class Deployment extends pulumi.ComponentResource {
       }),
     ) as Record<SlotColour, AppSlot>;
 
+    this.gates = Object.fromEntries(
+      slotColours.map((colour) => [colour, slotGate(this.slots[colour], config, executor)]),
+    ) as Record<SlotColour, HealthGate>;
+
     this.router = new Router(
       "router",
       {
         target,
-        sshPrivateKey: config.secrets.sshPrivateKey,
+        executor,
         ...config.router,
+        health: config.health,
         activeSlot: config.activeSlot,
         slots: this.slots,
         tls: config.secrets.tls,
         network: edgeNetwork.name,
-        // The router moves traffic only once the slot it points at is in place (HealthGate joins here).
-        after: [this.slots[config.activeSlot]],
+        // Traffic goes only to slots whose gate holds for their current image and version; with a
+        // canary weight, both slots get traffic.
+        after:
+          config.router.canaryWeight > 0
+            ? slotColours.map((colour) => this.gates[colour])
+            : [this.gates[config.activeSlot]],
       },
       child,
     );
 
-    this.registerOutputs({ routerUrl: this.router.url });
+    if (config.frontend) {
+      this.frontend = new Frontend(
+        "frontend",
+        {
+          settings: config.frontend,
+          token: config.secrets.netlifyToken,
+          apiUrl: this.router.url,
+          backendVersion: config.slots[config.activeSlot].version,
+          stack: config.stack,
+          // The switch resource holds the post-switch window before it is done.
+          after: [this.router.upstream],
+        },
+        { parent: this },
+      );
+    }
+
+    this.registerOutputs({ routerUrl: this.router.url, frontendUrl: this.frontend?.url });
   }
+}
+
+/** How dynamic providers reach the target; a secret, since over ssh it holds the key. */
+function executorFor(target: Target, config: StackConfig): pulumi.Output<ExecutorSpec> {
+  if (target.kind === "local") return pulumi.output(executorSpecFor(target));
+  if (!config.secrets.sshPrivateKey) throw new Error("an ssh:// target needs sshPrivateKey");
+  return pulumi.secret(config.secrets.sshPrivateKey.apply((key) => executorSpecFor(target, key)));
+}
+
+/**
+ * The gate of one slot: it reaches the slot's loopback port on the target, with the port and
+ * health path of the release the container really runs, and is replaced whenever the slot's
+ * image, container or version changes.
+ */
+function slotGate(slot: AppSlot, config: StackConfig, executor: pulumi.Output<ExecutorSpec>): HealthGate {
+  const { health } = config;
+  return new HealthGate(
+    `${slot.containerName}-gate`,
+    {
+      executor,
+      host: "127.0.0.1",
+      port: slot.release.apply((settings) => settings.loopbackPort),
+      path: slot.release.apply((settings) => settings.health.path),
+      expectedVersion: slot.version,
+      intervalMs: health.intervalSeconds * 1000,
+      timeoutMs: health.timeoutSeconds * 1000,
+      deadlineMs: health.deadlineSeconds * 1000,
+      successesNeeded: health.successesNeeded,
+      stableForMs: health.stableForSeconds * 1000,
+      allowDegraded: health.allowDegraded,
+      smokeChecks: health.smokeChecks,
+      guards: { image: slot.container.image, container: slot.container.id, version: slot.version },
+    },
+    { parent: slot, dependsOn: [slot.container] },
+  );
 }
 
 /**

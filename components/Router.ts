@@ -1,27 +1,45 @@
-import type * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import type { AppSlot } from "./AppSlot";
 import { containerImage } from "./containers";
+import type { ExecutorSpec } from "./providers/executor";
+import type { SmokeCheck } from "./providers/healthGate";
+import { NginxUpstream } from "./providers/NginxUpstream";
 import {
-  containerNginxPaths,
-  renderApplySiteScript,
+  containerMainConfig,
+  containerNginxMain,
   renderNginxMain,
-  renderRouterSite,
+  renderRouterFiles,
+  renderTlsFiles,
 } from "./providers/nginxConfig";
 import type { Target } from "./target";
-import { targetCommand } from "./targetCommand";
+
+/** The post-switch check: the health contract's settings that apply through the router. */
+export interface RouterHealth {
+  path: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  allowDegraded: boolean;
+  smokeChecks: SmokeCheck[];
+  /** How long the router must serve the new slot healthily after a switch; one failure switches back. */
+  postSwitchStableForSeconds: number;
+}
 
 export interface RouterArgs {
   target: Target;
-  /** The deploy user's private key, for ssh targets. */
-  sshPrivateKey?: pulumi.Input<string>;
+  /** Where the switch runs its commands: `executorSpecFor(target, sshPrivateKey)` (holds the ssh key: a secret). */
+  executor: pulumi.Input<ExecutorSpec>;
   /** nginx image reference. */
   image: string;
   bindAddress: string;
   httpPort: number;
   httpsPort: number;
+  /**
+   * Host port, bound to 127.0.0.1 only, of the router's check listener: it serves the active
+   * slot over plain HTTP whatever the TLS and canary settings, for the post-switch check.
+   */
+  checkPort?: number;
   serverName: string;
   activeSlot: SlotColour;
   /** Percent of requests for the idle slot. */
@@ -31,49 +49,45 @@ export interface RouterArgs {
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
   /** The edge network shared with the slots. */
   network: pulumi.Input<string>;
-  /** Resources that must hold before traffic moves (the gate of the slot it points at). */
+  health: RouterHealth;
+  /**
+   * The HealthGate of every slot that gets traffic: the active slot's, and the idle slot's too
+   * when `canaryWeight` is above 0. Traffic moves only once they passed.
+   */
   after: pulumi.Input<pulumi.Resource>[];
 }
 
-const tlsDir = "/etc/nginx/tls";
-const sitePath = `${containerNginxPaths.siteDir}/site.conf`;
+export const defaultCheckPort = 18080;
+/** Where the check listener listens inside the container. */
+const containerCheckPort = 8080;
+/** Docker volume holding the router's state directory, so a replaced container starts where the old one was. */
+const stateVolume = "switchyard-router-state";
 
 /**
- * Until the first site is applied the router answers 503 rather than guessing a slot. This file
- * never changes, so the container is never replaced because traffic moves.
- */
-const bootstrapSite = "server {\n    listen 80 default_server;\n    return 503;\n}\n";
-
-/**
- * The nginx router on the public ports. Its container holds only static files; the site (which
- * slot gets traffic, with what weight) is rendered by `renderRouterSite` and applied to the
- * running nginx by a separate step, so switching slots changes that step's inputs only.
+ * The nginx router on the public ports. Its container holds only the main configuration, which
+ * never changes; the site and the traffic pointer live in a volume and are applied to the
+ * running nginx by the NginxUpstream switch, so neither a switch nor a new certificate
+ * replaces the container (see providers/nginxConfig.ts).
  */
 export class Router extends pulumi.ComponentResource {
   readonly containerName = "router";
   readonly container: docker.Container;
-  /** The site nginx serves once applied. */
-  readonly site: pulumi.Output<string>;
-  readonly apply: command.local.Command;
+  /** The switch: what the frontend waits for, since it holds only after the post-switch window. */
+  readonly upstream: NginxUpstream;
   readonly url: string;
 
   constructor(name: string, args: RouterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:router:Router", name, {}, opts);
     const child = { parent: this };
-    const tlsUploads = args.tls
-      ? [
-          {
-            file: `${tlsDir}/fullchain.pem`,
-            content: pulumi.secret(args.tls.certificate),
-            permissions: "0644",
-          },
-          { file: `${tlsDir}/privkey.pem`, content: pulumi.secret(args.tls.key), permissions: "0600" },
-        ]
-      : [];
+    const checkPort = args.checkPort ?? defaultCheckPort;
 
-    const ports = [{ internal: 80, external: args.httpPort, ip: args.bindAddress }];
+    const ports = [
+      { internal: 80, external: args.httpPort, ip: args.bindAddress },
+      { internal: containerCheckPort, external: checkPort, ip: "127.0.0.1" },
+    ];
     if (args.tls) ports.push({ internal: 443, external: args.httpsPort, ip: args.bindAddress });
 
+    const volume = new docker.Volume(name, { name: stateVolume }, child);
     this.container = new docker.Container(
       name,
       {
@@ -81,11 +95,8 @@ export class Router extends pulumi.ComponentResource {
         image: containerImage(`${name}-image`, { image: args.image }, "", child),
         ports,
         networksAdvanced: [{ name: args.network, aliases: [this.containerName] }],
-        uploads: [
-          { file: "/etc/nginx/nginx.conf", content: renderNginxMain(containerNginxPaths) },
-          { file: sitePath, content: bootstrapSite },
-          ...tlsUploads,
-        ],
+        volumes: [{ volumeName: volume.name, containerPath: containerNginxMain.stateDir }],
+        uploads: [{ file: containerMainConfig, content: renderNginxMain(containerNginxMain) }],
         healthcheck: { tests: ["CMD", "nginx", "-t", "-q"], interval: "30s", timeout: "5s", retries: 3 },
         restart: "unless-stopped",
         memory: 256,
@@ -93,30 +104,51 @@ export class Router extends pulumi.ComponentResource {
       { ...child, deleteBeforeReplace: true },
     );
 
-    this.site = pulumi.all([args.slots.blue.upstream, args.slots.green.upstream]).apply(([blue, green]) =>
-      renderRouterSite({
+    const files = pulumi.all([args.slots.blue.upstream, args.slots.green.upstream]).apply(([blue, green]) =>
+      renderRouterFiles(containerNginxMain, {
         upstreams: { blue, green },
-        activeSlot: args.activeSlot,
-        canaryWeight: args.canaryWeight,
         serverName: args.serverName,
-        listen: { http: 80, https: 443 },
-        tls: args.tls
-          ? { certificatePath: `${tlsDir}/fullchain.pem`, keyPath: `${tlsDir}/privkey.pem` }
-          : undefined,
+        listen: { http: 80, https: 443, check: containerCheckPort },
+        tls: args.tls !== undefined,
+        stateDir: containerNginxMain.stateDir,
       }),
     );
+    const tls = args.tls;
+    const secretFiles = tls
+      ? pulumi
+          .all([tls.certificate, tls.key])
+          .apply(([certificate, key]) => renderTlsFiles({ certificate, key }))
+      : {};
 
-    this.apply = targetCommand(
-      `${name}-site`,
+    const dockerCli = args.target.kind === "local" ? ["docker", "-H", args.target.dockerHost] : ["docker"];
+    const { health } = args;
+    this.upstream = new NginxUpstream(
+      `${name}-upstream`,
       {
-        target: args.target,
-        sshPrivateKey: args.sshPrivateKey,
-        argv: ["docker", "exec", "-i", this.containerName, "sh", "-ec", renderApplySiteScript(sitePath)],
-        stdin: this.site,
-        // A new container starts from the bootstrap site, so it needs the site again.
-        triggers: [this.site, this.container.id],
+        executor: args.executor,
+        exec: [...dockerCli, "exec", "-i", this.containerName],
+        nginx: ["nginx"],
+        mainConfig: containerMainConfig,
+        stateDir: containerNginxMain.stateDir,
+        files,
+        secretFiles,
+        activeSlot: args.activeSlot,
+        canaryWeight: args.canaryWeight,
+        checkHost: "127.0.0.1",
+        checkPort,
+        path: health.path,
+        expectedVersion: args.slots[args.activeSlot].version,
+        stableForMs: health.postSwitchStableForSeconds * 1000,
+        intervalMs: health.intervalSeconds * 1000,
+        timeoutMs: health.timeoutSeconds * 1000,
+        allowDegraded: health.allowDegraded,
+        smokeChecks: health.smokeChecks,
       },
-      { ...child, dependsOn: [this.container, ...args.after] },
+      {
+        ...child,
+        // Both upstreams must resolve when nginx loads the site, and traffic waits for the gates.
+        dependsOn: [this.container, args.slots.blue.container, args.slots.green.container, ...args.after],
+      },
     );
 
     const scheme = args.tls ? "https" : "http";
@@ -124,6 +156,10 @@ export class Router extends pulumi.ComponentResource {
     const defaultPort = args.tls ? 443 : 80;
     const host = args.serverName === "_" ? "localhost" : args.serverName.split(" ")[0];
     this.url = `${scheme}://${host}${port === defaultPort ? "" : `:${port}`}`;
-    this.registerOutputs({ url: this.url, site: this.site });
+    this.registerOutputs({
+      url: this.url,
+      activeSlot: this.upstream.activeSlot,
+      verifiedAt: this.upstream.verifiedAt,
+    });
   }
 }

@@ -39,3 +39,6 @@ export const databaseName = config.database.name;
 export const snapshotDirectory = config.snapshots.directory;
 export const migrationSet = config.migrations?.version;
 export const githubEnvironment = pipeline?.environment.environment;
+/** The dump taken before the current migration set ran; restore it with `npm run snapshot -- restore`. */
+export const lastSnapshot = deployment.snapshot?.path;
+export const frontendUrl = deployment.frontend?.url;

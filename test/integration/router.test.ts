@@ -1,32 +1,43 @@
 /**
- * The router's rendered configuration against Debian's real nginx: every variant passes
- * `nginx -t`, and the site-apply script moves traffic between two real backends and refuses
- * a bad site while nginx keeps serving the old one.
+ * The router's rendered configuration against Debian's real nginx, applied the way the
+ * NginxUpstream provider applies it: every variant passes `nginx -t` (staged and once live),
+ * each request bucket goes where the traffic pointer says, no pointer means 503, and TLS
+ * serves the generation's certificate.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import http from "node:http";
+import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
+import * as path from "node:path";
+import { nginxUpstreamProvider } from "../../components/providers/NginxUpstream";
 import {
-  type RouterSite,
-  renderApplySiteScript,
-  renderRouterSite,
+  bucketCount,
+  bucketSlot,
+  parseRoute,
+  routeEntries,
+  routeName,
+  upstreamServers,
 } from "../../components/providers/nginxConfig";
 import type { SlotColour } from "../../infra/config";
 import {
-  makeNginxPrefix,
-  type NginxPrefix,
-  NginxServer,
+  createRouter,
+  type RouterChoice,
   selfSignedCertificate,
+  TestRouter,
   testConfig,
+  updateRouter,
 } from "../support/nginx";
-import { freePort, httpGet } from "../support/process";
 
+const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
+
+/** A slot stand-in that speaks the health contract and names itself on every response. */
 function backend(colour: SlotColour): Promise<http.Server> {
-  const server = http.createServer((_req, res) => {
+  const server = http.createServer((req, res) => {
     res.setHeader("X-Slot", colour);
-    res.end(JSON.stringify({ slot: colour }));
+    res.setHeader("Content-Type", "application/json");
+    const body = req.url === "/health" ? { status: "healthy", version: versions[colour] } : { slot: colour };
+    res.end(JSON.stringify(body));
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
@@ -35,30 +46,30 @@ function addressOf(server: http.Server): string {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** Runs the apply script as the router step does: `sh -ec <script>`, the site on stdin. */
-function applySite(prefix: NginxPrefix, site: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("sh", ["-ec", renderApplySiteScript(prefix.sitePath, prefix.command)]);
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, output }));
-    child.stdin.end(site);
-  });
-}
-
+/** Counts which slot answered `requests` GETs over a few keep-alive connections. */
 async function slotsServing(url: string, requests: number): Promise<Map<string, number>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const answers = await Promise.all(
+    Array.from(
+      { length: requests },
+      () =>
+        new Promise<{ status: number; slot: string }>((resolve, reject) => {
+          http
+            .get(url, { agent }, (res) => {
+              res.resume();
+              res.on("end", () =>
+                resolve({ status: res.statusCode ?? 0, slot: String(res.headers["x-slot"]) }),
+              );
+            })
+            .on("error", reject);
+        }),
+    ),
+  );
+  agent.destroy();
   const seen = new Map<string, number>();
-  for (let i = 0; i < requests; i++) {
-    const res = await httpGet(url);
-    assert.equal(res.status, 200, res.body);
-    const slot = String(res.headers["x-slot"]);
-    seen.set(slot, (seen.get(slot) ?? 0) + 1);
+  for (const { status, slot } of answers) {
+    const key = status === 200 ? slot : `HTTP ${status}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
   }
   return seen;
 }
@@ -66,95 +77,153 @@ async function slotsServing(url: string, requests: number): Promise<Map<string, 
 describe("router configuration against real nginx", () => {
   let blue: http.Server;
   let green: http.Server;
-  const cleanups: (() => Promise<void>)[] = [];
+  let router: TestRouter | undefined;
 
   before(async () => {
     blue = await backend("blue");
     green = await backend("green");
   });
   afterEach(async () => {
-    for (const cleanup of cleanups.splice(0)) await cleanup();
+    await router?.stop();
+    router = undefined;
   });
   after(() => {
     blue.close();
     green.close();
   });
 
-  async function site(overrides: Partial<RouterSite>): Promise<RouterSite> {
+  const choice = (overrides: Partial<RouterChoice> = {}): RouterChoice => {
+    const activeSlot = overrides.activeSlot ?? "blue";
     return {
       upstreams: { blue: addressOf(blue), green: addressOf(green) },
-      activeSlot: "blue",
+      activeSlot,
       canaryWeight: 0,
-      serverName: "localhost",
-      listen: { http: await freePort(), https: await freePort() },
+      expectedVersion: versions[activeSlot],
       ...overrides,
     };
-  }
+  };
 
-  it("every rendered variant passes nginx -t", async () => {
-    const prefix = makeNginxPrefix();
-    cleanups.push(async () => fs.rmSync(prefix.dir, { recursive: true, force: true }));
-    const tls = await selfSignedCertificate(prefix.dir);
-    let variants = 0;
+  it("gives each bucket exactly one slot, the idle one for a share equal to the canary weight", () => {
     for (const activeSlot of ["blue", "green"] as const) {
-      for (const canaryWeight of [0, 1, 25, 99, 100]) {
-        for (const withTls of [false, true]) {
-          fs.writeFileSync(
-            prefix.sitePath,
-            renderRouterSite(await site({ activeSlot, canaryWeight, tls: withTls ? tls : undefined })),
-          );
-          const result = await testConfig(prefix);
-          assert.equal(result.code, 0, `${activeSlot}/${canaryWeight}/${withTls}: ${result.output}`);
-          variants++;
+      for (let canaryWeight = 0; canaryWeight <= 100; canaryWeight++) {
+        const traffic = { activeSlot, canaryWeight };
+        const entries = routeEntries(traffic);
+        assert.ok(entries.includes("routed"), "every route marks itself routed");
+        assert.equal(entries.includes("green.active"), activeSlot === "green");
+        const idle = activeSlot === "blue" ? "green" : "blue";
+        const toGreen = Array.from({ length: bucketCount }, (_, bucket) => bucket).filter((bucket) =>
+          entries.includes(`green.${bucket}`),
+        );
+        assert.equal(toGreen.length, idle === "green" ? canaryWeight : bucketCount - canaryWeight);
+        for (let bucket = 0; bucket < bucketCount; bucket++) {
+          assert.equal(toGreen.includes(bucket), bucketSlot(traffic, bucket) === "green", `bucket ${bucket}`);
         }
+        assert.deepEqual(parseRoute(`routes/${routeName(traffic)}`), traffic);
+        const shares = Object.fromEntries(upstreamServers(traffic));
+        assert.equal((shares[idle] ?? 0) + (shares[activeSlot] ?? 0), 100);
+        assert.equal(shares[idle] ?? 0, canaryWeight);
       }
     }
-    assert.equal(variants, 20);
+    assert.equal(parseRoute("routes/green-101"), undefined);
+    assert.equal(parseRoute(""), undefined);
   });
 
-  it("switches between two live backends and refuses a bad site, leaving the old one serving", async () => {
-    const prefix = makeNginxPrefix();
-    const routerSite = await site({});
-    fs.writeFileSync(prefix.sitePath, renderRouterSite(routerSite));
-    const nginx = new NginxServer(prefix);
-    cleanups.push(() => nginx.stop());
-    await nginx.started();
-    const url = `http://127.0.0.1:${routerSite.listen.http}/`;
-    assert.deepEqual([...(await slotsServing(url, 5)).keys()], ["blue"]);
-
-    const toGreen = await applySite(prefix, renderRouterSite({ ...routerSite, activeSlot: "green" }));
-    assert.equal(toGreen.code, 0, toGreen.output);
-    // A reload hands over to new workers; old ones may still accept a connection for a moment.
-    await waitForSlot(url, "green");
-
-    const liveSite = fs.readFileSync(prefix.sitePath, "utf8");
-    const broken = await applySite(prefix, `${liveSite}\nupstream broken { server; }\n`);
-    assert.equal(broken.code, 1);
-    assert.match(broken.output, /\[emerg\]/, `nginx own message is passed on: ${broken.output}`);
-    assert.match(broken.output, /previous one stays live/);
-    assert.equal(fs.readFileSync(prefix.sitePath, "utf8"), liveSite, "the live site file is untouched");
-    assert.deepEqual([...(await slotsServing(url, 5)).keys()], ["green"]);
+  it("every rendered configuration passes nginx -t, staged and once live", async () => {
+    router = await TestRouter.start();
+    const tls = await selfSignedCertificate();
+    let applied = await createRouter(router.inputs(choice()));
+    let variants = 0;
+    for (const serverName of ["localhost", "_", "api.example.com www.example.com"]) {
+      for (const withTls of [false, true]) {
+        const inputs = router.inputs(choice({ serverName, tls: withTls ? tls : undefined }));
+        // The provider stages each generation and refuses it unless `nginx -t` accepts it.
+        applied = await updateRouter(applied, inputs);
+        const live = await testConfig(router.prefix);
+        assert.equal(live.code, 0, `${serverName}/${withTls}: ${live.output}`);
+        variants++;
+      }
+    }
+    assert.equal(variants, 6);
+    const sites = fs.readdirSync(path.join(router.prefix.main.stateDir, "sites"));
+    assert.deepEqual(sites, [applied.outs.generation], "older generations are pruned once the new one holds");
   });
 
-  it("splits traffic by the canary weight", async () => {
-    const prefix = makeNginxPrefix();
-    const routerSite = await site({ canaryWeight: 50 });
-    fs.writeFileSync(prefix.sitePath, renderRouterSite(routerSite));
-    const nginx = new NginxServer(prefix);
-    cleanups.push(() => nginx.stop());
-    await nginx.started();
-    const seen = await slotsServing(`http://127.0.0.1:${routerSite.listen.http}/`, 100);
-    // Each worker keeps its own round-robin position, so the split is even per worker, not overall.
-    assert.ok((seen.get("blue") ?? 0) >= 35 && (seen.get("green") ?? 0) >= 35, JSON.stringify([...seen]));
+  it("routes each request as the pointer says: active slot, canary share, and the check listener", async () => {
+    router = await TestRouter.start();
+    let applied = await createRouter(router.inputs(choice()));
+    for (const activeSlot of ["blue", "green"] as const) {
+      const idle = activeSlot === "blue" ? "green" : "blue";
+      for (const canaryWeight of [0, 30, 100]) {
+        applied = await updateRouter(applied, router.inputs(choice({ activeSlot, canaryWeight })));
+
+        const requests = 400;
+        const seen = await slotsServing(`${router.url}/`, requests);
+        const idleShare = seen.get(idle) ?? 0;
+        assert.equal(idleShare + (seen.get(activeSlot) ?? 0), requests, JSON.stringify([...seen]));
+        // Requests fall in buckets at random: allow four standard deviations around the weight.
+        const expected = (requests * canaryWeight) / 100;
+        const spread = 4 * Math.sqrt(requests * (canaryWeight / 100) * (1 - canaryWeight / 100));
+        assert.ok(
+          Math.abs(idleShare - expected) <= spread,
+          `${activeSlot} with ${canaryWeight}% canary: ${JSON.stringify([...seen])}`,
+        );
+        assert.deepEqual([...(await slotsServing(`${router.checkUrl}/`, 20)).keys()], [activeSlot]);
+      }
+    }
+  });
+
+  it("answers 503 without a traffic pointer rather than guess a slot", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice({ activeSlot: "green" })));
+    fs.rmSync(path.join(router.prefix.main.stateDir, "live"));
+    assert.deepEqual([...(await slotsServing(`${router.url}/`, 10))], [["HTTP 503", 10]]);
+    assert.deepEqual([...(await slotsServing(`${router.checkUrl}/health`, 5))], [["HTTP 503", 5]]);
+    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    assert.equal(read?.props?.activeSlot, undefined, "refresh sees that no slot gets traffic");
+  });
+
+  it("serves HTTPS with the generation's certificate, security headers, and redirects plain HTTP", async () => {
+    router = await TestRouter.start();
+    const tls = await selfSignedCertificate();
+    const applied = await createRouter(router.inputs(choice({ tls })));
+    const keyFile = path.join(
+      router.prefix.main.stateDir,
+      "sites",
+      applied.outs.generation ?? "",
+      "tls/privkey.pem",
+    );
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+
+    const secure = await new Promise<{
+      status: number;
+      headers: http.IncomingHttpHeaders;
+      certificate: string;
+    }>((resolve, reject) => {
+      const req = https.get(
+        `https://127.0.0.1:${router?.listen.https}/`,
+        { rejectUnauthorized: false, servername: "localhost", agent: false },
+        (res) => {
+          const peer = (res.socket as import("node:tls").TLSSocket).getPeerX509Certificate();
+          res.resume();
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              certificate: peer?.toString() ?? "",
+            }),
+          );
+        },
+      );
+      req.on("error", reject);
+    });
+    assert.equal(secure.status, 200);
+    assert.equal(secure.headers["x-slot"], "blue");
+    assert.equal(secure.certificate.trim(), tls.certificate.trim());
+    assert.match(String(secure.headers["strict-transport-security"]), /max-age=31536000/);
+    assert.equal(secure.headers["x-content-type-options"], "nosniff");
+    assert.equal(secure.headers["x-frame-options"], "DENY");
+
+    const plain = await slotsServing(`${router.url}/some/path`, 1);
+    assert.deepEqual([...plain], [["HTTP 308", 1]]);
   });
 });
-
-/** Waits until 20 requests in a row reach `slot`. */
-async function waitForSlot(url: string, slot: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let inARow = 0;
-  while (inARow < 20) {
-    inARow = (await httpGet(url)).headers["x-slot"] === slot ? inARow + 1 : 0;
-    if (Date.now() > deadline) throw new Error(`router did not settle on ${slot}`);
-  }
-}

@@ -1,72 +1,95 @@
 /**
- * A real nginx (Debian's) in a throwaway prefix, configured by the project's own renderers.
+ * A real nginx (Debian's) in a throwaway prefix, configured by the project's own renderers:
+ * the same main configuration and state directory layout as the router container.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type NginxPaths, renderNginxMain } from "../../components/providers/nginxConfig";
-import { Background, delay, type RunResult, run } from "./process";
+import type autocannon from "autocannon";
+import {
+  type NginxUpstreamInputs,
+  type NginxUpstreamOutputs,
+  nginxUpstreamProvider,
+} from "../../components/providers/NginxUpstream";
+import {
+  type NginxMain,
+  type RouterSite,
+  renderNginxMain,
+  renderRouterFiles,
+  renderTlsFiles,
+  type Traffic,
+} from "../../components/providers/nginxConfig";
+import type { SlotColour } from "../../infra/config";
+import { Background, delay, freePort, type RunResult, run } from "./process";
 
 export const nginxBinary = "/usr/sbin/nginx";
 
 export interface NginxPrefix {
   dir: string;
-  paths: NginxPaths;
-  /** The nginx command prefix for this instance: `nginx -p <dir> -c <dir>/nginx.conf`. */
+  main: NginxMain;
+  /** The main configuration nginx runs with, `<dir>/nginx.conf`. */
+  mainConfig: string;
+  /** nginx and its fixed options, without `-c` (the NginxUpstream `nginx` input). */
   command: string[];
-  sitePath: string;
 }
 
-/** A prefix directory holding a main config rendered by `renderNginxMain`. */
-export function makeNginxPrefix(): NginxPrefix {
+/**
+ * A prefix directory holding a main configuration rendered by `renderNginxMain`. The load
+ * generators used with it (autocannon) ignore `Connection: close` and count the connection
+ * nginx then closes as an error, so `keepaliveRequests` is raised past what a test sends, to
+ * measure switching and nothing else.
+ */
+export function makeNginxPrefix(prelude = ""): NginxPrefix {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-nginx-"));
-  const paths: NginxPaths = {
-    siteDir: path.join(dir, "site"),
+  // Workers run as an unprivileged user when the tests run as root; they must reach the state directory.
+  fs.chmodSync(dir, 0o755);
+  const main: NginxMain = {
+    stateDir: path.join(dir, "state"),
     pidFile: path.join(dir, "nginx.pid"),
     errorLog: path.join(dir, "error.log"),
-    accessLog: path.join(dir, "access.log"),
+    accessLog: "off",
+    keepaliveRequests: 10_000_000,
   };
-  fs.mkdirSync(paths.siteDir);
-  const config = path.join(dir, "nginx.conf");
-  fs.writeFileSync(config, renderNginxMain(paths));
-  return {
-    dir,
-    paths,
-    command: [nginxBinary, "-p", dir, "-c", config],
-    sitePath: path.join(paths.siteDir, "site.conf"),
-  };
+  fs.mkdirSync(main.stateDir);
+  const mainConfig = path.join(dir, "nginx.conf");
+  fs.writeFileSync(mainConfig, prelude + renderNginxMain(main));
+  return { dir, main, mainConfig, command: [nginxBinary, "-p", dir] };
 }
 
-/** `nginx -t` over the prefix's whole configuration. */
-export function testConfig(prefix: NginxPrefix): Promise<RunResult> {
-  return run(prefix.command[0], [...prefix.command.slice(1), "-t"]);
+/** `nginx -t` over a whole configuration: the prefix's main one unless told otherwise. */
+export function testConfig(prefix: NginxPrefix, mainConfig = prefix.mainConfig): Promise<RunResult> {
+  return run(prefix.command[0], [...prefix.command.slice(1), "-c", mainConfig, "-t"]);
 }
 
-/** A self-signed certificate and key, for rendering the TLS server. */
-export async function selfSignedCertificate(
-  dir: string,
-): Promise<{ certificatePath: string; keyPath: string }> {
-  const certificatePath = path.join(dir, "fullchain.pem");
-  const keyPath = path.join(dir, "privkey.pem");
-  const result = await run("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=localhost",
-    "-keyout",
-    keyPath,
-    "-out",
-    certificatePath,
-  ]);
-  if (result.code !== 0) throw new Error(`openssl failed: ${result.output}`);
-  return { certificatePath, keyPath };
+/** A self-signed certificate and key, as PEM text. */
+export async function selfSignedCertificate(): Promise<{ certificate: string; key: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-tls-"));
+  try {
+    const result = await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-keyout",
+      path.join(dir, "key.pem"),
+      "-out",
+      path.join(dir, "cert.pem"),
+    ]);
+    if (result.code !== 0) throw new Error(`openssl failed: ${result.output}`);
+    return {
+      certificate: fs.readFileSync(path.join(dir, "cert.pem"), "utf8"),
+      key: fs.readFileSync(path.join(dir, "key.pem"), "utf8"),
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs nginx in the foreground on the prefix; `stop()` ends it and removes the prefix. */
@@ -74,7 +97,13 @@ export class NginxServer {
   private readonly process: Background;
 
   constructor(readonly prefix: NginxPrefix) {
-    this.process = new Background(prefix.command[0], [...prefix.command.slice(1), "-g", "daemon off;"]);
+    this.process = new Background(prefix.command[0], [
+      ...prefix.command.slice(1),
+      "-c",
+      prefix.mainConfig,
+      "-g",
+      "daemon off;",
+    ]);
   }
 
   get output(): string {
@@ -84,7 +113,7 @@ export class NginxServer {
   /** Waits until the master has written its pid file, i.e. it is listening. */
   async started(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!fs.existsSync(this.prefix.paths.pidFile)) {
+    while (!fs.existsSync(this.prefix.main.pidFile)) {
       if (!this.process.running) throw new Error(`nginx exited:\n${this.process.output}`);
       if (Date.now() > deadline) throw new Error("nginx did not start");
       await delay(20);
@@ -95,4 +124,185 @@ export class NginxServer {
     await this.process.stop("SIGQUIT", 3000);
     fs.rmSync(this.prefix.dir, { recursive: true, force: true });
   }
+}
+
+/** What a test chooses about the router; the rest comes from the router under test. */
+export interface RouterChoice extends Traffic {
+  upstreams: Record<SlotColour, string>;
+  /** The version the active slot reports on its health path. */
+  expectedVersion: string;
+  serverName?: string;
+  tls?: { certificate: string; key: string };
+  /** The post-switch window; short by default so tests stay quick. */
+  stableForMs?: number;
+}
+
+/** A real nginx on free loopback ports, running the router's main configuration. */
+export class TestRouter {
+  readonly server: NginxServer;
+
+  private constructor(
+    readonly prefix: NginxPrefix,
+    readonly listen: RouterSite["listen"],
+  ) {
+    this.server = new NginxServer(prefix);
+  }
+
+  /** `prelude`: main-level directives put before the rendered main configuration (e.g. `load_module`). */
+  static async start(prelude = ""): Promise<TestRouter> {
+    const listen = { http: await freePort(), https: await freePort(), check: await freePort() };
+    const router = new TestRouter(makeNginxPrefix(prelude), listen);
+    await router.server.started();
+    return router;
+  }
+
+  /** The public HTTP listener. */
+  get url(): string {
+    return `http://127.0.0.1:${this.listen.http}`;
+  }
+
+  get checkUrl(): string {
+    return `http://127.0.0.1:${this.listen.check}`;
+  }
+
+  /** NginxUpstream inputs that apply `choice` to this router, through the local executor. */
+  inputs(choice: RouterChoice): NginxUpstreamInputs {
+    const site: RouterSite = {
+      upstreams: choice.upstreams,
+      serverName: choice.serverName ?? "localhost",
+      listen: this.listen,
+      tls: choice.tls !== undefined,
+      stateDir: this.prefix.main.stateDir,
+    };
+    return {
+      executor: { kind: "local" },
+      exec: [],
+      nginx: this.prefix.command,
+      mainConfig: this.prefix.mainConfig,
+      stateDir: this.prefix.main.stateDir,
+      files: renderRouterFiles(this.prefix.main, site),
+      secretFiles: choice.tls ? renderTlsFiles(choice.tls) : {},
+      activeSlot: choice.activeSlot,
+      canaryWeight: choice.canaryWeight,
+      checkHost: "127.0.0.1",
+      checkPort: this.listen.check,
+      path: "/health",
+      expectedVersion: choice.expectedVersion,
+      stableForMs: choice.stableForMs ?? 300,
+      intervalMs: 100,
+      timeoutMs: 2000,
+      allowDegraded: false,
+      smokeChecks: [],
+    };
+  }
+
+  /** Pids of the worker processes: a reload replaces them, a switch must not. */
+  workerPids(): number[] {
+    const master = Number(fs.readFileSync(this.prefix.main.pidFile, "utf8"));
+    return fs
+      .readdirSync("/proc")
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((pid) => {
+        try {
+          const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+          return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === master;
+        } catch {
+          // Gone between listing and reading.
+          return false;
+        }
+      })
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  stop(): Promise<void> {
+    return this.server.stop();
+  }
+}
+
+/** The NginxUpstream resource as the engine holds it between calls. */
+export interface AppliedRouter {
+  id: string;
+  outs: NginxUpstreamOutputs;
+}
+
+/** `create`, called the way the engine does (in process; the serialized form has its own test). */
+export async function createRouter(inputs: NginxUpstreamInputs): Promise<AppliedRouter> {
+  const created = await nginxUpstreamProvider.create?.(inputs);
+  if (!created?.outs) throw new Error("create returned no outputs");
+  return { id: created.id, outs: created.outs };
+}
+
+/** `update` from the last outputs, as the engine does after a diff with changes. */
+export async function updateRouter(
+  applied: AppliedRouter,
+  inputs: NginxUpstreamInputs,
+): Promise<AppliedRouter> {
+  const updated = await nginxUpstreamProvider.update?.(applied.id, applied.outs, inputs);
+  if (!updated?.outs) throw new Error("update returned no outputs");
+  return { id: applied.id, outs: updated.outs };
+}
+
+/** What a keep-alive load saw. Socket errors and timeouts are requests lost outright. */
+export interface LoadResult {
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  durationSeconds: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface RunningLoad {
+  /** Stops sending and resolves once every connection has settled. */
+  stop(): Promise<LoadResult>;
+}
+
+/**
+ * The load generator's process: autocannon until SIGTERM, then its result as JSON. A
+ * separate process, so the test's own work neither slows the load nor is slowed by it
+ * (autocannon's worker-thread mode never finishes once stopped).
+ */
+const loadScript = `
+const autocannon = require(process.argv[1]);
+const options = { url: process.argv[2], connections: Number(process.argv[3]), duration: 3600 };
+const instance = autocannon(options, (error, result) => {
+  if (error) throw error;
+  process.stdout.write(JSON.stringify(result));
+});
+instance.once("response", () => process.stderr.write("running\\n"));
+process.on("SIGTERM", () => instance.stop());
+`;
+
+/** Continuous GETs over `connections` keep-alive connections until `stop()`; resolves once they flow. */
+export async function keepAliveLoad(url: string, connections = 32): Promise<RunningLoad> {
+  const args = ["-e", loadScript, require.resolve("autocannon"), url, String(connections)];
+  // Plain node: the script needs no TypeScript loader.
+  const generator = new Background(process.execPath, args, { env: { ...process.env, NODE_OPTIONS: "" } });
+  try {
+    await generator.waitForOutput(/running/);
+  } catch (error) {
+    await generator.stop("SIGKILL");
+    throw error;
+  }
+  return {
+    async stop() {
+      const exit = await generator.stop("SIGTERM", 10_000);
+      const json = generator.output.slice(generator.output.indexOf("{"));
+      if (exit.code !== 0) throw new Error(`the load generator failed:\n${generator.output}`);
+      const finished = JSON.parse(json) as autocannon.Result;
+      return {
+        requests: finished.requests.total,
+        non2xx: finished.non2xx,
+        errors: finished.errors,
+        timeouts: finished.timeouts,
+        durationSeconds: finished.duration,
+        requestsPerSecond: finished.requests.total / finished.duration,
+        p50Ms: finished.latency.p50,
+        p99Ms: finished.latency.p99,
+      };
+    },
+  };
 }

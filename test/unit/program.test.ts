@@ -21,6 +21,9 @@ import {
 } from "../support/program";
 
 const container = "docker:index/container:Container";
+const pgSnapshot = "pulumi-nodejs:dynamic/switchyard:PgSnapshot";
+const healthGate = "pulumi-nodejs:dynamic/switchyard:HealthGate";
+const nginxUpstream = "pulumi-nodejs:dynamic/switchyard:NginxUpstream";
 
 interface SlotFile {
   image?: string;
@@ -137,6 +140,7 @@ for (const stack of ["stage", "production"] as const) {
       const dataVolume = graph.byName("postgres", "docker:index/volume:Volume");
       assert.equal(dataVolume.inputs.name, (values.database as { volume: string }).volume);
       assert.equal(dataVolume.options.retainOnDelete, true, "the data volume survives `pulumi destroy`");
+      assert.equal(dataVolume.options.protect, true, "no update can even plan the data volume's deletion");
     });
 
     it("binds slots to loopback only, with limits, a restart policy, a healthcheck and a non-root user", () => {
@@ -156,40 +160,70 @@ for (const stack of ["stage", "production"] as const) {
       }
     });
 
-    it("renders a router site whose upstream follows activeSlot and the canary weight", () => {
-      const site = reveal(graph.byName("router-site").inputs.stdin) as string;
-      const active = values.activeSlot as string;
-      const idle = active === "blue" ? "green" : "blue";
-      const weight = (values.router as { canaryWeight?: number }).canaryWeight ?? 0;
-      const upstream = site.slice(site.indexOf("upstream"), site.indexOf("}"));
-      if (weight === 0) {
-        assert.match(upstream, new RegExp(`server app-${active}:\\d+ weight=100`));
-        assert.doesNotMatch(upstream, new RegExp(`app-${idle}`));
-      } else {
-        assert.match(upstream, new RegExp(`server app-${active}:\\d+ weight=${100 - weight}`));
-        assert.match(upstream, new RegExp(`server app-${idle}:\\d+ weight=${weight}`));
+    it("routes by activeSlot and canary weight through the switch, never through the container", () => {
+      const upstream = graph.byName("router-upstream", nginxUpstream);
+      assert.equal(upstream.inputs.activeSlot, values.activeSlot);
+      assert.equal(
+        upstream.inputs.canaryWeight,
+        (values.router as { canaryWeight?: number }).canaryWeight ?? 0,
+      );
+      const site = (reveal(upstream.inputs.files) as Record<string, string>)["site.conf"];
+      for (const colour of ["blue", "green"]) {
+        assert.match(site, new RegExp(`server app-${colour}:\\d+`), `both upstreams are always present`);
       }
       const router = graph.byName("router", container);
       const uploads = reveal(router.inputs.uploads) as { file: string; content: string }[];
-      assert.ok(
-        uploads.every((upload) => !upload.content.includes("upstream")),
+      assert.deepEqual(
+        uploads.map((upload) => upload.file),
+        ["/etc/nginx/nginx.conf"],
         "the container holds no slot choice, so a switch never replaces it",
       );
     });
 
-    it("orders the release: database, then migrations, then slots, then the router", () => {
+    it("orders the release: database, snapshot, migrations, slots, their gates, then the router", () => {
+      const snapshot = graph.byName("db-snapshot", pgSnapshot);
+      assert.ok(graph.waitsFor(snapshot, graph.byName("postgres", container)), "snapshot after the database");
       const migrate = graph.byName("migrate-run");
-      assert.ok(graph.waitsFor(migrate, graph.byName("postgres", container)));
-      for (const colour of ["blue", "green"]) {
-        assert.ok(
-          graph.waitsFor(graph.byName(`app-${colour}`, container), migrate),
-          `app-${colour} after migrations`,
+      assert.ok(graph.waitsFor(migrate, snapshot), "migrations after the snapshot");
+      const slots = slotsOf(values);
+      for (const colour of ["blue", "green"] as const) {
+        const slot = graph.byName(`app-${colour}`, container);
+        assert.ok(graph.waitsFor(slot, migrate), `app-${colour} after migrations`);
+        const gate = graph.byName(`app-${colour}-gate`, healthGate);
+        assert.ok(graph.waitsFor(gate, slot), `app-${colour}-gate after its slot`);
+        assert.equal(gate.inputs.expectedVersion, slots[colour].version);
+        assert.deepEqual(
+          Object.keys(reveal(gate.inputs.guards) as object).sort(),
+          ["container", "image", "version"],
+          "the gate re-runs when the slot's image, container or version changes",
         );
       }
-      const active = values.activeSlot as string;
-      const site = graph.byName("router-site");
-      assert.ok(graph.waitsFor(site, graph.byName(`app-${active}`, container)));
-      assert.ok(graph.waitsFor(site, graph.byName("router", container)));
+      const active = values.activeSlot as "blue" | "green";
+      const switchRegistration = graph.byName("router-upstream", nginxUpstream);
+      assert.ok(graph.waitsFor(switchRegistration, graph.byName(`app-${active}-gate`, healthGate)));
+      assert.ok(graph.waitsFor(switchRegistration, graph.byName("router", container)));
+    });
+
+    it("snapshots with the database's own tools, the password and the ssh key kept secret", () => {
+      const snapshot = graph.byName("db-snapshot", pgSnapshot);
+      assert.ok(isSecretValue(snapshot.inputs.password), "password is a secret input");
+      assert.ok(isSecretValue(snapshot.inputs.executor), "executor (it holds the ssh key) is a secret input");
+      assert.deepEqual(snapshot.inputs.commandPrefix, ["docker", "exec", "-i", "postgres"]);
+      const { directory, retention } = values.snapshots as { directory: string; retention: number };
+      assert.equal(snapshot.inputs.directory, directory);
+      assert.equal(snapshot.inputs.retention, retention);
+      assert.equal(snapshot.inputs.migrationSet, (values.migrations as { version: string }).version);
+    });
+
+    it("snapshots.skip drops the snapshot and still runs the migrations", async () => {
+      const skipped = await mustRun(stack, {
+        mutate: (v) => {
+          v.snapshots = { ...(v.snapshots as object), skip: true };
+        },
+      });
+      const skippedGraph = new Graph(skipped.registrations);
+      assert.deepEqual(skippedGraph.ofType(pgSnapshot), []);
+      assert.ok(skippedGraph.byName("migrate-run"));
     });
 
     it("keeps every secret secret: generated passwords, app secrets, keys, connection URLs", () => {
@@ -221,7 +255,7 @@ for (const stack of ["stage", "production"] as const) {
       assert.ok(isSecretValue(graph.byName("migrate-run").inputs.stdin));
     });
 
-    it("flipping activeSlot changes the router's site and nothing else", async () => {
+    it("flipping activeSlot changes the router switch and nothing stateful", async () => {
       const state = new EngineState();
       const first = await mustRun(stack, { state });
       const flipped = await mustRun(stack, {
@@ -230,7 +264,14 @@ for (const stack of ["stage", "production"] as const) {
           v.activeSlot = v.activeSlot === "blue" ? "green" : "blue";
         },
       });
-      assert.deepEqual(changedResources(first, flipped), ["command:local:Command::router-site"]);
+      // The frontend is rebuilt for the backend version that is now live, after the switch held.
+      const frontend = values.frontend
+        ? ["pulumi-nodejs:dynamic/switchyard:NetlifyDeploy::frontend-deploy"]
+        : [];
+      assert.deepEqual(
+        changedResources(first, flipped).sort(),
+        [`${nginxUpstream}::router-upstream`, ...frontend].sort(),
+      );
     });
 
     it("a shared change (env, limits, app secrets) never touches a running slot until it is released", async () => {

@@ -1,0 +1,612 @@
+/**
+ * NginxUpstream: what the router serves and where its traffic goes, applied to a running nginx
+ * without dropping a request (see nginxConfig.ts for the mechanism and its measurements).
+ *
+ * An update applies a changed site generation (write beside the live one, `nginx -t` the whole
+ * configuration, swap the `current` link, reload once), then moves traffic by swapping the
+ * `live` link, then watches the router's check listener for the post-switch window. If the
+ * router does not hold, everything the update changed is put back and the update fails, so
+ * Pulumi's state and what is live agree. `read` reports the live pointer, so `pulumi refresh`
+ * finds a switch made by hand.
+ */
+import * as http from "node:http";
+import { performance } from "node:perf_hooks";
+import * as pulumi from "@pulumi/pulumi";
+import type { SlotColour } from "../../infra/config";
+import { type Executor, type ExecutorSpec, runChecked, withExecutor } from "./executor";
+import { firstPollDelayMs, type GateSpec, gateSpecProblems, type SmokeCheck, tryOnce } from "./healthGate";
+import {
+  forGeneration,
+  generationId,
+  generationProbePath,
+  idleSlot,
+  parseRoute,
+  routeName,
+  routerCommands,
+  routerLayout,
+  siteFile,
+  type Traffic,
+  testMainFile,
+} from "./nginxConfig";
+
+/** The post-switch check, through the router's check listener (which serves the pointer's active slot). */
+export interface RouterVerification {
+  /** The check listener as seen from the target, e.g. 127.0.0.1 and its loopback port. */
+  checkHost: string;
+  checkPort: number;
+  /** The app's health path. */
+  path: string;
+  /** The version the active slot must report through the router. */
+  expectedVersion: string;
+  /** How long it must keep passing after the switch; one failure switches back. */
+  stableForMs: number;
+  intervalMs: number;
+  timeoutMs: number;
+  allowDegraded: boolean;
+  smokeChecks: SmokeCheck[];
+}
+
+/** Inputs as the provider receives them: every value resolved, secrets in plain text. */
+export interface NginxUpstreamInputs extends RouterVerification {
+  executor: ExecutorSpec;
+  /** Runs a command where nginx and its files are: `["docker", "exec", "-i", "router"]`, or `[]`. */
+  exec: string[];
+  /** nginx and its fixed options, without `-c`: `["nginx"]`, or `["/usr/sbin/nginx", "-p", prefix]`. */
+  nginx: string[];
+  /** The main configuration nginx runs with (it includes the `current` generation). */
+  mainConfig: string;
+  /** `NginxMain.stateDir`, as nginx sees it. */
+  stateDir: string;
+  /** The site generation: `renderRouterFiles`, and `renderTlsFiles` (written with mode 0600). */
+  files: Record<string, string>;
+  secretFiles: Record<string, string>;
+  activeSlot: SlotColour;
+  canaryWeight: number;
+}
+
+/** State: the inputs but the files (the generation id stands for them), and what was verified. */
+export interface NginxUpstreamOutputs extends Omit<
+  NginxUpstreamInputs,
+  "files" | "secretFiles" | "activeSlot"
+> {
+  /** Undefined only when `read` found no traffic pointer. */
+  activeSlot: SlotColour | undefined;
+  /** The live site generation. */
+  generation: string | undefined;
+  /** When the router last held the post-switch window, and on which version. */
+  verifiedAt: string;
+  verifiedVersion: string;
+}
+
+/** Inputs a diff compares one by one; the files are compared by their generation id. */
+const inputKeys = [
+  "activeSlot",
+  "canaryWeight",
+  "executor",
+  "exec",
+  "nginx",
+  "mainConfig",
+  "stateDir",
+  "checkHost",
+  "checkPort",
+  "path",
+  "expectedVersion",
+  "stableForMs",
+  "intervalMs",
+  "timeoutMs",
+  "allowDegraded",
+  "smokeChecks",
+] as const;
+
+/** What is live on the router: the targets of its two links. */
+interface Live {
+  /** `routes/<name>`, or undefined without a pointer. */
+  route: string | undefined;
+  /** `sites/<id>`, or undefined before the first site. */
+  site: string | undefined;
+}
+
+/** What the engine sends for a value it does not know yet (preview). */
+const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const commandTimeoutMs = 60_000;
+/** How long nginx may take to load a new generation after `nginx -s reload` returned. */
+const reloadTimeoutMs = 15_000;
+
+/** Relative file names inside a generation, never escaping it. */
+const relativeFile = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
+/** Goes into nginx configuration unquoted. */
+const safePath = /^\/[A-Za-z0-9._/-]*$/;
+
+type Problem = { property: string; reason: string };
+
+function known(value: unknown): boolean {
+  return value !== unknownValue;
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((word) => typeof word === "string");
+}
+
+function executorProblems(spec: unknown): Problem[] {
+  const bad = (reason: string) => [{ property: "executor", reason }];
+  if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
+  const { kind, host, port, user, hostKey, privateKey } = spec as Record<string, unknown>;
+  if (kind === "local") return [];
+  if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
+  if (typeof host !== "string" || host === "") return bad("ssh needs a host");
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+    return bad("ssh needs a port 1-65535");
+  if (typeof user !== "string" || user === "") return bad("ssh needs a user");
+  if (typeof hostKey !== "string" || !/^\S+ [A-Za-z0-9+/]+={0,3}$/.test(hostKey))
+    return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");
+  // Never quoted: it is a secret.
+  if (typeof privateKey !== "string" || privateKey.trim() === "") return bad("ssh needs a privateKey");
+  return [];
+}
+
+function filesProblems(property: string, files: unknown, required: string[]): Problem[] {
+  if (!files || typeof files !== "object" || Array.isArray(files))
+    return [{ property, reason: "expected a map of relative file name to content" }];
+  const problems: Problem[] = [];
+  for (const [name, content] of Object.entries(files)) {
+    if (!relativeFile.test(name))
+      problems.push({
+        property: `${property}.${name}`,
+        reason: "expected a relative path inside the generation",
+      });
+    if (typeof content !== "string" && known(content))
+      problems.push({ property: `${property}.${name}`, reason: "expected text" });
+  }
+  for (const name of required) {
+    if (!(name in files)) problems.push({ property, reason: `must contain ${name} (renderRouterFiles)` });
+  }
+  return problems;
+}
+
+function verificationSpec(verify: RouterVerification, url: string): GateSpec {
+  return {
+    url,
+    expectedVersion: verify.expectedVersion,
+    intervalMs: verify.intervalMs,
+    timeoutMs: verify.timeoutMs,
+    // Whole-gate settings a single try ignores; set to what the watch amounts to.
+    deadlineMs: verify.stableForMs + verify.timeoutMs,
+    successesNeeded: 1,
+    stableForMs: verify.stableForMs,
+    allowDegraded: verify.allowDegraded,
+    smokeChecks: verify.smokeChecks,
+  };
+}
+
+/**
+ * Watches the router for the post-switch window and resolves with the time it held: every try
+ * must pass, from the first one on. Unlike a slot's gate (`waitUntilStable`, where a failure
+ * restarts the window), a switch that fails once while users are on it is a switch to undo.
+ * Tries start 50 ms apart and back off to `intervalMs`, so an early failure is caught early.
+ */
+async function holdThroughRouter(
+  spec: GateSpec,
+  what: string,
+  log: (message: string) => void,
+): Promise<string> {
+  const started = performance.now();
+  let delay = firstPollDelayMs;
+  let checks = 0;
+  log(
+    `watching ${spec.url} for ${spec.stableForMs} ms: every check must pass on version ${spec.expectedVersion}`,
+  );
+  for (;;) {
+    const outcome = await tryOnce(spec, spec.timeoutMs);
+    checks++;
+    const elapsed = performance.now() - started;
+    if (!outcome.passed) {
+      throw failure(
+        "RouterDidNotHold",
+        `the router did not hold ${what} on version ${spec.expectedVersion} ` +
+          `for ${spec.stableForMs} ms after the switch: ` +
+          `check ${checks}, ${Math.round(elapsed)} ms in, saw ${outcome.seen}`,
+      );
+    }
+    if (elapsed >= spec.stableForMs) {
+      log(`held for ${Math.round(elapsed)} ms over ${checks} checks`);
+      return new Date().toISOString();
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, spec.stableForMs - elapsed)));
+    delay = Math.min(delay * 1.1, spec.intervalMs);
+  }
+}
+
+function verificationProblems(v: RouterVerification): Problem[] {
+  const problems: Problem[] = [];
+  if (known(v.checkHost) && (typeof v.checkHost !== "string" || !/^[A-Za-z0-9.:-]+$/.test(v.checkHost)))
+    problems.push({
+      property: "checkHost",
+      reason: `expected a host name or IP address, got ${JSON.stringify(v.checkHost)}`,
+    });
+  if (known(v.checkPort) && (!Number.isInteger(v.checkPort) || v.checkPort < 1 || v.checkPort > 65535))
+    problems.push({
+      property: "checkPort",
+      reason: `expected a port 1-65535, got ${JSON.stringify(v.checkPort)}`,
+    });
+  const path = typeof v.path === "string" ? v.path : "";
+  for (const problem of gateSpecProblems(verificationSpec(v, `http://127.0.0.1:1${path}`))) {
+    // The URL is made of checkHost, checkPort and path; the first two are checked above.
+    const property = problem.property === "url" ? "path" : problem.property;
+    // Derived here, not inputs.
+    if (property === "deadlineMs" || property === "successesNeeded") continue;
+    const value = (v as unknown as Record<string, unknown>)[property.split(/[.[]/)[0]];
+    if (known(value)) problems.push({ property, reason: problem.reason });
+  }
+  return problems;
+}
+
+function inputProblems(news: NginxUpstreamInputs): Problem[] {
+  const problems = known(news.executor) ? executorProblems(news.executor) : [];
+  if (known(news.exec) && !isStringList(news.exec))
+    problems.push({ property: "exec", reason: "expected a command prefix (a list of words), [] for none" });
+  if (known(news.nginx) && (!isStringList(news.nginx) || news.nginx.length === 0))
+    problems.push({ property: "nginx", reason: 'expected the nginx command, e.g. ["nginx"]' });
+  for (const key of ["mainConfig", "stateDir"] as const) {
+    const value = news[key];
+    if (known(value) && (typeof value !== "string" || !safePath.test(value) || value === "/"))
+      problems.push({
+        property: key,
+        reason: `expected an absolute path of letters, digits, . _ - /, got ${JSON.stringify(value)}`,
+      });
+  }
+  if (known(news.files)) problems.push(...filesProblems("files", news.files, [siteFile, testMainFile]));
+  if (known(news.secretFiles)) problems.push(...filesProblems("secretFiles", news.secretFiles, []));
+  if (known(news.activeSlot) && news.activeSlot !== "blue" && news.activeSlot !== "green")
+    problems.push({
+      property: "activeSlot",
+      reason: `expected blue or green, got ${JSON.stringify(news.activeSlot)}`,
+    });
+  const weight = news.canaryWeight;
+  if (known(weight) && (!Number.isInteger(weight) || weight < 0 || weight > 100))
+    problems.push({
+      property: "canaryWeight",
+      reason: `expected a whole percent 0-100, got ${JSON.stringify(news.canaryWeight)}`,
+    });
+  problems.push(...verificationProblems(news));
+  return problems;
+}
+
+/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+function describeTraffic(traffic: Traffic | undefined): string {
+  if (!traffic) return "no slot (the router answers 503)";
+  if (traffic.canaryWeight === 0) return traffic.activeSlot;
+  return `${traffic.activeSlot} with ${traffic.canaryWeight}% canary to ${idleSlot(traffic.activeSlot)}`;
+}
+
+function targetOf(executor: ExecutorSpec): string {
+  return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A plain `Error` with a name: a serialized subclass of Error would lose its message. */
+function failure(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name });
+}
+
+/** One GET on a fresh connection; resolves with the status and body, or undefined when nothing answered. */
+function probe(url: string, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", () => resolve(undefined));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+  });
+}
+
+/** The router as one update sees it: commands through the executor and prefix, and its check listener. */
+class RouterSession {
+  constructor(
+    private readonly executor: Executor,
+    private readonly inputs: Pick<NginxUpstreamInputs, "exec" | "nginx" | "mainConfig" | "stateDir">,
+    private readonly checkUrl: string,
+  ) {}
+
+  run(argv: string[], stdin?: string) {
+    return runChecked(this.executor, [...this.inputs.exec, ...argv], { stdin, timeoutMs: commandTimeoutMs });
+  }
+
+  nginx(args: string[]) {
+    return this.executor.run([...this.inputs.exec, ...this.inputs.nginx, ...args], {
+      timeoutMs: commandTimeoutMs,
+    });
+  }
+
+  async live(): Promise<Live> {
+    const { stdout } = await this.run(routerCommands.readPointers(this.inputs.stateDir));
+    const value = (key: string) => {
+      const line = stdout.split("\n").find((each) => each.startsWith(`${key}=`));
+      const target = line?.slice(key.length + 1).trim();
+      return target ? target : undefined;
+    };
+    return { route: value("live"), site: value("current") };
+  }
+
+  /** Writes a generation, has nginx test it whole; on refusal removes it and fails with nginx's words. */
+  async stage(id: string, files: Record<string, string>, secretFiles: Record<string, string>): Promise<void> {
+    const dir = `${routerLayout(this.inputs.stateDir).sites}/${id}`;
+    for (const [name, content] of Object.entries(files)) {
+      await this.run(routerCommands.writeFile(`${dir}/${name}`, "022"), forGeneration(content, dir));
+    }
+    for (const [name, content] of Object.entries(secretFiles)) {
+      await this.run(routerCommands.writeFile(`${dir}/${name}`, "077"), content);
+    }
+    const test = await this.nginx(["-t", "-c", `${dir}/${testMainFile}`]);
+    if (test.exitCode !== 0) {
+      await this.run(["rm", "-rf", dir]);
+      throw failure(
+        "NginxRefused",
+        "nginx refused the new router configuration; the live one is untouched and still serving:\n" +
+          test.stderr.trim(),
+      );
+    }
+  }
+
+  /** Makes `site` (`sites/<id>`, or none) the live generation and waits until nginx serves it. */
+  async goLive(site: string | undefined): Promise<void> {
+    await this.run(routerCommands.pointLink(this.inputs.stateDir, "current", site));
+    const reload = await this.nginx(["-c", this.inputs.mainConfig, "-s", "reload"]);
+    if (reload.exitCode !== 0) {
+      throw failure("NginxReloadFailed", `nginx -s reload failed:\n${reload.stderr.trim()}`);
+    }
+    if (site === undefined) return;
+    const expected = `${this.inputs.stateDir}/${site}`;
+    const url = new URL(generationProbePath, this.checkUrl).toString();
+    const deadline = Date.now() + reloadTimeoutMs;
+    let seen = "no answer";
+    for (;;) {
+      const answer = await probe(url, 2000);
+      if (answer?.status === 200 && answer.body === expected) return;
+      seen = answer ? `HTTP ${answer.status} ${answer.body.slice(0, 100)}` : "no answer";
+      if (Date.now() > deadline) {
+        throw failure(
+          "NginxReloadFailed",
+          `nginx did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
+            `(its check listener gave: ${seen}); see nginx's error log`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  point(traffic: Traffic) {
+    return this.run(routerCommands.pointTraffic(this.inputs.stateDir, traffic));
+  }
+
+  restoreRoute(route: string | undefined) {
+    return this.run(routerCommands.pointLink(this.inputs.stateDir, "live", route));
+  }
+}
+
+/** Puts the links an update moved back where they were (reloading for the site); says what it did. */
+async function putBack(
+  router: RouterSession,
+  before: Live,
+  moved: { site: boolean; traffic: boolean },
+): Promise<string> {
+  const done: string[] = [];
+  if (moved.traffic) {
+    await router.restoreRoute(before.route);
+    done.push(`traffic is on ${describeTraffic(before.route ? parseRoute(before.route) : undefined)} again`);
+  }
+  if (moved.site) {
+    await router.goLive(before.site);
+    done.push(
+      before.site ? "the previous configuration is live again" : "no configuration is live, as before",
+    );
+  }
+  return done.join("; ");
+}
+
+/** Applies the inputs to the router and verifies; on any failure puts back what it changed. */
+async function apply(
+  inputs: NginxUpstreamInputs,
+  olds: NginxUpstreamOutputs | undefined,
+): Promise<NginxUpstreamOutputs> {
+  const id = generationId(inputs.files, inputs.secretFiles);
+  const site = `sites/${id}`;
+  const traffic: Traffic = { activeSlot: inputs.activeSlot, canaryWeight: inputs.canaryWeight };
+  const log = (message: string) => process.stderr.write(`router ${inputs.stateDir}: ${message}\n`);
+
+  return withExecutor(inputs.executor, async (executor) => {
+    const forwarded = await executor.forward(inputs.checkHost, inputs.checkPort);
+    try {
+      const checkUrl = `http://${forwarded.host}:${forwarded.port}`;
+      const router = new RouterSession(executor, inputs, checkUrl);
+      const before = await router.live();
+      const siteChanged = before.site !== site;
+      const trafficChanged = before.route !== `routes/${routeName(traffic)}`;
+      const moved = { site: false, traffic: false };
+      let verifiedAt: string | undefined;
+      try {
+        if (siteChanged) {
+          await router.stage(id, inputs.files, inputs.secretFiles);
+          log(`configuration ${id} passed nginx -t; reloading`);
+          moved.site = true;
+          await router.goLive(site);
+        }
+        if (trafficChanged) {
+          moved.traffic = true;
+          await router.point(traffic);
+          log(`traffic now goes to ${describeTraffic(traffic)}`);
+        }
+        if (siteChanged || trafficChanged || olds?.expectedVersion !== inputs.expectedVersion) {
+          const spec = verificationSpec(inputs, `${checkUrl}${inputs.path}`);
+          verifiedAt = await holdThroughRouter(spec, describeTraffic(traffic), (message) =>
+            log(`post-switch check: ${message}`),
+          );
+        }
+      } catch (error) {
+        if (!moved.site && !moved.traffic) throw error;
+        const name = error instanceof Error ? error.name : "RouterSwitchFailed";
+        let undone: string;
+        try {
+          undone = await putBack(router, before, moved);
+        } catch (undoError) {
+          const why = errorMessage(undoError);
+          throw failure(name, `${errorMessage(error)}; putting the router back failed too: ${why}`);
+        }
+        throw failure(name, `${errorMessage(error)}. Switched back: ${undone}.`);
+      }
+      if (siteChanged) await router.run(routerCommands.pruneSites(inputs.stateDir, id));
+
+      const { files: _files, secretFiles: _secretFiles, ...kept } = inputs;
+      return {
+        ...kept,
+        generation: id,
+        verifiedAt: verifiedAt ?? olds?.verifiedAt ?? "",
+        verifiedVersion: verifiedAt ? inputs.expectedVersion : (olds?.verifiedVersion ?? ""),
+      };
+    } finally {
+      await forwarded.close();
+    }
+  });
+}
+
+/**
+ * Thin on purpose: check validates, diff says what changed (nothing replaces but the state
+ * directory), create and update apply and verify, read reports the live pointer, delete
+ * removes the state directory's contents. Routing reads the pointer per request, so after a
+ * delete the router answers 503 at once; a container started later serves nothing stale.
+ */
+export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
+  NginxUpstreamInputs,
+  NginxUpstreamOutputs
+> = {
+  async check(_olds, news) {
+    return { inputs: news, failures: inputProblems(news) };
+  },
+
+  async diff(_id, olds, news) {
+    const changes: string[] = [];
+    if (generationId(news.files, news.secretFiles) !== olds.generation) changes.push("files");
+    for (const key of inputKeys) {
+      if (canonical(olds[key]) !== canonical(news[key])) changes.push(key);
+    }
+    // A new state directory is a new router state: the new one is written before the old one goes.
+    const replaces = changes.filter((key) => key === "stateDir");
+    return { changes: changes.length > 0, replaces, deleteBeforeReplace: false };
+  },
+
+  async create(inputs) {
+    const outs = await apply(inputs, undefined);
+    return { id: `${targetOf(inputs.executor)}:${inputs.stateDir}`, outs };
+  },
+
+  async update(_id, olds, news) {
+    return { outs: await apply(news, olds) };
+  },
+
+  async read(id, props) {
+    if (!props?.executor) throw new Error(`${id}: reading needs the state this resource was created with`);
+    const state = props;
+    const live = await withExecutor(state.executor, (executor) =>
+      new RouterSession(executor, state, "http://127.0.0.1").live(),
+    );
+    // Nothing of the router's state left: the resource is gone.
+    if (live.route === undefined && live.site === undefined) return {};
+    const traffic = live.route ? parseRoute(live.route) : undefined;
+    return {
+      id,
+      props: {
+        ...state,
+        activeSlot: traffic?.activeSlot,
+        canaryWeight: traffic?.canaryWeight ?? 0,
+        generation: live.site?.replace(/^sites\//, ""),
+      },
+    };
+  },
+
+  async delete(_id, olds) {
+    await withExecutor(olds.executor, (executor) =>
+      runChecked(executor, [...olds.exec, ...routerCommands.removeState(olds.stateDir)], {
+        timeoutMs: commandTimeoutMs,
+      }),
+    );
+  },
+};
+
+export interface NginxUpstreamArgs {
+  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
+  executor: pulumi.Input<ExecutorSpec>;
+  /** Prefix that runs a command beside nginx: `["docker", "exec", "-i", "router"]`, or `[]` on the same machine. */
+  exec: pulumi.Input<pulumi.Input<string>[]>;
+  /** nginx and its fixed options, without `-c`: `["nginx"]`. */
+  nginx: pulumi.Input<pulumi.Input<string>[]>;
+  /** The main configuration nginx runs with (`renderNginxMain`), e.g. `/etc/nginx/nginx.conf`. */
+  mainConfig: pulumi.Input<string>;
+  /** `NginxMain.stateDir`, as nginx sees it. */
+  stateDir: pulumi.Input<string>;
+  /** `renderRouterFiles(...)`. */
+  files: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** `renderTlsFiles(...)`, or `{}` (kept secret). */
+  secretFiles: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  activeSlot: pulumi.Input<SlotColour>;
+  /** Percent of requests for the idle slot. */
+  canaryWeight: pulumi.Input<number>;
+  /** The router's check listener as seen from the target: 127.0.0.1 and its loopback port. */
+  checkHost: pulumi.Input<string>;
+  checkPort: pulumi.Input<number>;
+  /** The app's health path. */
+  path: pulumi.Input<string>;
+  /** The version of the active slot, which must answer through the router. */
+  expectedVersion: pulumi.Input<string>;
+  /** The post-switch window (`health.postSwitchStableForSeconds`); one failure inside it switches back. */
+  stableForMs: pulumi.Input<number>;
+  intervalMs: pulumi.Input<number>;
+  timeoutMs: pulumi.Input<number>;
+  allowDegraded: pulumi.Input<boolean>;
+  smokeChecks: pulumi.Input<pulumi.Input<SmokeCheck>[]>;
+}
+
+/** The router's live configuration and traffic pointer; see the file comment. */
+export class NginxUpstream extends pulumi.dynamic.Resource {
+  declare readonly activeSlot: pulumi.Output<SlotColour>;
+  declare readonly canaryWeight: pulumi.Output<number>;
+  /** The live site generation id. */
+  declare readonly generation: pulumi.Output<string>;
+  /** When the router last held the post-switch window, and on which version. */
+  declare readonly verifiedAt: pulumi.Output<string>;
+  declare readonly verifiedVersion: pulumi.Output<string>;
+
+  constructor(name: string, args: NginxUpstreamArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      nginxUpstreamProvider,
+      name,
+      {
+        ...args,
+        // The ssh key travels inside `executor`, the TLS key inside `secretFiles`.
+        executor: pulumi.secret(args.executor),
+        secretFiles: pulumi.secret(args.secretFiles),
+        generation: undefined,
+        verifiedAt: undefined,
+        verifiedVersion: undefined,
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "executor"] },
+      "switchyard",
+      "NginxUpstream",
+    );
+  }
+}

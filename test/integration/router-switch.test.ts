@@ -1,0 +1,402 @@
+/**
+ * The router switch against real services: Debian's nginx in front of the demo app running as
+ * blue (1.0.0) and green (2.0.0) on a real PostgreSQL. A switch moves every new request at once
+ * without touching a worker, keep-alive load loses nothing over many switches, a bad
+ * configuration is refused with nginx's own words, a slot that fails inside the post-switch
+ * window is switched away from by the switch itself, `read` sees a switch made by hand, and the
+ * serialized provider does all this from the text the engine would store.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
+import * as path from "node:path";
+import {
+  NginxUpstream,
+  type NginxUpstreamOutputs,
+  nginxUpstreamProvider,
+} from "../../components/providers/NginxUpstream";
+import { routerCommands } from "../../components/providers/nginxConfig";
+import type { SlotColour } from "../../infra/config";
+import { callSerializedProvider, providerTextOf } from "../support/dynamicProvider";
+import {
+  type AppliedRouter,
+  createRouter,
+  keepAliveLoad,
+  type RouterChoice,
+  TestRouter,
+  updateRouter,
+} from "../support/nginx";
+import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
+import { Background, freePort, httpGet, run, waitForHttp } from "../support/process";
+
+const appDir = path.resolve(__dirname, "../../examples/demo-app");
+const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
+
+/**
+ * A TCP relay to PostgreSQL that a test can cut: the app behind it turns unhealthy (its
+ * database is gone) while it keeps answering ordinary requests.
+ */
+class CuttableRelay {
+  private readonly sockets = new Set<net.Socket>();
+  private cut = false;
+  private constructor(private readonly server: net.Server) {}
+
+  static async start(targetPort: number): Promise<CuttableRelay> {
+    const server = net.createServer();
+    const relay = new CuttableRelay(server);
+    server.on("connection", (client) => {
+      if (relay.cut) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(targetPort, "127.0.0.1");
+      for (const socket of [client, upstream]) {
+        relay.sockets.add(socket);
+        socket.on("close", () => relay.sockets.delete(socket));
+        socket.on("error", () => {});
+      }
+      client.pipe(upstream).pipe(client);
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return relay;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Drops every connection and refuses new ones. */
+  cutOff(): void {
+    this.cut = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.cut = false;
+  }
+
+  close(): Promise<void> {
+    this.cutOff();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+interface Slot {
+  app: Background;
+  address: string;
+}
+
+describe("router switch on real nginx in front of the demo app", () => {
+  let pg: PgServer;
+  let database: string;
+  let greenDatabase: CuttableRelay;
+  const slots = {} as Record<SlotColour, Slot>;
+  let router: TestRouter | undefined;
+
+  before(async function () {
+    this.timeout(120_000);
+    pg = await startPostgres();
+    database = uniqueDatabaseName("router");
+    await pg.createDatabase(database);
+    const migrated = await run(process.execPath, ["migrate.js"], {
+      cwd: appDir,
+      env: { PATH: process.env.PATH, DATABASE_URL: pg.url(database) },
+    });
+    assert.equal(migrated.code, 0, migrated.output);
+    greenDatabase = await CuttableRelay.start(pg.port);
+    for (const colour of ["blue", "green"] as const) {
+      const port = await freePort();
+      const databaseUrl =
+        colour === "green"
+          ? pg.url(database).replace(`:${pg.port}/`, `:${greenDatabase.port}/`)
+          : pg.url(database);
+      const app = new Background(process.execPath, ["server.js"], {
+        cwd: appDir,
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: databaseUrl,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          APP_VERSION: versions[colour],
+          SLOT: colour,
+        },
+      });
+      slots[colour] = { app, address: `127.0.0.1:${port}` };
+      await app.waitForOutput(/"msg":"listening"/);
+      await waitForHttp(`http://${slots[colour].address}/health`, (res) => res.status === 200);
+    }
+  });
+
+  afterEach(async () => {
+    greenDatabase.restore();
+    await router?.stop();
+    router = undefined;
+  });
+
+  after(async () => {
+    for (const slot of Object.values(slots)) await slot.app.stop("SIGKILL");
+    await greenDatabase?.close();
+    if (database) await pg?.dropDatabase(database);
+    await pg?.dispose();
+  });
+
+  const choice = (activeSlot: SlotColour, overrides: Partial<RouterChoice> = {}): RouterChoice => ({
+    upstreams: { blue: slots.blue.address, green: slots.green.address },
+    activeSlot,
+    canaryWeight: 0,
+    expectedVersion: versions[activeSlot],
+    ...overrides,
+  });
+
+  /** Which slot answers each of `requests` GETs, each on a new connection. */
+  const slotsOnNewConnections = async (url: string, requests: number): Promise<string[]> => {
+    const seen: string[] = [];
+    for (let i = 0; i < requests; i++) {
+      const res = await httpGet(url);
+      const slot = `${res.headers["x-slot"]} ${res.headers["x-app-version"]}`;
+      seen.push(res.status === 200 ? slot : `HTTP ${res.status}`);
+    }
+    return [...new Set(seen)];
+  };
+
+  it("moves every new request to the other slot at once, keeping workers and keep-alive connections", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 10), ["blue 1.0.0"]);
+    const workers = router.workerPids();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const viaKeptConnection = () =>
+      new Promise<{ slot: string; socket: net.Socket }>((resolve, reject) => {
+        http
+          .get(`${router?.url}/`, { agent }, (res) => {
+            res.resume();
+            res.on("end", () => resolve({ slot: String(res.headers["x-slot"]), socket: res.socket }));
+          })
+          .on("error", reject);
+      });
+    const before = await viaKeptConnection();
+    assert.equal(before.slot, "blue");
+
+    await updateRouter(applied, router.inputs(choice("green")));
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 30), ["green 2.0.0"]);
+    const after = await viaKeptConnection();
+    assert.equal(
+      after.slot,
+      "green",
+      "the next request on a connection opened before the switch goes to green",
+    );
+    assert.equal(after.socket, before.socket, "and that connection was never closed");
+    assert.deepEqual(router.workerPids(), workers, "no worker was replaced: nothing reloaded");
+    agent.destroy();
+  });
+
+  it("refuses a configuration nginx rejects, with nginx's own message, and keeps serving the old one", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    const stateDir = router.prefix.main.stateDir;
+    const liveSite = fs.readlinkSync(path.join(stateDir, "current"));
+    const workers = router.workerPids();
+
+    const upstreams = { blue: slots.blue.address, green: "green.invalid:3000" };
+    const broken = router.inputs(choice("green", { upstreams }));
+    await assert.rejects(updateRouter(applied, broken), (error: Error) => {
+      assert.match(error.message, /nginx refused the new router configuration; the live one is untouched/);
+      assert.match(error.message, /\[emerg\].*host not found in upstream "green\.invalid:3000"/);
+      return true;
+    });
+    assert.equal(
+      fs.readlinkSync(path.join(stateDir, "current")),
+      liveSite,
+      "the live configuration is untouched",
+    );
+    assert.equal(fs.readlinkSync(path.join(stateDir, "live")), "routes/blue-0", "traffic did not move");
+    const sites = fs.readdirSync(path.join(stateDir, "sites"));
+    assert.deepEqual(sites, [path.basename(liveSite)], "the refused generation is gone");
+    assert.deepEqual(router.workerPids(), workers);
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 10), ["blue 1.0.0"]);
+  });
+
+  it("puts the old configuration back when nginx accepts a new one but cannot load it", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    const stateDir = router.prefix.main.stateDir;
+    const liveSite = fs.readlinkSync(path.join(stateDir, "current"));
+    // `nginx -t` does not bind ports: a listener on a taken port passes it and fails the reload.
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const takenPort = (taken.address() as net.AddressInfo).port;
+    const inputs = router.inputs(choice("blue"));
+    const site = inputs.files["site.conf"];
+    const moved = site.replace(
+      `listen ${router.listen.http} default_server;`,
+      `listen 127.0.0.1:${takenPort} default_server;`,
+    );
+    assert.notEqual(moved, site);
+    const unloadable = { ...inputs, files: { ...inputs.files, "site.conf": moved } };
+    try {
+      await assert.rejects(updateRouter(applied, unloadable), (error: Error) => {
+        assert.match(
+          error.message,
+          /nginx did not load .*sites\/[0-9a-f]{16} within 15000 ms after the reload/,
+        );
+        assert.match(error.message, /Switched back: the previous configuration is live again\./);
+        return true;
+      });
+    } finally {
+      taken.close();
+    }
+    assert.equal(fs.readlinkSync(path.join(stateDir, "current")), liveSite);
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 10), ["blue 1.0.0"]);
+  });
+
+  it("loses no request over 12 switches back and forth under keep-alive load", async function () {
+    this.timeout(120_000);
+    router = await TestRouter.start();
+    let applied = await createRouter(router.inputs(choice("blue")));
+    const load = await keepAliveLoad(`${router.url}/`, 32);
+    const switches: string[] = [];
+    try {
+      for (let i = 0; i < 12; i++) {
+        const to: SlotColour = i % 2 === 0 ? "green" : "blue";
+        applied = await updateRouter(applied, router.inputs(choice(to)));
+        switches.push(`${applied.outs.activeSlot} ${applied.outs.verifiedVersion}`);
+        assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 3), [`${to} ${versions[to]}`]);
+      }
+    } finally {
+      const result = await load.stop();
+      assert.equal(result.errors, 0, `socket errors: ${JSON.stringify(result)}`);
+      assert.equal(result.timeouts, 0, JSON.stringify(result));
+      assert.equal(result.non2xx, 0, JSON.stringify(result));
+      assert.ok(result.requests > 1000, `the load kept flowing: ${JSON.stringify(result)}`);
+    }
+    assert.deepEqual(
+      switches,
+      Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? "green 2.0.0" : "blue 1.0.0")),
+      "each switch held its post-switch window on the version of the slot it moved to",
+    );
+  });
+
+  it("routes every request while the pointer flips as fast as it can, canary weights included", async function () {
+    this.timeout(120_000);
+    router = await TestRouter.start();
+    await createRouter(router.inputs(choice("blue")));
+    const load = await keepAliveLoad(`${router.url}/`, 32);
+    let flips = 0;
+    try {
+      // No post-switch check in between: only the atomicity of the pointer is under test.
+      for (; flips < 400; flips++) {
+        const activeSlot: SlotColour = flips % 2 === 0 ? "green" : "blue";
+        const [command, ...args] = routerCommands.pointTraffic(router.prefix.main.stateDir, {
+          activeSlot,
+          canaryWeight: flips % 4 < 2 ? 0 : 50,
+        });
+        const flipped = await run(command, args);
+        assert.equal(flipped.code, 0, flipped.output);
+      }
+    } finally {
+      const result = await load.stop();
+      const lost = result.errors + result.timeouts + result.non2xx;
+      assert.equal(lost, 0, `after ${flips} flips: ${JSON.stringify(result)}`);
+    }
+  });
+
+  it("switches back by itself when the new slot fails inside the window; requests keep succeeding", async function () {
+    this.timeout(60_000);
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    const routerUrl = router.url;
+    const load = await keepAliveLoad(`${routerUrl}/`, 16);
+    let result: Awaited<ReturnType<typeof load.stop>> | undefined;
+    try {
+      const update = updateRouter(applied, router.inputs(choice("green", { stableForMs: 4000 })));
+      // Green takes traffic, then loses its database a moment later: its health turns 503
+      // while its pages still answer.
+      await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "green");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      greenDatabase.cutOff();
+      await assert.rejects(update, (error: Error) => {
+        assert.match(
+          error.message,
+          /the router did not hold green on version 2\.0\.0 for 4000 ms after the switch/,
+        );
+        assert.match(error.message, /HTTP 503/);
+        assert.match(error.message, /Switched back: traffic is on blue again\./);
+        return true;
+      });
+      assert.deepEqual(await slotsOnNewConnections(`${routerUrl}/`, 10), ["blue 1.0.0"]);
+      assert.equal(fs.readlinkSync(path.join(router.prefix.main.stateDir, "live")), "routes/blue-0");
+    } finally {
+      result = await load.stop();
+    }
+    assert.equal(result.errors + result.timeouts + result.non2xx, 0, JSON.stringify(result));
+  });
+
+  it("reports a switch made by hand through read, so a refresh finds the drift, and update puts it back", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    // An operator points the router at green behind Pulumi's back.
+    const [command, ...args] = routerCommands.pointTraffic(router.prefix.main.stateDir, {
+      activeSlot: "green",
+      canaryWeight: 0,
+    });
+    const byHand = await run(command, args);
+    assert.equal(byHand.code, 0, byHand.output);
+
+    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    assert.equal(read?.props?.activeSlot, "green");
+    const refreshed = read?.props as NginxUpstreamOutputs;
+    const diff = await nginxUpstreamProvider.diff?.(applied.id, refreshed, router.inputs(choice("blue")));
+    assert.equal(diff?.changes, true);
+    assert.deepEqual(diff?.replaces, []);
+
+    const repaired: AppliedRouter = { id: applied.id, outs: refreshed };
+    await updateRouter(repaired, router.inputs(choice("blue")));
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 10), ["blue 1.0.0"]);
+  });
+
+  it("the serialized provider checks, creates, switches, reads and deletes on real nginx", async function () {
+    this.timeout(120_000);
+    router = await TestRouter.start();
+    const blue = router.inputs(choice("blue"));
+    const text = await providerTextOf(() => new NginxUpstream("router-upstream", blue));
+
+    const checked = (await callSerializedProvider(text, "check", {}, blue)) as { failures: unknown[] };
+    assert.deepEqual(checked.failures, []);
+    const bad = { ...blue, canaryWeight: 150, stateDir: "state" };
+    const badCheck = (await callSerializedProvider(text, "check", {}, bad)) as {
+      failures: { property: string; reason: string }[];
+    };
+    assert.deepEqual(
+      badCheck.failures.map((failure) => failure.property),
+      ["stateDir", "canaryWeight"],
+    );
+
+    const created = (await callSerializedProvider(text, "create", blue)) as AppliedRouter;
+    assert.equal(created.outs.verifiedVersion, "1.0.0");
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 5), ["blue 1.0.0"]);
+
+    const green = router.inputs(choice("green"));
+    const diff = (await callSerializedProvider(text, "diff", created.id, created.outs, green)) as {
+      changes: boolean;
+      replaces: string[];
+    };
+    assert.deepEqual({ changes: diff.changes, replaces: diff.replaces }, { changes: true, replaces: [] });
+    const updated = (await callSerializedProvider(text, "update", created.id, created.outs, green)) as {
+      outs: NginxUpstreamOutputs;
+    };
+    assert.equal(updated.outs.verifiedVersion, "2.0.0");
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 5), ["green 2.0.0"]);
+
+    const read = (await callSerializedProvider(text, "read", created.id, updated.outs)) as {
+      props: NginxUpstreamOutputs;
+    };
+    assert.equal(read.props.activeSlot, "green");
+
+    await callSerializedProvider(text, "delete", created.id, updated.outs);
+    assert.deepEqual(fs.readdirSync(router.prefix.main.stateDir), []);
+    assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 3), ["HTTP 503"]);
+  });
+});
