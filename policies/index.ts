@@ -1,0 +1,5 @@
+import { PolicyPack } from "@pulumi/policy";
+import { switchyardPack } from "./pack";
+import { currentStackFacts } from "./stack";
+
+new PolicyPack("switchyard", switchyardPack(currentStackFacts()));

@@ -1,0 +1,78 @@
+/** The public edge: TLS in production, and the headers every response carries. */
+import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { isLoopbackOnly, isUnder, publishedPorts, types } from "../resources";
+import { isProduction, type StackFacts } from "../stack";
+
+const certificateBlock = "-----BEGIN CERTIFICATE-----";
+const privateKeyBlock = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+function fileMap(value: unknown): Record<string, string> {
+  return value && typeof value === "object" ? (value as Record<string, string>) : {};
+}
+
+/** The nginx site the router switch applies (`files["site.conf"]`, see nginxConfig.ts). */
+function siteOf(args: ResourceValidationArgs): string {
+  return fileMap(args.props.files)["site.conf"] ?? "";
+}
+
+const tlsRemedy = "Set switchyard:tlsCertificate and switchyard:tlsKey with `pulumi config set --secret`.";
+
+/** What the router's site lacks for TLS: a listener, a certificate chain, a key sent as a secret. */
+function siteTlsProblems(args: ResourceValidationArgs): string[] {
+  const files = fileMap(args.props.files);
+  const secretFiles = fileMap(args.props.secretFiles);
+  const problems: string[] = [];
+  if (!/^\s*listen\s+\S+\s+ssl\b/m.test(siteOf(args))) problems.push("the site has no TLS listener");
+  if (![...Object.values(files), ...Object.values(secretFiles)].some((c) => c.includes(certificateBlock)))
+    problems.push("there is no certificate chain");
+  const plainKey = Object.keys(files).find((name) => privateKeyBlock.test(files[name]));
+  if (plainKey) problems.push(`the private key travels as the plain file ${plainKey}, not as a secret file`);
+  else if (!Object.values(secretFiles).some((c) => privateKeyBlock.test(c)))
+    problems.push("there is no private key");
+  return problems;
+}
+
+export function routerTlsInProduction(facts: StackFacts): ResourceValidationPolicy {
+  return {
+    name: "router-tls-in-production",
+    description: "In production the router terminates TLS on 443, with the private key sent as a secret.",
+    validateResource: (args, reportViolation) => {
+      const isRouterContainer = args.type === types.container && isUnder(args.urn, types.router);
+      if (!isRouterContainer && args.type !== types.nginxUpstream) return;
+      if (!isProduction(facts)) args.notApplicable("plain HTTP is allowed outside production");
+      if (isRouterContainer) {
+        const servesHttps = publishedPorts(args.props).some(
+          (port) => port.internal === 443 && !isLoopbackOnly(port),
+        );
+        if (!servesHttps)
+          reportViolation(`the production router publishes no HTTPS port (443). ${tlsRemedy}`);
+        return;
+      }
+      const problems = siteTlsProblems(args);
+      if (problems.length > 0)
+        reportViolation(`the production router serves plain HTTP: ${problems.join("; ")}. ${tlsRemedy}`);
+    },
+  };
+}
+
+const requiredHeaders = ["X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"];
+
+export const routerSecurityHeaders: ResourceValidationPolicy = {
+  name: "router-security-headers",
+  description:
+    "Every router response carries nosniff, frame and referrer headers, and HSTS when served over TLS.",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== types.nginxUpstream) return;
+    const site = siteOf(args);
+    const headers = [...site.matchAll(/^\s*add_header\s+(\S+)/gm)].map((match) => match[1].toLowerCase());
+    const missing = requiredHeaders.filter((header) => !headers.includes(header.toLowerCase()));
+    if (/^\s*listen\s+\S+\s+ssl\b/m.test(site) && !headers.includes("strict-transport-security"))
+      missing.push("Strict-Transport-Security");
+    if (missing.length > 0) {
+      reportViolation(
+        `the router's site does not set ${missing.join(", ")}, leaving browsers to sniff types, frame the app or downgrade to HTTP. ` +
+          "Render the site with renderRouterSite (components/providers/nginxConfig.ts), which adds them with `always`.",
+      );
+    }
+  },
+};
