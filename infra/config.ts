@@ -5,6 +5,7 @@
  * is pure (tests and the config reference call it directly); `loadStackConfig` feeds it from
  * the running Pulumi program and fails the update before any resource is registered.
  */
+import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
 import { unpinnedImageReason } from "./images";
 
@@ -415,8 +416,9 @@ export const stackConfigSchema = z
     sshPrivateKey: z
       .string()
       .refine(
-        (value) => /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value.trim()),
-        "a PEM/OpenSSH private key (the whole file)",
+        (value) => !(sshUtils.parseKey(value) instanceof Error),
+        "a private key the SSH client can read, without a passphrase: the whole file as ssh-keygen " +
+          "writes it (OpenSSH format; PKCS#8 `BEGIN PRIVATE KEY` files are not supported)",
       )
       .optional()
       .describe("The deploy user's private key for ssh:// targets (the whole file)"),

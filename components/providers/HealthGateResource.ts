@@ -6,14 +6,9 @@
  * version, or where it looks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { type ExecutorSpec, withExecutor } from "./executor";
-import {
-  type GateSpec,
-  type GateSpecProblem,
-  gateSpecProblems,
-  type SmokeCheck,
-  waitUntilStable,
-} from "./healthGate";
+import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
+import { type GateSpec, gateSpecProblems, type SmokeCheck, waitUntilStable } from "./healthGate";
+import { canonical, type InputProblem } from "./inputs";
 
 /** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
 export interface HealthGateInputs {
@@ -59,16 +54,6 @@ const guardedKeys = ["target", "host", "port", "path", "expectedVersion", "guard
 function targetOf(executor: ExecutorSpec): string {
   return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
 }
-
-/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
 function guardedOf(inputs: HealthGateInputs): Pick<HealthGateOutputs, (typeof guardedKeys)[number]> {
   const { host, port, path, expectedVersion, guards } = inputs;
   return {
@@ -101,25 +86,8 @@ function specOf(inputs: HealthGateInputs, url: string): GateSpec {
   };
 }
 
-function executorProblems(spec: unknown): GateSpecProblem[] {
-  const bad = (reason: string) => [{ property: "executor", reason }];
-  if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
-  const { kind, host, port, user, hostKey, privateKey } = spec as Record<string, unknown>;
-  if (kind === "local") return [];
-  if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
-  if (typeof host !== "string" || host === "") return bad("ssh needs a host");
-  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
-    return bad("ssh needs a port 1-65535");
-  if (typeof user !== "string" || user === "") return bad("ssh needs a user");
-  if (typeof hostKey !== "string" || !/^\S+ [A-Za-z0-9+/]+={0,3}$/.test(hostKey))
-    return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");
-  // Never quoted: it is a secret.
-  if (typeof privateKey !== "string" || privateKey.trim() === "") return bad("ssh needs a privateKey");
-  return [];
-}
-
-function inputProblems(news: HealthGateInputs): GateSpecProblem[] {
-  const problems = executorProblems(news.executor);
+function inputProblems(news: HealthGateInputs): InputProblem[] {
+  const problems = executorSpecProblems(news.executor);
   if (typeof news.host !== "string" || !/^[A-Za-z0-9.:-]+$/.test(news.host))
     problems.push({
       property: "host",
@@ -161,7 +129,7 @@ function inputProblems(news: HealthGateInputs): GateSpecProblem[] {
 export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInputs, HealthGateOutputs> = {
   async check(_olds, news) {
     // In a preview, values computed by other resources arrive as a placeholder: judge them later.
-    const known = (problem: GateSpecProblem) =>
+    const known = (problem: InputProblem) =>
       (news as unknown as Record<string, unknown>)[problem.property.split(/[.[]/)[0]] !== unknownValue;
     return { inputs: news, failures: inputProblems(news).filter(known) };
   },

@@ -9,6 +9,7 @@
  */
 import type { NetlifyAPI } from "@netlify/api";
 import * as pulumi from "@pulumi/pulumi";
+import { canonical, type InputProblem } from "./inputs";
 
 /** Where Netlify's API answers; tests point it at a local server. */
 export interface NetlifyEndpoint {
@@ -73,22 +74,8 @@ const productionContext = "production";
 
 const limits = { deadlineMs: 2 * 3600 * 1000, pollIntervalMs: 60 * 1000 };
 
-interface Problem {
-  property: string;
-  reason: string;
-}
-
-/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
-export function netlifyInputProblems(news: NetlifyDeployInputs): Problem[] {
-  const problems: Problem[] = [];
+export function netlifyInputProblems(news: NetlifyDeployInputs): InputProblem[] {
+  const problems: InputProblem[] = [];
   const bad = (property: string, reason: string) => problems.push({ property, reason });
   if (typeof news.siteId !== "string" || !/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(news.siteId))
     bad("siteId", `expected a Netlify site id (a UUID), got ${JSON.stringify(news.siteId)}`);

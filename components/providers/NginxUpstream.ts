@@ -13,8 +13,9 @@ import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../../infra/config";
-import { type Executor, type ExecutorSpec, runChecked, withExecutor } from "./executor";
+import { type Executor, type ExecutorSpec, executorSpecProblems, runChecked, withExecutor } from "./executor";
 import { firstPollDelayMs, type GateSpec, gateSpecProblems, type SmokeCheck, tryOnce } from "./healthGate";
+import { canonical, type InputProblem } from "./inputs";
 import {
   forGeneration,
   generationId,
@@ -117,8 +118,6 @@ const relativeFile = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9
 /** Goes into nginx configuration unquoted. */
 const safePath = /^\/[A-Za-z0-9._/-]*$/;
 
-type Problem = { property: string; reason: string };
-
 function known(value: unknown): boolean {
   return value !== unknownValue;
 }
@@ -127,27 +126,10 @@ function isStringList(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((word) => typeof word === "string");
 }
 
-function executorProblems(spec: unknown): Problem[] {
-  const bad = (reason: string) => [{ property: "executor", reason }];
-  if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
-  const { kind, host, port, user, hostKey, privateKey } = spec as Record<string, unknown>;
-  if (kind === "local") return [];
-  if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
-  if (typeof host !== "string" || host === "") return bad("ssh needs a host");
-  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
-    return bad("ssh needs a port 1-65535");
-  if (typeof user !== "string" || user === "") return bad("ssh needs a user");
-  if (typeof hostKey !== "string" || !/^\S+ [A-Za-z0-9+/]+={0,3}$/.test(hostKey))
-    return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");
-  // Never quoted: it is a secret.
-  if (typeof privateKey !== "string" || privateKey.trim() === "") return bad("ssh needs a privateKey");
-  return [];
-}
-
-function filesProblems(property: string, files: unknown, required: string[]): Problem[] {
+function filesProblems(property: string, files: unknown, required: string[]): InputProblem[] {
   if (!files || typeof files !== "object" || Array.isArray(files))
     return [{ property, reason: "expected a map of relative file name to content" }];
-  const problems: Problem[] = [];
+  const problems: InputProblem[] = [];
   for (const [name, content] of Object.entries(files)) {
     if (!relativeFile.test(name))
       problems.push({
@@ -216,8 +198,8 @@ async function holdThroughRouter(
   }
 }
 
-function verificationProblems(v: RouterVerification): Problem[] {
-  const problems: Problem[] = [];
+function verificationProblems(v: RouterVerification): InputProblem[] {
+  const problems: InputProblem[] = [];
   if (known(v.checkHost) && (typeof v.checkHost !== "string" || !/^[A-Za-z0-9.:-]+$/.test(v.checkHost)))
     problems.push({
       property: "checkHost",
@@ -240,8 +222,8 @@ function verificationProblems(v: RouterVerification): Problem[] {
   return problems;
 }
 
-function inputProblems(news: NginxUpstreamInputs): Problem[] {
-  const problems = known(news.executor) ? executorProblems(news.executor) : [];
+function inputProblems(news: NginxUpstreamInputs): InputProblem[] {
+  const problems = known(news.executor) ? executorSpecProblems(news.executor) : [];
   if (known(news.exec) && !isStringList(news.exec))
     problems.push({ property: "exec", reason: "expected a command prefix (a list of words), [] for none" });
   if (known(news.nginx) && (!isStringList(news.nginx) || news.nginx.length === 0))
@@ -270,16 +252,6 @@ function inputProblems(news: NginxUpstreamInputs): Problem[] {
   problems.push(...verificationProblems(news));
   return problems;
 }
-
-/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
 function describeTraffic(traffic: Traffic | undefined): string {
   if (!traffic) return "no slot (the router answers 503)";
   if (traffic.canaryWeight === 0) return traffic.activeSlot;

@@ -4,8 +4,8 @@
  * snapshotStore; this file says when it happens.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { type ExecutorSpec, withExecutor } from "./executor";
-import type { Problem } from "./snapshotFiles";
+import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
+import { canonical } from "./inputs";
 import { locationProblems, passwordProblems, type SnapshotLocation, takeSnapshot } from "./snapshotStore";
 
 /** Inputs as the provider receives them: every value resolved, secrets in plain text. */
@@ -55,34 +55,6 @@ const inputKeys = [
   ...triggerKeys,
 ] as const;
 
-const hostKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/;
-
-function executorProblems(spec: unknown): Problem[] {
-  const bad = (reason: string) => [{ property: "executor", reason }];
-  if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
-  const { kind, host, port, user, hostKey, privateKey } = spec as Record<string, unknown>;
-  if (kind === "local") return [];
-  if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
-  if (typeof host !== "string" || host === "") return bad("ssh needs a host");
-  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
-    return bad("ssh needs a port 1-65535");
-  if (typeof user !== "string" || user === "") return bad("ssh needs a user");
-  if (typeof hostKey !== "string" || !hostKeyLine.test(hostKey))
-    return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");
-  // Never quoted: it is a secret.
-  if (typeof privateKey !== "string" || privateKey.trim() === "") return bad("ssh needs a privateKey");
-  return [];
-}
-
-/** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  );
-}
-
 function locationOf(inputs: PgSnapshotInputs): SnapshotLocation {
   return {
     owner: { project: inputs.project, stack: inputs.stack },
@@ -117,7 +89,7 @@ function resultOf(outputs: PgSnapshotOutputs): PgSnapshotResult {
 export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInputs, PgSnapshotOutputs> = {
   async check(_olds, news) {
     const failures = [
-      ...executorProblems(news.executor),
+      ...executorSpecProblems(news.executor),
       ...locationProblems(locationOf(news)),
       ...passwordProblems(news.password),
     ];

@@ -12,6 +12,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { performance } from "node:perf_hooks";
+import type { InputProblem } from "./inputs";
 import {
   type HealthReport,
   type HealthResponse,
@@ -82,17 +83,11 @@ export class GateFailed extends Error {
   }
 }
 
-export interface GateSpecProblem {
-  /** The GateSpec field at fault. */
-  property: string;
-  reason: string;
-}
-
 export const firstPollDelayMs = 50;
 const backoffGrowth = 1.1;
 
-export function gateSpecProblems(spec: GateSpec): GateSpecProblem[] {
-  const problems: GateSpecProblem[] = [];
+export function gateSpecProblems(spec: GateSpec): InputProblem[] {
+  const problems: InputProblem[] = [];
   const need = (ok: boolean, property: string, reason: string) => {
     if (!ok) problems.push({ property, reason });
   };

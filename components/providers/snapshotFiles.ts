@@ -7,6 +7,8 @@
  * names of one stack sort by time; the label says which migration set the snapshot preceded.
  */
 
+import type { InputProblem } from "./inputs";
+
 /** Whose snapshots these are: a directory may hold several stacks' files, and anything else. */
 export interface SnapshotOwner {
   project: string;
@@ -28,15 +30,8 @@ const ownerPart = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const stampPattern = /^\d{8}T\d{6}\.\d{3}Z$/;
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/;
 const maxLabelLength = 64;
-
-/** A bad input, by the property a user set. */
-export interface Problem {
-  property: string;
-  reason: string;
-}
-
 /** What keeps project and stack from being part of a file name that parses back; empty when nothing. */
-export function ownerProblems(owner: SnapshotOwner): Problem[] {
+export function ownerProblems(owner: SnapshotOwner): InputProblem[] {
   return (["project", "stack"] as const)
     .filter((key) => typeof owner[key] !== "string" || !ownerPart.test(owner[key]))
     .map((key) => ({
@@ -46,7 +41,7 @@ export function ownerProblems(owner: SnapshotOwner): Problem[] {
 }
 
 /** Throws an error naming the first problem, if there is one. */
-export function throwFirst(problems: Problem[]): void {
+export function throwFirst(problems: InputProblem[]): void {
   if (problems.length > 0) throw new Error(`${problems[0].property}: ${problems[0].reason}`);
 }
 

@@ -12,10 +12,10 @@
 
 import { shellQuote } from "../target";
 import { type Executor, runChecked } from "./executor";
+import type { InputProblem } from "./inputs";
 import {
   ownerProblems,
   ownSnapshots,
-  type Problem,
   type SnapshotOwner,
   snapshotFileName,
   snapshotsToPrune,
@@ -88,7 +88,7 @@ export function containerAccess(container: string, database: { name: string; use
 const pgIdentifier = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** What is wrong with a location, by the property a user set; empty when nothing. */
-export function locationProblems(location: SnapshotLocation): Problem[] {
+export function locationProblems(location: SnapshotLocation): InputProblem[] {
   const { directory, access } = location;
   const problems = ownerProblems(location.owner);
   const problem = (property: string, reason: string) => problems.push({ property, reason });
@@ -118,7 +118,7 @@ export function locationProblems(location: SnapshotLocation): Problem[] {
 }
 
 /** The scripts read the password as one line of stdin; its value is never quoted back. */
-export function passwordProblems(password: unknown): Problem[] {
+export function passwordProblems(password: unknown): InputProblem[] {
   if (typeof password !== "string") return [{ property: "password", reason: "expected a string" }];
   if (/[\r\n]/.test(password))
     return [{ property: "password", reason: "contains a line break, which cannot be passed on as one line" }];

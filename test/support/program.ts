@@ -98,8 +98,9 @@ function decodeSecure(value: unknown, keyPath: string): { decoded: unknown; secr
   return { decoded: value, secret: false };
 }
 
-const generatedKey = generateKeyPairSync("ed25519")
-  .privateKey.export({ format: "pem", type: "pkcs8" })
+// RSA in PKCS#1 PEM: a format both the SSH client (ssh2) and TLS read.
+const generatedKey = generateKeyPairSync("rsa", { modulusLength: 2048 })
+  .privateKey.export({ format: "pem", type: "pkcs1" })
   .toString();
 
 /** The plain text behind a `secure:` value: what `pulumi config set --secret` would have stored. */

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, parseStackConfig, type RawStackConfig } from "../../infra/config";
@@ -65,6 +66,19 @@ describe("config schema", () => {
       problems.join("\n"),
     );
     assert.ok(!problems.join("\n").includes("hunter2"), "the secret value is not echoed");
+  });
+
+  it("refuses an ssh key the SSH client cannot read, without quoting it", () => {
+    const pkcs8 = generateKeyPairSync("ed25519")
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString();
+    const raw = minimal({
+      target: { host: "ssh://deploy@203.0.113.10", hostKey: `ssh-ed25519 ${"A".repeat(68)}` },
+      sshPrivateKey: pkcs8,
+    });
+    const problems = problemsOf({ ...raw, secret: new Set(["sshPrivateKey"]) });
+    assert.match(problems.join("\n"), /^switchyard:sshPrivateKey: a private key the SSH client can read/m);
+    assert.ok(!problems.join("\n").includes(pkcs8.split("\n")[1]), "the key is not echoed");
   });
 
   it("refuses a non-secret key marked secret, so a secret is not parked where it is shown", () => {
