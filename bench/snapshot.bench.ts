@@ -7,8 +7,9 @@
  * alone: it must not grow with the database, as no byte of the dump passes through node.
  * /usr/bin/time gives the largest process of each tree (node, bash, pg_dump, ...).
  *
- * Sizes are MiB of generated, hard-to-compress table data: SNAPSHOT_BENCH_MB (default 64,256,
- * about 100 s here); `SNAPSHOT_BENCH_MB=128,1024 npm run bench -- snapshot` is the 1 GB run.
+ * Sizes are MiB of generated, hard-to-compress table data: SNAPSHOT_BENCH_MB (default 128,1024:
+ * the issue asks for a database of at least 1 GB, at two sizes to show memory stays flat; about
+ * 4 minutes here). `SNAPSHOT_BENCH_MB=64,256 npm run bench -- snapshot` is a quick run.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -45,7 +46,7 @@ interface TakeRequest {
 export default async function (): Promise<BenchReport> {
   if (!fs.existsSync(timeBinary))
     throw new Error(`${timeBinary} is needed to measure peak RSS (apt-get install time)`);
-  const sizes = (process.env.SNAPSHOT_BENCH_MB ?? "64,256").split(",").map(Number);
+  const sizes = (process.env.SNAPSHOT_BENCH_MB ?? "128,1024").split(",").map(Number);
   if (sizes.some((size) => !Number.isInteger(size) || size < 1))
     throw new Error(
       `SNAPSHOT_BENCH_MB: expected sizes in MiB such as 64,384, got ${process.env.SNAPSHOT_BENCH_MB}`,
