@@ -458,7 +458,6 @@ export const stackConfigSchema = z
   .check((ctx) => crossKeyRules(ctx.value, ctx.issues));
 
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
-export type SlotSpec = ParsedStackConfig["slots"]["blue"];
 
 interface IssueSink {
   push(issue: { code: "custom"; message: string; path: PropertyKey[]; input: unknown }): void;
