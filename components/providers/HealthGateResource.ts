@@ -11,20 +11,12 @@ import { type GateSpec, gateSpecProblems, type SmokeCheck, waitUntilStable } fro
 import { canonical, type InputProblem } from "./inputs";
 
 /** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
-export interface HealthGateInputs {
+export interface HealthGateInputs extends Omit<GateSpec, "url" | "headers"> {
   executor: ExecutorSpec;
   /** Where the health endpoint listens, as seen from the target (e.g. 127.0.0.1 and the slot's loopback port). */
   host: string;
   port: number;
   path: string;
-  expectedVersion: string;
-  intervalMs: number;
-  timeoutMs: number;
-  deadlineMs: number;
-  successesNeeded: number;
-  stableForMs: number;
-  allowDegraded: boolean;
-  smokeChecks: SmokeCheck[];
   /** Identifies what the gate vouches for (image id, container id, ...); any change re-runs it. */
   guards: string | Record<string, string>;
 }
