@@ -7,7 +7,8 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import { type GateSpec, tryOnce, waitUntilStable } from "../components/providers/healthGate";
+import { type GateSpec, gateSettings, tryOnce, waitUntilStable } from "../components/providers/healthGate";
+import { stackConfigSchema } from "../infra/config";
 import { type BenchReport, median, percentile, round } from "./report";
 
 const version = "1.0.0-bench";
@@ -21,13 +22,7 @@ const fixedPollMs = 2000;
 /** Settings as the stack defaults (infra/config.ts `health`) give them. */
 const defaults: Omit<GateSpec, "url"> = {
   expectedVersion: version,
-  intervalMs: 2000,
-  timeoutMs: 5000,
-  deadlineMs: 300_000,
-  successesNeeded: 3,
-  stableForMs: 10_000,
-  allowDegraded: false,
-  smokeChecks: [],
+  ...gateSettings(stackConfigSchema.shape.health.parse(undefined)),
 };
 
 interface Sample {

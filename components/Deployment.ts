@@ -13,6 +13,7 @@ import { Database } from "./Database";
 import { Frontend } from "./Frontend";
 import { MigrationJob } from "./MigrationJob";
 import { executorSpecFor, type ExecutorSpec } from "./providers/executor";
+import { gateSettings } from "./providers/healthGate";
 import { HealthGate } from "./providers/HealthGateResource";
 import { PgSnapshot } from "./providers/PgSnapshot";
 import { containerAccess } from "./providers/snapshotStore";
@@ -230,7 +231,6 @@ function executorFor(target: Target, config: StackConfig): pulumi.Output<Executo
  * image, container or version changes.
  */
 function slotGate(slot: AppSlot, config: StackConfig, executor: pulumi.Output<ExecutorSpec>): HealthGate {
-  const { health } = config;
   return new HealthGate(
     `${slot.containerName}-gate`,
     {
@@ -239,13 +239,7 @@ function slotGate(slot: AppSlot, config: StackConfig, executor: pulumi.Output<Ex
       port: slot.release.apply((settings) => settings.loopbackPort),
       path: slot.release.apply((settings) => settings.health.path),
       expectedVersion: slot.version,
-      intervalMs: health.intervalSeconds * 1000,
-      timeoutMs: health.timeoutSeconds * 1000,
-      deadlineMs: health.deadlineSeconds * 1000,
-      successesNeeded: health.successesNeeded,
-      stableForMs: health.stableForSeconds * 1000,
-      allowDegraded: health.allowDegraded,
-      smokeChecks: health.smokeChecks,
+      ...gateSettings(config.health),
       guards: { image: slot.container.image, container: slot.container.id, version: slot.version },
     },
     { parent: slot, dependsOn: [slot.container] },

@@ -49,6 +49,27 @@ export interface GateSpec {
   headers?: Record<string, string>;
 }
 
+/** The stack's `health` settings, as the gate's timing and pass rules. */
+export function gateSettings(health: {
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  deadlineSeconds: number;
+  successesNeeded: number;
+  stableForSeconds: number;
+  allowDegraded: boolean;
+  smokeChecks: SmokeCheck[];
+}): Omit<GateSpec, "url" | "expectedVersion" | "headers"> {
+  return {
+    intervalMs: health.intervalSeconds * 1000,
+    timeoutMs: health.timeoutSeconds * 1000,
+    deadlineMs: health.deadlineSeconds * 1000,
+    successesNeeded: health.successesNeeded,
+    stableForMs: health.stableForSeconds * 1000,
+    allowDegraded: health.allowDegraded,
+    smokeChecks: health.smokeChecks,
+  };
+}
+
 export interface GateResult {
   passedAt: string;
   waitedMs: number;

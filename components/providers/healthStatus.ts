@@ -307,16 +307,8 @@ function nestedVersion(json: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-interface Findings {
-  verdict: HealthVerdict;
-  statusCode: number;
-  status?: string;
-  version?: string;
-  releaseId?: string;
-  database?: string;
-  migrations?: string;
-  checks: HealthCheck[];
-  problem?: string;
+/** What parsing found, before the failed checks and the summary are derived from it. */
+interface Findings extends Omit<HealthReport, "failedChecks" | "summary"> {
   /** Part of a body that said nothing structured, shown so the reader sees what came back. */
   excerpt?: string;
 }
