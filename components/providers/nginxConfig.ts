@@ -16,8 +16,12 @@
  *   than guess. Cost, measured in one run by bench/switch.bench.ts as router CPU per proxied
  *   request on nginx 1.22: a static upstream 27 us, these two file tests 32 us, an njs `js_set`
  *   reading a pointer file 43 us (njs 0.7 clones its VM per request and keeps nothing between
- *   requests to cache the pointer in). It also needs no module, so Debian's nginx-light and the
- *   official image run the same configuration.
+ *   requests to cache the pointer in). It also needs no module: any nginx build serves it.
+ *   The router container's main configuration (`containerNginxMain`) assumes the official
+ *   image's layout — a `nginx` user, `/var/run/nginx.pid`, logs under `/var/log/nginx` — which
+ *   Debian's own package does not have (its user is www-data); `engine/images/nginx` builds
+ *   that layout from Debian's nginx-light, and the real-engine tier runs this configuration in
+ *   it. Tests on the host render their own `NginxMain` without a user.
  * - Configuration (upstream addresses, server name, TLS, headers) lives in a generation
  *   directory `sites/<id>` named by a hash of its content. A new one is written beside the live
  *   one, tested with `nginx -t` against a main configuration that includes it (the whole
