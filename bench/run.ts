@@ -4,9 +4,8 @@
  * Figures only: these machines are shared, so compare ratios taken within one run.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import type { BenchReport } from "./report";
+import { type BenchReport, printTable, saveReports } from "./report";
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
@@ -32,22 +31,8 @@ async function main(): Promise<void> {
     console.log(`  (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     reports.push(report);
   }
-  const resultsDir = path.join(__dirname, "results");
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const file = path.join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  const machine = { node: process.version, cpus: os.cpus().length, loadAverage: os.loadavg() };
-  fs.writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), machine, reports }, null, 2)}\n`);
+  const file = saveReports(reports);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
-}
-
-function printTable(rows: Record<string, string | number>[]): void {
-  if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]);
-  const cells = rows.map((row) => columns.map((column) => String(row[column] ?? "")));
-  const widths = columns.map((column, i) => Math.max(column.length, ...cells.map((row) => row[i].length)));
-  const line = (values: string[]) => `  ${values.map((value, i) => value.padStart(widths[i])).join("  ")}`;
-  console.log(line(columns));
-  for (const row of cells) console.log(line(row));
 }
 
 main().then(

@@ -1,0 +1,164 @@
+/**
+ * Go binaries built from the wrapper modules in `engine/go/<module>`: each wrapper's go.mod
+ * pins what is built (the `tool` line and its requirements) and go.sum verifies it, so the
+ * versions live there and nowhere else. A binary is rebuilt only when its stamp changes: the
+ * wrapper's go.mod and go.sum, the build command and the Go toolchain.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { EngineLayout } from "./layout";
+import { captureChecked, runLogged } from "./shell";
+import type { StepContext } from "./steps";
+
+/** Where a binary's version comes from, so it is written down once. */
+export type VersionSource =
+  /** The wrapper's requirement of this module (`github.com/pulumi/pulumi/pkg/v3 v3.248.0`). */
+  | { from: "module"; module: string }
+  /** The lock file's version of this npm package: a plugin must be the version its SDK asks for. */
+  | { from: "npm"; package: string };
+
+export interface GoBinary {
+  /** File name of the binary. */
+  name: string;
+  /** Wrapper module, `engine/go/<module>`. */
+  module: string;
+  /** The main package, a `tool` of the wrapper module. */
+  package: string;
+  version: VersionSource;
+  /** Set to `v<version>` by the linker: without it the binary reports no version. */
+  versionVariable: string;
+  tags: string[];
+}
+
+/** The version a wrapper's go.mod requires of `module`, or undefined. */
+export function requiredVersion(goMod: string, module: string): string | undefined {
+  const escaped = module.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const line = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, "m").exec(goMod);
+  return line?.[1];
+}
+
+/** The version of an npm package in package-lock.json (`packages["node_modules/<name>"]`), without a leading v. */
+export function lockedVersion(lock: unknown, name: string): string | undefined {
+  const packages = (lock as { packages?: Record<string, { version?: string }> }).packages;
+  return packages?.[`node_modules/${name}`]?.version?.replace(/^v/, "");
+}
+
+/** Where a binary's version is read from: its wrapper's go.mod, or package-lock.json. */
+export interface VersionSources {
+  goMod(): string;
+  lock: unknown;
+}
+
+/** The release version a binary reports, without the leading `v`. */
+export function binaryVersion(binary: GoBinary, sources: VersionSources): string {
+  const source = binary.version;
+  switch (source.from) {
+    case "module": {
+      const version = requiredVersion(sources.goMod(), source.module);
+      if (version === undefined)
+        throw new Error(`engine/go/${binary.module}/go.mod does not require ${source.module}`);
+      return version.replace(/^v/, "");
+    }
+    case "npm": {
+      const version = lockedVersion(sources.lock, source.package);
+      if (version === undefined) throw new Error(`package-lock.json has no ${source.package}`);
+      return version;
+    }
+    default: {
+      const unknown: never = source;
+      throw new Error(`unknown version source ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** The `go build` command line (release flags: no cgo, trimmed paths, stripped, version stamped). */
+export function goBuildArgv(binary: GoBinary, version: string, output: string): string[] {
+  return [
+    "go",
+    "build",
+    "-v",
+    "-o",
+    output,
+    "-trimpath",
+    ...(binary.tags.length > 0 ? ["-tags", binary.tags.join(",")] : []),
+    "-ldflags",
+    `-s -w -X ${binary.versionVariable}=v${version}`,
+    binary.package,
+  ];
+}
+
+/** The environment of a build: module and build caches in the stable cache, go.sum must already agree. */
+export function goBuildEnv(layout: EngineLayout, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    CGO_ENABLED: "0",
+    GOFLAGS: "-mod=readonly -buildvcs=false",
+    GOMODCACHE: layout.cache.goModules,
+    GOCACHE: layout.cache.goBuild,
+    GOTOOLCHAIN: env.GOTOOLCHAIN ?? "local",
+  };
+}
+
+export function buildStamp(parts: {
+  goMod: string;
+  goSum: string;
+  argv: readonly string[];
+  goVersion: string;
+}): string {
+  return createHash("sha256")
+    .update(JSON.stringify([parts.goMod, parts.goSum, parts.argv, parts.goVersion]))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+export interface GoBuild {
+  /** The binary, in the cache under its stamp. */
+  file: string;
+  version: string;
+  outcome: "built" | "cached";
+  figures: Record<string, number>;
+}
+
+/** Builds `binary` into the cache unless a build with the same stamp is there already. */
+export async function goBinary(
+  layout: EngineLayout,
+  binary: GoBinary,
+  lock: unknown,
+  context: StepContext,
+): Promise<GoBuild> {
+  const moduleDir = path.join(layout.goModules, binary.module);
+  const goMod = fs.readFileSync(path.join(moduleDir, "go.mod"), "utf8");
+  const goSum = fs.readFileSync(path.join(moduleDir, "go.sum"), "utf8");
+  const version = binaryVersion(binary, { goMod: () => goMod, lock });
+  const env = goBuildEnv(layout);
+  const goVersion = (await captureChecked(["go", "env", "GOVERSION"], { env })).trim();
+  const stamp = buildStamp({ goMod, goSum, argv: goBuildArgv(binary, version, binary.name), goVersion });
+  const file = path.join(layout.cache.binaries, `${binary.name}-${stamp}`);
+  const figures: Record<string, number> = {};
+  if (fs.existsSync(file)) return { file, version, outcome: "cached", figures };
+
+  fs.mkdirSync(layout.cache.binaries, { recursive: true });
+  const partial = `${file}.partial`;
+  const rssFile = `${partial}.rss`;
+  const counts = { downloaded: 0, compiled: 0 };
+  const timed = fs.existsSync("/usr/bin/time") ? ["/usr/bin/time", "-f", "%M", "-o", rssFile] : [];
+  await runLogged([...timed, ...goBuildArgv(binary, version, partial)], {
+    cwd: moduleDir,
+    env,
+    log: context.log,
+    onLine: (line) => {
+      if (line.startsWith("go: downloading ")) counts.downloaded++;
+      else if (/^[\w.-]+(\/[\w.~-]+)*$/.test(line)) counts.compiled++;
+      else return;
+      context.status(`${counts.downloaded} modules downloaded, ${counts.compiled} packages compiled`);
+    },
+  });
+  if (fs.existsSync(rssFile)) {
+    figures.peakRssMb = Math.round(Number(fs.readFileSync(rssFile, "utf8").trim()) / 1024);
+    fs.rmSync(rssFile);
+  }
+  figures.sizeMb = Math.round(fs.statSync(partial).size / 2 ** 20);
+  fs.renameSync(partial, file);
+  return { file, version, outcome: "built", figures };
+}

@@ -1,0 +1,385 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import fc from "fast-check";
+import { cli } from "../../engine/binaries";
+import { engineEnvironment, renderEnvFile, withEngine } from "../../engine/env";
+import { binaryVersion, buildStamp, goBuildArgv, lockedVersion, requiredVersion } from "../../engine/go";
+import { dockerBuildArgv, imageSpecs, pinnedReference, repositoryOf } from "../../engine/images";
+import { engineLayout, repoRoot } from "../../engine/layout";
+import { providerPlugins } from "../../engine/plugins";
+import {
+  compareVersions,
+  formatVersion,
+  installedPluginPath,
+  minimumPulumi,
+  parseVersion,
+  pluginInstallArgv,
+  unsuitablePulumi,
+} from "../../engine/pulumi";
+import { renderRegistryConfig } from "../../engine/registry";
+import { formatSeconds, runSteps, type Step } from "../../engine/steps";
+
+const layout = engineLayout("/work/checkout", { HOME: "/home/u", XDG_CACHE_HOME: "/cache" });
+const lock = JSON.parse(fs.readFileSync(path.join(repoRoot, "package-lock.json"), "utf8")) as unknown;
+const goMod = (module: string) => fs.readFileSync(path.join(repoRoot, "engine/go", module, "go.mod"), "utf8");
+
+describe("engine layout", () => {
+  it("keeps what a checkout runs with in .engine and what is slow to make in a cache shared by checkouts", () => {
+    assert.equal(layout.bin, "/work/checkout/.engine/bin");
+    assert.equal(layout.pulumiHome, "/work/checkout/.engine/pulumi-home");
+    assert.equal(layout.cache.goModules, "/cache/switchyard/go/mod");
+    assert.equal(layout.cache.debootstrap, "/cache/switchyard/debootstrap");
+    assert.equal(layout.cache.registry, "/cache/switchyard/registry");
+    assert.equal(engineLayout("/c", { SWITCHYARD_CACHE: "/x" }).cache.binaries, "/x/bin");
+    assert.match(engineLayout("/c", {}).cache.dir, /\/\.cache\/switchyard$/);
+  });
+});
+
+describe("versions written down once", () => {
+  it("reads a requirement from go.mod, in a block or on its own line, and nothing else", () => {
+    const text =
+      "module m\n\nrequire x.org/a v1.2.3\n\nrequire (\n\tgithub.com/p/q/v3 v3.4.5 // indirect\n)\n";
+    assert.equal(requiredVersion(text, "x.org/a"), "v1.2.3");
+    assert.equal(requiredVersion(text, "github.com/p/q/v3"), "v3.4.5");
+    assert.equal(requiredVersion(text, "github.com/p/q"), undefined);
+    assert.equal(requiredVersion(text, "x.org"), undefined);
+    assert.equal(
+      requiredVersion("require xYorg/a v9.9.9\n", "x.org/a"),
+      undefined,
+      "a dot in a path is not a wildcard",
+    );
+  });
+
+  it("reads an npm package's locked version without a leading v", () => {
+    assert.equal(
+      lockedVersion({ packages: { "node_modules/@p/c": { version: "v4.5.0" } } }, "@p/c"),
+      "4.5.0",
+    );
+    assert.equal(lockedVersion({ packages: {} }, "@p/c"), undefined);
+    assert.equal(lockedVersion({}, "@p/c"), undefined);
+  });
+
+  it("stamps the CLI with the pkg/v3 release its wrapper requires, and a plugin with its npm package's version", () => {
+    assert.equal(binaryVersion(cli, { goMod: () => goMod("pulumi"), lock }), "3.248.0");
+    const command = providerPlugins.find((plugin) => plugin.name === "command");
+    assert.ok(command?.source.kind === "go");
+    assert.equal(
+      binaryVersion(command.source.binary, { goMod: () => "", lock }),
+      lockedVersion(lock, "@pulumi/command"),
+    );
+    assert.throws(
+      () =>
+        binaryVersion(
+          { ...cli, version: { from: "module", module: "example.org/none" } },
+          { goMod: () => "", lock },
+        ),
+      /engine\/go\/pulumi\/go.mod does not require example.org\/none/,
+    );
+    assert.throws(
+      () =>
+        binaryVersion({ ...cli, version: { from: "npm", package: "@x/none" } }, { goMod: () => "", lock }),
+      /package-lock.json has no @x\/none/,
+    );
+  });
+
+  it("builds the CLI the Pulumi CLI and its SDK are released as, and the program's @pulumi/pulumi is that release", () => {
+    assert.equal(requiredVersion(goMod("pulumi"), "github.com/pulumi/pulumi/sdk/v3"), "v3.248.0");
+    assert.equal(lockedVersion(lock, "@pulumi/pulumi"), "3.248.0");
+  });
+
+  it("has a wrapper module with a tool line for every Go binary it builds", () => {
+    for (const plugin of providerPlugins) {
+      if (plugin.source.kind !== "go") continue;
+      assert.match(
+        goMod(plugin.source.binary.module),
+        new RegExp(`^tool ${plugin.source.binary.package}$`, "m"),
+      );
+    }
+    assert.match(goMod("pulumi"), /^tool github.com\/pulumi\/pulumi\/pkg\/v3\/cmd\/pulumi$/m);
+    assert.match(
+      goMod("language-nodejs"),
+      /^tool github.com\/pulumi\/pulumi\/sdk\/nodejs\/cmd\/pulumi-language-nodejs\/v3$/m,
+    );
+  });
+
+  it("covers every provider package the program depends on, built or reported unavailable", () => {
+    const dependencies = Object.keys(
+      (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { dependencies: object })
+        .dependencies,
+    );
+    const providers = dependencies.filter(
+      (name) =>
+        name.startsWith("@pulumi/") &&
+        (
+          JSON.parse(fs.readFileSync(path.join(repoRoot, "node_modules", name, "package.json"), "utf8")) as {
+            pulumi?: { resource?: boolean };
+          }
+        ).pulumi?.resource === true,
+    );
+    const covered = providerPlugins.map((plugin) => plugin.npm);
+    // The GitHub provider only serves the Pipeline, which no stack of this machine deploys.
+    assert.deepEqual(providers.filter((name) => !covered.includes(name)).sort(), ["@pulumi/github"]);
+  });
+});
+
+describe("go build", () => {
+  it("builds with the release flags: trimmed, stripped, tagged, version stamped", () => {
+    assert.deepEqual(goBuildArgv(cli, "3.248.0", "/out/pulumi"), [
+      "go",
+      "build",
+      "-v",
+      "-o",
+      "/out/pulumi",
+      "-trimpath",
+      "-tags",
+      "osusergo,grpcnotrace",
+      "-ldflags",
+      "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.248.0",
+      "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+    ]);
+    assert.ok(!goBuildArgv({ ...cli, tags: [] }, "1.0.0", "x").includes("-tags"));
+  });
+
+  it("rebuilds when anything that shapes the binary changes, and only then", () => {
+    const parts = { goMod: "m", goSum: "s", argv: ["go", "build"], goVersion: "go1.26.8" };
+    const stamp = buildStamp(parts);
+    assert.equal(buildStamp({ ...parts }), stamp);
+    assert.match(stamp, /^[0-9a-f]{16}$/);
+    for (const changed of [
+      { ...parts, goMod: "m2" },
+      { ...parts, goSum: "s2" },
+      { ...parts, argv: ["go", "build", "-v"] },
+      { ...parts, goVersion: "go1.27.3" },
+    ]) {
+      assert.notEqual(buildStamp(changed), stamp);
+    }
+    // Parts are not simply concatenated: moving text from one to the next is a change.
+    assert.notEqual(buildStamp({ ...parts, goMod: "ms", goSum: "" }), stamp);
+  });
+});
+
+describe("Pulumi CLI versions", () => {
+  it("parses what `pulumi version` prints, and rejects anything else", () => {
+    assert.deepEqual(parseVersion("v3.248.0\n"), { major: 3, minor: 248, patch: 0 });
+    assert.deepEqual(parseVersion("3.1.2-dev.0"), { major: 3, minor: 1, patch: 2 });
+    for (const text of ["", "v3.248", "version 3.248.0", "v3.248.0 extra", "vx.1.2"]) {
+      assert.equal(parseVersion(text), undefined, text);
+    }
+  });
+
+  it("round-trips every version through its text", () => {
+    const version = fc.record({ major: fc.nat(999), minor: fc.nat(999), patch: fc.nat(999) });
+    fc.assert(fc.property(version, (v) => assert.deepEqual(parseVersion(`v${formatVersion(v)}`), { ...v })));
+  });
+
+  it("orders versions by major, then minor, then patch", () => {
+    const version = fc.record({ major: fc.nat(9), minor: fc.nat(9), patch: fc.nat(9) });
+    fc.assert(
+      fc.property(version, version, (a, b) => {
+        const byText = formatVersion(a).split(".").map(Number);
+        const other = formatVersion(b).split(".").map(Number);
+        const expected = byText[0] - other[0] || byText[1] - other[1] || byText[2] - other[2];
+        assert.equal(Math.sign(compareVersions(a, b)), Math.sign(expected));
+      }),
+    );
+  });
+
+  it("uses a user's pulumi only when it is 3.x and at least the minimum", () => {
+    assert.equal(unsuitablePulumi(minimumPulumi), undefined);
+    assert.equal(unsuitablePulumi({ major: 3, minor: 276, patch: 0 }), undefined);
+    assert.equal(unsuitablePulumi({ major: 3, minor: 220, patch: 9 }), "is older than 3.221.0");
+    assert.equal(unsuitablePulumi({ major: 4, minor: 0, patch: 0 }), "is major version 4, not 3");
+    assert.equal(unsuitablePulumi(undefined), "does not report a version");
+  });
+
+  it("registers a plugin file under the exact version the engine will ask for", () => {
+    assert.deepEqual(pluginInstallArgv("/b/pulumi", "command", "0.9.2", "/c/pulumi-resource-command-ab"), [
+      "/b/pulumi",
+      "plugin",
+      "install",
+      "resource",
+      "command",
+      "0.9.2",
+      "--file",
+      "/c/pulumi-resource-command-ab",
+      "--reinstall",
+    ]);
+    assert.equal(
+      installedPluginPath("/h", "command", "0.9.2"),
+      "/h/plugins/resource-command-v0.9.2/pulumi-resource-command",
+    );
+  });
+});
+
+describe("engine environment", () => {
+  it("puts the engine first on PATH, points at the project's PULUMI_HOME and never downloads", () => {
+    const env = withEngine(engineEnvironment(layout), { PATH: "/usr/bin", HOME: "/home/u" });
+    assert.equal(env.PATH, "/work/checkout/.engine/bin:/usr/bin");
+    assert.equal(env.PULUMI_HOME, "/work/checkout/.engine/pulumi-home");
+    assert.equal(env.PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION, "true");
+    assert.equal(env.PULUMI_SKIP_UPDATE_CHECK, "true");
+    assert.equal(env.PULUMI_IGNORE_AMBIENT_PLUGINS, "true");
+    assert.equal(env.HOME, "/home/u");
+    assert.equal(withEngine(engineEnvironment(layout, "/opt/pulumi"), {}).PATH, `${layout.bin}:/opt/pulumi`);
+  });
+
+  it("writes an env file that a shell sources to exactly those variables, whatever the paths contain", function () {
+    this.timeout(120_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-env-"));
+    try {
+      fc.assert(
+        fc.property(fc.stringMatching(/^[a-z0-9 '"$`\\;&|*-]{1,12}$/), (part) => {
+          const tricky = engineLayout(`/w/${part}`, { SWITCHYARD_CACHE: "/c" });
+          const file = path.join(dir, "env.sh");
+          fs.writeFileSync(file, renderEnvFile(engineEnvironment(tricky)));
+          const printed = execFileSync(
+            "bash",
+            ["-c", `source "$1" && printf '%s\\n' "$PATH" "$PULUMI_HOME"`, "-", file],
+            {
+              env: { PATH: "/usr/bin:/bin" },
+              // stdin not a socket: bash would take itself for a remote shell and read ~/.bashrc.
+              stdio: ["ignore", "pipe", "pipe"],
+              encoding: "utf8",
+            },
+          );
+          assert.deepEqual(printed.split("\n").slice(0, 2), [
+            `${tricky.bin}:/usr/bin:/bin`,
+            tricky.pulumiHome,
+          ]);
+        }),
+        { numRuns: 40 },
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("registry and images", () => {
+  it("configures the registry on loopback only, without auth, storing where it is told", () => {
+    const config = renderRegistryConfig("/state/registry storage");
+    assert.match(config, /^ {2}addr: 127\.0\.0\.1:5000$/m);
+    assert.match(config, /rootdirectory: "\/state\/registry storage"/);
+    assert.doesNotMatch(config, /auth|htpasswd/);
+  });
+
+  it("builds every image on one pinned by digest, bases first", () => {
+    const specs = imageSpecs("1.0.0");
+    const seen = new Set<string>(["minbase"]);
+    for (const spec of specs) {
+      assert.ok(seen.has(spec.base), `${spec.name} builds on ${spec.base} before it exists`);
+      seen.add(spec.name);
+      assert.ok(fs.existsSync(path.join(repoRoot, spec.context, "Dockerfile")), spec.context);
+      assert.match(
+        fs.readFileSync(path.join(repoRoot, spec.context, "Dockerfile"), "utf8"),
+        /^ARG BASE(=\S+)?$/m,
+      );
+    }
+    assert.deepEqual(
+      specs.map((spec) => spec.name),
+      ["debian", "postgres", "redis", "nginx", "node", "demo-app"],
+    );
+    assert.deepEqual(dockerBuildArgv(specs[5], "127.0.0.1:5000/switchyard/node@sha256:ab", "/ctx"), [
+      "docker",
+      "build",
+      "--build-arg",
+      "BASE=127.0.0.1:5000/switchyard/node@sha256:ab",
+      "--tag",
+      "127.0.0.1:5000/switchyard/demo-app:1.0.0",
+      "/ctx",
+    ]);
+  });
+
+  it("takes the registry's digest of an image, not another repository's", () => {
+    const digest = `sha256:${"a".repeat(64)}`;
+    const repository = repositoryOf("postgres");
+    assert.equal(
+      pinnedReference([`ghcr.io/x/postgres@${digest}`, `${repository}@${digest}`], repository),
+      `${repository}@${digest}`,
+    );
+    assert.equal(pinnedReference([`${repository}-old@${digest}`], repository), undefined);
+    assert.equal(pinnedReference([`${repository}@sha256:abc`], repository), undefined);
+    assert.equal(pinnedReference([], repository), undefined);
+  });
+});
+
+describe("engine steps", () => {
+  const quiet = () => {
+    const lines: string[] = [];
+    return { lines, print: (line: string) => lines.push(line) };
+  };
+
+  it("says what each step does before and after, with how it ended and how long it took", async () => {
+    const logs = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-steps-"));
+    const out = quiet();
+    const steps: Step[] = [
+      {
+        id: "a",
+        title: "First",
+        run: async () => ({ outcome: "built", detail: "made", figures: { sizeMb: 3 } }),
+      },
+      { id: "b", title: "Second", run: async () => ({ outcome: "unavailable", detail: "not here" }) },
+    ];
+    const records = await runSteps(steps, { logs, print: out.print });
+    assert.deepEqual(
+      records.map((record) => [record.id, record.outcome, record.figures]),
+      [
+        ["a", "built", { sizeMb: 3 }],
+        ["b", "unavailable", undefined],
+      ],
+    );
+    assert.equal(out.lines[0], "▸ First");
+    assert.match(out.lines[1], /^✓ First: made \(built, \d+\.\d s\)$/);
+    assert.match(out.lines[3], /^! Second: not here \(unavailable, /);
+    fs.rmSync(logs, { recursive: true });
+  });
+
+  it("stops at the first failure, naming the step and its log, and runs nothing after it", async () => {
+    const logs = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-steps-"));
+    const out = quiet();
+    let ranAfter = false;
+    const steps: Step[] = [
+      {
+        id: "boom",
+        title: "Breaking step",
+        run: async (context) => {
+          fs.appendFileSync(context.log, "details\n");
+          throw new Error("it broke");
+        },
+      },
+      { id: "after", title: "After", run: async () => ((ranAfter = true), { outcome: "built", detail: "" }) },
+    ];
+    await assert.rejects(runSteps(steps, { logs, print: out.print }), /Breaking step failed: it broke/);
+    assert.equal(ranAfter, false);
+    assert.match(out.lines.join("\n"), /✗ Breaking step failed after .*: it broke\n {2}log: .*boom\.log/);
+    assert.equal(fs.readFileSync(path.join(logs, "boom.log"), "utf8"), "details\n");
+    fs.rmSync(logs, { recursive: true });
+  });
+
+  it("shows a heartbeat with the step's status while it runs", async () => {
+    const logs = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-steps-"));
+    const out = quiet();
+    const slow: Step = {
+      id: "slow",
+      title: "Slow step",
+      run: async (context) => {
+        context.status("12 packages compiled");
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        return { outcome: "built", detail: "done" };
+      },
+    };
+    await runSteps([slow], { logs, print: out.print, heartbeatMs: 20 });
+    assert.ok(out.lines.some((line) => /^ {2}… Slow step: \d+\.\d s, 12 packages compiled$/.test(line)));
+    fs.rmSync(logs, { recursive: true });
+  });
+
+  it("formats durations for people", () => {
+    assert.equal(formatSeconds(4.25), "4.3 s");
+    assert.equal(formatSeconds(59.94), "59.9 s");
+    assert.equal(formatSeconds(61), "1 min 01 s");
+    assert.equal(formatSeconds(754.6), "12 min 35 s");
+  });
+});
