@@ -1,0 +1,131 @@
+/**
+ * The real engine for the end-to-end tier: the `pulumi` that `npm run engine` prepared, the
+ * images it pushed (by digest), and throwaway stacks on a file backend in a temp directory.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { engineEnvironment, withEngine } from "../../../engine/env";
+import { type ImageDigests, type ImageName, readImageDigests } from "../../../engine/images";
+import { engineLayout, repoRoot } from "../../../engine/layout";
+import { run, type RunResult } from "../../support/process";
+
+export const layout = engineLayout(repoRoot);
+
+/** The environment `pulumi` runs in: `.engine/env.sh`'s variables, or a user's own CLI already on PATH. */
+export function engineEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...withEngine(engineEnvironment(layout)), ...extra };
+}
+
+/** The image `npm run engine` pushed, as `127.0.0.1:5000/switchyard/<name>@sha256:…`. */
+export function pinnedImage(name: ImageName): string {
+  const digests: ImageDigests = readImageDigests(layout);
+  const reference = digests[name];
+  if (reference === undefined)
+    throw new Error(`${layout.imagesFile} has no ${name}: run npm run engine first`);
+  return reference;
+}
+
+/** A short random prefix for everything a test creates, so a leftover never collides with the next run. */
+export function testPrefix(what: string): string {
+  return `sy-${what}-${randomBytes(3).toString("hex")}`;
+}
+
+export interface StackOptions {
+  /** Program directory to copy, relative to the repository. */
+  program: string;
+  /** npm packages the program may see: its node_modules holds links to exactly these. */
+  packages: string[];
+  stack?: string;
+}
+
+/** One stack of one program on its own file backend; `dispose()` removes the backend and the copy. */
+export class TestStack {
+  readonly dir: string;
+  readonly programDir: string;
+  readonly backendDir: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly stack: string;
+
+  constructor(options: StackOptions) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-e2e-"));
+    this.programDir = path.join(this.dir, "program");
+    this.backendDir = path.join(this.dir, "state");
+    this.stack = options.stack ?? "e2e";
+    fs.cpSync(path.join(repoRoot, options.program), this.programDir, { recursive: true });
+    fs.mkdirSync(this.backendDir);
+    // The language host asks for a plugin for every provider package it finds in node_modules: the
+    // program sees only the packages it uses. Links resolve to the repository's own install.
+    for (const name of options.packages) {
+      const link = path.join(this.programDir, "node_modules", name);
+      fs.mkdirSync(path.dirname(link), { recursive: true });
+      fs.symlinkSync(path.join(repoRoot, "node_modules", name), link);
+    }
+    this.env = engineEnv({
+      PULUMI_BACKEND_URL: `file://${this.backendDir}`,
+      PULUMI_CONFIG_PASSPHRASE: randomBytes(16).toString("hex"),
+    });
+  }
+
+  /** Runs `pulumi <args>` in the program directory on this stack; never rejects on a non-zero exit. */
+  pulumi(args: readonly string[], timeoutMs = 300_000): Promise<RunResult> {
+    return run("pulumi", [...args, "--stack", this.stack, "--non-interactive"], {
+      cwd: this.programDir,
+      env: this.env,
+      timeoutMs,
+    });
+  }
+
+  /** Like `pulumi`, but rejects with the whole output unless it exits 0. */
+  async pulumiChecked(args: readonly string[], timeoutMs?: number): Promise<RunResult> {
+    const result = await this.pulumi(args, timeoutMs);
+    if (result.code !== 0)
+      throw new Error(`pulumi ${args.join(" ")} exited with ${result.code}\n${result.output}`);
+    return result;
+  }
+
+  async init(config: Record<string, string>, secrets: Record<string, string> = {}): Promise<void> {
+    await run("pulumi", ["stack", "init", this.stack, "--non-interactive"], {
+      cwd: this.programDir,
+      env: this.env,
+    }).then((result) => {
+      if (result.code !== 0) throw new Error(`pulumi stack init failed\n${result.output}`);
+    });
+    for (const [key, value] of Object.entries(config))
+      await this.pulumiChecked(["config", "set", key, value]);
+    // Secrets go in on stdin: an argument would show them in the process list.
+    for (const [key, value] of Object.entries(secrets)) {
+      const result = await run(
+        "sh",
+        ["-c", `printf '%s' "$SECRET" | pulumi config set --secret "$1" --stack "$2"`, "-", key, this.stack],
+        {
+          cwd: this.programDir,
+          env: { ...this.env, SECRET: value },
+        },
+      );
+      if (result.code !== 0) throw new Error(`pulumi config set --secret ${key} failed\n${result.output}`);
+    }
+  }
+
+  async outputs(): Promise<Record<string, unknown>> {
+    const result = await this.pulumiChecked(["stack", "output", "--json"]);
+    return JSON.parse(result.stdout) as Record<string, unknown>;
+  }
+
+  /** The stack's state as `pulumi stack export` gives it (secrets encrypted). */
+  async exportState(): Promise<string> {
+    return (await this.pulumiChecked(["stack", "export"])).stdout;
+  }
+
+  /** The engine's own account of a preview: each step's operation and resource URN. */
+  async previewSteps(): Promise<{ op: string; urn: string }[]> {
+    const result = await this.pulumiChecked(["preview", "--json", "--diff"]);
+    const preview = JSON.parse(result.stdout) as { steps?: { op: string; urn: string }[] };
+    return (preview.steps ?? []).map(({ op, urn }) => ({ op, urn }));
+  }
+
+  dispose(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
