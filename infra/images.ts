@@ -22,9 +22,12 @@ const movingTags = new Set([
   "prod",
 ]);
 
-/** A version tag (`1.4.2`, `v2.0.0-rc.1`, `2026.11.23`, `1.4.2-bookworm`) or a git commit id. */
+/**
+ * A version tag (`1.4`, `1.4.2`, `v2.0.0-rc.1`, `2026.11.23`, `1.4.2-bookworm`: a number, a dot, a
+ * number, then anything), a date build (`20261123-042`) or a git commit id.
+ */
 const immutableTag =
-  /^(?:v?\d+(?:\.\d+)+(?:[-+.][0-9A-Za-z.-]+)?|v?\d{8,}(?:[-.][0-9A-Za-z.-]+)?|[0-9a-f]{7,40})$/;
+  /^(?:v?\d+\.\d+(?:[-+.][0-9A-Za-z.-]+)?|v?\d{8,}(?:[-.][0-9A-Za-z.-]+)?|[0-9a-f]{7,40})$/;
 
 export interface ImageReference {
   tag?: string;
