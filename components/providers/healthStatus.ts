@@ -27,7 +27,7 @@ export interface HealthResponse {
 export interface HealthReport {
   verdict: HealthVerdict;
   statusCode: number;
-  /** What the body's `status` said, as written (shortened); undefined when it had none. */
+  /** What the body's `status` said, as written (shortened, credentials removed); undefined when it had none. */
   status?: string;
   /** `version` (or `build.version`/`app.version`, or the X-App-Version header). */
   version?: string;
@@ -59,7 +59,8 @@ const unhealthyWords = [
   "unavailable",
 ];
 
-const databaseUp = ["connected", "up", "ok", "healthy", "pass", "available", "reachable"];
+// `true`/`false`: a boolean `database` field, as text.
+const databaseUp = ["connected", "up", "ok", "healthy", "pass", "available", "reachable", "true"];
 const databaseDown = [
   "disconnected",
   "down",
@@ -69,6 +70,7 @@ const databaseDown = [
   "failed",
   "unavailable",
   "unhealthy",
+  "false",
 ];
 const migrationsCurrent = ["up-to-date", "up_to_date", "uptodate", "current", "applied", "ok", "complete"];
 const migrationsBehind = ["pending", "behind", "outdated"];
@@ -79,15 +81,13 @@ export const maxHealthBodyBytes = 64 * 1024;
 const detailLength = 80;
 const excerptLength = 120;
 
-const verdictRank: Record<HealthVerdict, number> = {
-  healthy: 0,
-  degraded: 1,
-  unhealthy: 2,
-  unreadable: 3,
-};
+/** From best to worst. */
+const verdictOrder: readonly HealthVerdict[] = ["healthy", "degraded", "unhealthy", "unreadable"];
+const verdictRank = Object.fromEntries(verdictOrder.map((verdict, rank) => [verdict, rank]));
 
+/** The verdict latest in `verdictOrder`; healthy when there is none. */
 export function worstVerdict(...verdicts: HealthVerdict[]): HealthVerdict {
-  return verdicts.reduce((worst, v) => (verdictRank[v] > verdictRank[worst] ? v : worst), "healthy");
+  return verdictOrder[Math.max(0, ...verdicts.map((v) => verdictRank[v]))];
 }
 
 /** Maps a status word from any of the supported formats; undefined when it is not one of them. */
@@ -138,7 +138,7 @@ export function parseHealthResponse(response: HealthResponse): HealthReport {
       status: word ? shorten(body.trim(), detailLength) : undefined,
       version: headerVersion,
       checks: [],
-      excerpt: word || body.trim() === "" ? undefined : excerpt(body),
+      excerpt: word ? undefined : excerpt(body),
     });
   }
 
@@ -151,23 +151,18 @@ export function parseHealthResponse(response: HealthResponse): HealthReport {
     statusWord = String(rawStatus);
     byBody = rawStatus ? "healthy" : "unhealthy";
   } else if (typeof rawStatus === "string") {
-    statusWord = shorten(rawStatus, detailLength);
+    statusWord = shorten(redact(rawStatus), detailLength);
     byBody = verdictOfWord(rawStatus);
     if (!byBody) problem = `unknown status ${JSON.stringify(statusWord)}`;
   } else if (rawStatus !== undefined) {
     problem = "status is not a string";
   }
 
-  const checks = readChecks(firstDefined(json.checks, json.components));
+  const checks = readChecks(json.checks ?? json.components);
   const database = readField(json.database ?? json.db);
   const migrations = readField(json.migrations);
-  addFieldCheck(checks, "database", database, fieldStatus(database, databaseUp, [], databaseDown));
-  addFieldCheck(
-    checks,
-    "migrations",
-    migrations,
-    fieldStatus(migrations, migrationsCurrent, migrationsBehind, migrationsBroken),
-  );
+  addFieldCheck(checks, "database", database, databaseUp, databaseDown);
+  addFieldCheck(checks, "migrations", migrations, migrationsCurrent, migrationsBroken, migrationsBehind);
 
   const version = scalarText(json.version) ?? nestedVersion(json) ?? headerVersion;
   const releaseId = scalarText(json.releaseId);
@@ -209,14 +204,17 @@ function verdictOfChecks(checks: HealthCheck[], byBody: HealthVerdict | undefine
 type Document =
   { kind: "json"; value: Record<string, unknown> } | { kind: "text" } | { kind: "invalid"; problem: string };
 
-/** An HTML page where health was expected is a catch-all route or an error page, never a health document. */
-const htmlType = /^text\/html\b/;
-
 function parseDocument(response: HealthResponse): Document {
-  const contentType = headerValue(response.headers, "content-type")?.toLowerCase() ?? "";
+  const contentType =
+    headerValue(response.headers, "content-type")?.toLowerCase() ??
+    // Stryker disable next-line StringLiteral: a missing content type reads like any other that is neither JSON nor HTML
+    "";
   const text = response.body.trim();
   const declaredJson = /[/+]json\b/.test(contentType);
-  if (htmlType.test(contentType)) return { kind: "invalid", problem: "an HTML page, not a health response" };
+  // An HTML page where health was expected is a catch-all route or an error page, never a health document.
+  if (contentType.startsWith("text/html")) {
+    return { kind: "invalid", problem: "an HTML page, not a health response" };
+  }
   if (!declaredJson && !text.startsWith("{")) return { kind: "text" };
   if (Buffer.byteLength(response.body) > maxHealthBodyBytes) {
     return {
@@ -233,6 +231,7 @@ function parseDocument(response: HealthResponse): Document {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return { kind: "invalid", problem: "JSON body is not an object" };
   }
+  // Stryker disable next-line StringLiteral: callers tell documents apart by the other two kinds only
   return { kind: "json", value: value as Record<string, unknown> };
 }
 
@@ -251,16 +250,16 @@ function readChecks(raw: unknown): HealthCheck[] {
   if (raw === null || typeof raw !== "object") return [];
   return Object.entries(raw as Record<string, unknown>).map(([name, value]) => {
     if (typeof value === "string" || typeof value === "boolean") {
-      return { name, status: checkStatusOf(value) };
+      return { name: clean(name), status: checkStatusOf(value) };
     }
     if (Array.isArray(value)) {
       const parts = value.filter((v): v is Record<string, unknown> => v !== null && typeof v === "object");
       const each = parts.map((part) => checkOf(name, part));
       const worst = each.find((c) => c.status === "fail") ?? each.find((c) => c.status === "warn") ?? each[0];
-      return worst ?? { name, status: "unknown" as const };
+      return worst ?? { name: clean(name), status: "unknown" as const };
     }
-    if (value !== null && typeof value === "object") return checkOf(name, value as Record<string, unknown>);
-    return { name, status: "unknown" as const };
+    // An object is one check; null or a number reads as one without a status.
+    return checkOf(name, (value ?? {}) as Record<string, unknown>);
   });
 }
 
@@ -280,19 +279,24 @@ function readField(raw: unknown): string | undefined {
   return scalarText(raw);
 }
 
-function fieldStatus(value: string | undefined, pass: string[], warn: string[], fail: string[]): CheckStatus {
-  if (value === undefined) return "unknown";
+function fieldStatus(value: string, pass: string[], fail: string[], warn?: string[]): CheckStatus {
   const normal = value.trim().toLowerCase();
   if (pass.includes(normal)) return "pass";
-  if (warn.includes(normal)) return "warn";
   if (fail.includes(normal)) return "fail";
+  if (warn?.includes(normal)) return "warn";
   return "unknown";
 }
 
 /** The top-level fields count as checks only when the body does not already name one so. */
-function addFieldCheck(checks: HealthCheck[], name: string, value: string | undefined, status: CheckStatus) {
-  if (value === undefined || status === "unknown") return;
-  if (checks.some((c) => c.name.toLowerCase() === name)) return;
+function addFieldCheck(
+  checks: HealthCheck[],
+  name: string,
+  value: string | undefined,
+  ...words: [pass: string[], fail: string[], warn?: string[]]
+) {
+  if (value === undefined) return;
+  const status = fieldStatus(value, ...words);
+  if (status === "unknown" || checks.some((c) => c.name.toLowerCase() === name)) return;
   checks.push({ name, status, detail: clean(value) });
 }
 
@@ -333,7 +337,7 @@ function finish(findings: Findings): HealthReport {
 function headerValue(headers: HealthResponse["headers"], name: string): string | undefined {
   const entry = Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
   const value = Array.isArray(entry) ? entry[0] : entry;
-  return value === undefined || value === "" ? undefined : value;
+  return value === "" ? undefined : value;
 }
 
 function firstDefined(...values: unknown[]): unknown {
@@ -346,9 +350,9 @@ function scalarText(value: unknown): string | undefined {
   return undefined;
 }
 
-function excerpt(body: string): string | undefined {
-  const oneLine = body.replace(/\s+/g, " ").trim();
-  return oneLine === "" ? undefined : shorten(redact(oneLine), excerptLength);
+/** Empty for a blank body, which the summary then leaves out. */
+function excerpt(body: string): string {
+  return shorten(redact(body.replace(/\s+/g, " ").trim()), excerptLength);
 }
 
 function clean(text: string): string {
@@ -361,13 +365,14 @@ function shorten(text: string, length: number): string {
 
 /**
  * Health bodies are written by apps, and a failing dependency's error often quotes its
- * connection string: drop URL credentials and the values of secret-looking keys.
+ * connection string: drop URL credentials and the values of secret-looking keys (with the
+ * scheme of an `Authorization: Bearer …` value).
  */
 export function redact(text: string): string {
   return text
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@]*@/gi, "$1***@")
     .replace(
-      /\b([\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|auth\w*|credential\w*)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"'}]+)/gi,
+      /\b([\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|auth\w*|credential\w*)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|(?:(?:bearer|basic)\s+)?[^\s,;&"'}]+)/gi,
       "$1***",
     );
 }
