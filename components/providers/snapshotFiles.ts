@@ -27,7 +27,6 @@ export const snapshotExtension = ".dump";
 
 /** Project and stack names as Pulumi allows them; `_` is fine because parsing knows the owner. */
 const ownerPart = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const stampPattern = /^\d{8}T\d{6}\.\d{3}Z$/;
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/;
 const maxLabelLength = 64;
 /** What keeps project and stack from being part of a file name that parses back; empty when nothing. */
@@ -65,11 +64,12 @@ export function snapshotStamp(takenAt: Date): string {
   return takenAt.toISOString().replace(/[-:]/g, "");
 }
 
+/** The instant a stamp denotes, when it is exactly what `snapshotStamp` writes for that instant. */
 function parseStamp(stamp: string): Date | undefined {
-  if (!stampPattern.test(stamp)) return undefined;
   const iso = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13)}`;
   const date = new Date(iso);
-  // Rejects calendar nonsense such as month 13, which Date would roll over silently.
+  // Writing the date back rejects any other shape, and calendar nonsense such as February 30,
+  // which Date rolls over silently.
   return !Number.isNaN(date.getTime()) && snapshotStamp(date) === stamp ? date : undefined;
 }
 
@@ -84,7 +84,7 @@ export function parseSnapshotFileName(owner: SnapshotOwner, fileName: string): S
   if (!fileName.startsWith(prefix) || !fileName.endsWith(snapshotExtension)) return undefined;
   const rest = fileName.slice(prefix.length, -snapshotExtension.length);
   const separator = rest.indexOf("_");
-  if (separator < 0) return undefined;
+  if (separator === -1) return undefined;
   const takenAt = parseStamp(rest.slice(0, separator));
   const label = rest.slice(separator + 1);
   if (!takenAt || !labelPattern.test(label)) return undefined;

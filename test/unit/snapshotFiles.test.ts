@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
+  ownerProblems,
   ownSnapshots,
   parseSnapshotFileName,
   snapshotFileName,
@@ -33,6 +35,55 @@ describe("snapshot file names", () => {
     const long = snapshotLabel("x".repeat(200));
     assert.equal(long.length, 64);
     assert.equal(snapshotLabel(`${"y".repeat(63)}-z`), "y".repeat(63));
+    assert.equal(snapshotLabel("add users / drop legacy"), "add-users-drop-legacy");
+    assert.equal(snapshotLabel("v2.0 (rc)"), "v2.0-rc");
+    assert.equal(snapshotLabel(`${"y".repeat(62)}-.z`), "y".repeat(62));
+    assert.equal(snapshotLabel("-.+1"), "1");
+  });
+
+  it("makes of any trigger a label that names parse back, and leaves a clean one as it is", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 100 }), (trigger) => {
+        const label = snapshotLabel(trigger);
+        assert.match(label, /^[A-Za-z0-9]([A-Za-z0-9.+-]{0,62}[A-Za-z0-9])?$/);
+        assert.equal(snapshotLabel(label), label);
+      }),
+    );
+  });
+
+  it("accepts project and stack names as Pulumi allows them, up to 100 characters", () => {
+    for (const name of ["a", "9lives", "My.Project_v2-eu", "x".repeat(100)]) {
+      assert.deepEqual(ownerProblems({ project: name, stack: name }), [], name);
+    }
+  });
+
+  it("names each project or stack name that could not be parsed back, and what it was", () => {
+    const reason = (got: string) =>
+      `expected letters, digits, '.', '_' or '-' (at most 100, starting with a letter or digit), got ${got}`;
+    const bad: [unknown, string][] = [
+      ["", '""'],
+      ["a/b", '"a/b"'],
+      ["my project", '"my project"'],
+      ["-dev", '"-dev"'],
+      [".hidden", '".hidden"'],
+      ["x".repeat(101), `"${"x".repeat(101)}"`],
+      [5, "5"],
+      [["production"], '["production"]'],
+      [undefined, "undefined"],
+    ];
+    for (const [name, got] of bad) {
+      const named = name as string;
+      assert.deepEqual(ownerProblems({ project: named, stack: "dev" }), [
+        { property: "project", reason: reason(got) },
+      ]);
+      assert.deepEqual(ownerProblems({ project: "p", stack: named }), [
+        { property: "stack", reason: reason(got) },
+      ]);
+    }
+    assert.deepEqual(
+      ownerProblems({ project: "a b", stack: "c/d" }).map((p) => p.property),
+      ["project", "stack"],
+    );
   });
 
   it("refuses project or stack names that cannot be parsed back, naming the key", () => {
@@ -74,6 +125,102 @@ describe("snapshot file names", () => {
       "backup-2026-11-23.sql.gz",
     ];
     for (const name of foreign) assert.equal(parseSnapshotFileName(owner, name), undefined, name);
+  });
+
+  it("parses back any name it makes, for any owner, instant and trigger", () => {
+    const part = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/);
+    const instant = fc.date({
+      min: new Date("0000-01-01T00:00:00.000Z"),
+      max: new Date("9999-12-31T23:59:59.999Z"),
+      noInvalidDate: true,
+    });
+    fc.assert(
+      fc.property(part, part, instant, fc.string(), (project, stack, takenAt, trigger) => {
+        const who = { project, stack };
+        const fileName = snapshotFileName(who, takenAt, trigger);
+        assert.deepEqual(parseSnapshotFileName(who, fileName), {
+          fileName,
+          owner: who,
+          takenAt,
+          label: snapshotLabel(trigger),
+        });
+      }),
+    );
+  });
+
+  it("never takes a calendar date or time that does not exist", () => {
+    const impossible = [
+      "20260230T101502.123Z", // February 30
+      "20260229T101502.123Z", // February 29 of a common year
+      "20260431T101502.123Z", // April 31
+      "20261301T101502.123Z", // month 13
+      "20260001T101502.123Z", // month 0
+      "20260100T101502.123Z", // day 0
+      "20260101T240000.000Z", // hour 24
+      "20260101T236000.000Z", // minute 60
+      "20260101T235960.000Z", // second 60
+    ];
+    for (const stamp of impossible) {
+      assert.equal(parseSnapshotFileName(owner, `switchyard_production_${stamp}_002.dump`), undefined, stamp);
+    }
+    assert.deepEqual(
+      parseSnapshotFileName(owner, "switchyard_production_20240229T235959.999Z_002.dump")?.takenAt,
+      at("2024-02-29T23:59:59.999Z"),
+    );
+  });
+
+  it("takes only stamps written exactly as it writes them", () => {
+    const misshapen = [
+      "20261123T101502Z",
+      "20261123T101502.12Z",
+      "20261123T101502.1234Z",
+      "2026-11-23T10:15:02.123Z",
+      "20261123t101502.123z",
+      "20261123T101502.123",
+      "20261123 101502.123Z",
+      "x20261123T101502.123Z",
+      "20261123T101502.123Zx",
+      "+0202611230T101502.123Z",
+    ];
+    for (const stamp of misshapen) {
+      assert.equal(parseSnapshotFileName(owner, `switchyard_production_${stamp}_002.dump`), undefined, stamp);
+    }
+  });
+
+  it("takes only labels it could have written", () => {
+    const stamp = "20261123T101502.123Z";
+    for (const label of ["-002", ".002", "+1", "a b", "x".repeat(65)]) {
+      assert.equal(
+        parseSnapshotFileName(owner, `switchyard_production_${stamp}_${label}.dump`),
+        undefined,
+        label,
+      );
+    }
+    const longest = `switchyard_production_${stamp}_${"x".repeat(64)}.dump`;
+    assert.equal(parseSnapshotFileName(owner, longest)?.label, "x".repeat(64));
+    // Without the separator, what follows the stamp is no label.
+    assert.equal(parseSnapshotFileName(owner, `switchyard_production_${stamp}5.dump`), undefined);
+  });
+
+  it("tells apart stacks whose names have the same length", () => {
+    const us = { project: "switchyard", stack: "prod-us" };
+    const eu = { project: "switchyard", stack: "prod-eu" };
+    const name = snapshotFileName(eu, at("2026-11-23T10:15:02.123Z"), "002");
+    assert.equal(parseSnapshotFileName(us, name), undefined);
+    assert.equal(parseSnapshotFileName({ project: "switchyarc", stack: "prod-eu" }, name), undefined);
+    assert.equal(parseSnapshotFileName(eu, name)?.label, "002");
+  });
+
+  it("never takes another owner's snapshot when neither name has an underscore", () => {
+    const part = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9.-]{0,12}$/);
+    const someOwner = fc.record({ project: part, stack: part });
+    fc.assert(
+      fc.property(someOwner, someOwner, (ours, theirs) => {
+        fc.pre(ours.project !== theirs.project || ours.stack !== theirs.stack);
+        const name = snapshotFileName(theirs, at("2026-11-23T10:15:02.123Z"), "002");
+        assert.equal(parseSnapshotFileName(ours, name), undefined);
+      }),
+    );
   });
 
   it("tells a stack from another whose name extends it", () => {
@@ -121,8 +268,65 @@ describe("snapshot retention", () => {
 
   it("refuses a retention below one and a just-taken name that is not the owner's", () => {
     assert.throws(() => snapshotsToPrune(owner, tenSnapshots, 0, tenSnapshots[9]), /retention: .* got 0/);
-    assert.throws(() => snapshotsToPrune(owner, tenSnapshots, 2.5, tenSnapshots[9]), /retention/);
-    assert.throws(() => snapshotsToPrune(owner, tenSnapshots, 7, "notes.txt"), /justTaken: "notes.txt"/);
+    for (const keep of [-1, 2.5, Number.NaN, Infinity]) {
+      assert.throws(() => snapshotsToPrune(owner, tenSnapshots, keep, tenSnapshots[9]), {
+        message: `retention: expected a whole number >= 1, got ${keep}`,
+      });
+    }
+    assert.throws(() => snapshotsToPrune(owner, tenSnapshots, 7, "notes.txt"), {
+      message: 'justTaken: "notes.txt" is not a snapshot of switchyard/production',
+    });
+    assert.throws(() => snapshotsToPrune(owner, tenSnapshots, 7, foreign[1]), /^Error: justTaken: /);
+  });
+
+  it("keeps exactly N at the boundaries: one, one fewer than there are, as many, more", () => {
+    const justTaken = tenSnapshots[9];
+    const prune = (keep: number) => snapshotsToPrune(owner, tenSnapshots, keep, justTaken).sort();
+    assert.deepEqual(prune(1), tenSnapshots.slice(0, 9));
+    assert.deepEqual(prune(9), [tenSnapshots[0]]);
+    assert.deepEqual(prune(10), []);
+    assert.deepEqual(prune(11), []);
+  });
+
+  it("counts the snapshot just taken as kept even before a listing shows it", () => {
+    const justTaken = snapshotFileName(owner, at("2026-12-01T03:00:00.000Z"), "010");
+    assert.deepEqual(snapshotsToPrune(owner, tenSnapshots, 3, justTaken).sort(), tenSnapshots.slice(0, 8));
+  });
+
+  it("prunes only the owner's oldest, keeping the newest N, for any listing", () => {
+    const instant = fc.date({
+      min: new Date("2020-01-01T00:00:00.000Z"),
+      max: new Date("2030-01-01T00:00:00.000Z"),
+      noInvalidDate: true,
+    });
+    const listing = fc.uniqueArray(instant, { minLength: 1, maxLength: 15, selector: (d) => d.getTime() });
+    fc.assert(
+      fc.property(listing, fc.integer({ min: 1, max: 16 }), fc.nat(), (instants, keep, pick) => {
+        const own = instants.map((instant) => snapshotFileName(owner, instant, "002"));
+        const justTaken = own[pick % own.length];
+        const pruned = snapshotsToPrune(owner, [...foreign, ...own], keep, justTaken);
+        const kept = own.filter((name) => !pruned.includes(name));
+        assert.equal(pruned.length, Math.max(0, own.length - keep));
+        assert.ok(kept.includes(justTaken));
+        for (const name of pruned) {
+          assert.ok(own.includes(name), name);
+          for (const other of kept)
+            assert.ok(other === justTaken || other > name, `${name} pruned, ${other} kept`);
+        }
+      }),
+    );
+  });
+
+  it("lists the owner's snapshots newest first, whatever order the directory gives", () => {
+    fc.assert(
+      fc.property(fc.shuffledSubarray([...tenSnapshots, ...foreign]), (names) => {
+        const expected = tenSnapshots.filter((name) => names.includes(name)).reverse();
+        assert.deepEqual(
+          ownSnapshots(owner, names).map((s) => s.fileName),
+          expected,
+        );
+      }),
+    );
   });
 
   it("lists the owner's snapshots newest first", () => {
