@@ -93,7 +93,7 @@ export const generationDirToken = "@switchyard-generation-dir@";
  */
 export function renderNginxMain(main: NginxMain, siteDir = routerLayout(main.stateDir).current): string {
   return [
-    main.user ? `user ${main.user};` : undefined,
+    ...(main.user ? [`user ${main.user};`] : []),
     "worker_processes auto;",
     `pid ${main.pidFile};`,
     `error_log ${main.errorLog} warn;`,
@@ -111,9 +111,7 @@ export function renderNginxMain(main: NginxMain, siteDir = routerLayout(main.sta
     `    include ${siteDir}/*.conf;`,
     "}",
     "",
-  ]
-    .filter((line) => line !== undefined)
-    .join("\n");
+  ].join("\n");
 }
 
 export interface RouterSite {

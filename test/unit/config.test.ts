@@ -2,7 +2,14 @@ import { strict as assert } from "node:assert";
 import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ConfigError, parseStackConfig, type RawStackConfig } from "../../infra/config";
+import { utils as sshUtils } from "ssh2";
+import {
+  ConfigError,
+  decodeRawConfig,
+  parseStackConfig,
+  type RawStackConfig,
+  secretKeys,
+} from "../../infra/config";
 import { configReference, replaceConfigReference } from "../../infra/configReference";
 
 const repoRoot = path.resolve(__dirname, "../..");
@@ -87,3 +94,503 @@ describe("config schema", () => {
   });
 });
 
+const digest = `sha256:${"a4b83de85ac075671f67a524a0935d4b08e5c467f2f9002f6c7c10e9096b0a78"}`;
+const pinnedImage = `ghcr.io/acme/shop-api@${digest}`;
+const sshPrivateKey = sshUtils.generateKeyPairSync("ed25519").private;
+const hostKey = `ssh-ed25519 ${"A".repeat(68)}`;
+const sshTarget = { host: "ssh://deploy@203.0.113.10", hostKey };
+const tlsCertificate =
+  "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUhunter2\n-----END CERTIFICATE-----\n";
+const tlsKey = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49hunter2\n-----END PRIVATE KEY-----\n";
+const githubToken = `github_pat_${"hunter2".repeat(6)}`;
+const netlifyToken = `nfp_${"hunter2".repeat(6)}`;
+const pulumiAccessToken = `pul-${"hunter2".repeat(6)}`;
+const siteId = "9a2d7e41-5c3b-4f08-b6e1-7d40c2a8f3e5";
+
+/** `minimal(values)` plus `secrets`, held as secrets the way `pulumi config set --secret` holds them. */
+function withSecrets(secrets: Record<string, unknown>, values: Record<string, unknown> = {}): RawStackConfig {
+  return { values: minimal({ ...values, ...secrets }).values, secret: new Set(Object.keys(secrets)) };
+}
+
+const pinnedSlot = { image: pinnedImage, version: "1.0.0" };
+const pinnedSlots = { blue: pinnedSlot, green: pinnedSlot };
+/** A stack whose every image passes the production rules, in `environment`. */
+const pinned = (environment: string, values: Record<string, unknown> = {}) =>
+  minimal({ environment, slots: pinnedSlots, ...values });
+
+const github = (section: Record<string, unknown> = {}) => ({
+  owner: "acme",
+  repository: "shop",
+  environment: "stage",
+  ...section,
+});
+/** The secrets a github section needs by default. */
+const githubSecrets = { githubToken, pulumiAccessToken };
+
+/** The env names the program sets itself. */
+const reservedEnvNames = ["DATABASE_URL", "REDIS_URL", "APP_VERSION", "SLOT", "PORT"];
+
+describe("config rules", () => {
+  /**
+   * Each rule: a config it refuses, with the one problem it reports (key path and the start of
+   * the message), and its near miss, which it accepts.
+   */
+  const rules: {
+    rule: string;
+    refused: RawStackConfig;
+    problem: [string, string];
+    accepted: RawStackConfig;
+  }[] = [
+    {
+      rule: "a slot needs an image or a build",
+      refused: minimal({ slots: { blue: { version: "1.0.0" }, green: pinnedSlot } }),
+      problem: ["slots.blue.image", "set exactly one of `image` or `build`"],
+      accepted: minimal({ slots: { blue: pinnedSlot, green: pinnedSlot } }),
+    },
+    {
+      rule: "a slot takes an image or a build, not both",
+      refused: minimal({ slots: { blue: pinnedSlot, green: { ...pinnedSlot, build: "examples/demo-app" } } }),
+      problem: ["slots.green.image", "set exactly one of `image` or `build`"],
+      accepted: minimal({
+        slots: { blue: pinnedSlot, green: { build: "examples/demo-app", version: "1.0.0" } },
+      }),
+    },
+    {
+      rule: "migrations need an image or a build",
+      refused: minimal({ migrations: { version: "7" } }),
+      problem: ["migrations.image", "set exactly one of `image` or `build`"],
+      accepted: minimal({ migrations: { build: "examples/demo-app", version: "7" } }),
+    },
+    {
+      rule: "an ssh:// host needs its host key pinned",
+      refused: withSecrets({ sshPrivateKey }, { target: { host: sshTarget.host } }),
+      problem: ["target.hostKey", "required for ssh:// hosts, so the host key is pinned"],
+      accepted: withSecrets({ sshPrivateKey }, { target: sshTarget }),
+    },
+    {
+      rule: "an ssh:// host needs the private key",
+      refused: minimal({ target: sshTarget }),
+      problem: ["sshPrivateKey", "required for ssh:// hosts (set it with --secret)"],
+      accepted: withSecrets({ sshPrivateKey }, { target: sshTarget }),
+    },
+    {
+      rule: "a host key only goes with an ssh:// host",
+      refused: minimal({ target: { host: "unix:///run/docker.sock", hostKey } }),
+      problem: ["target.hostKey", "only applies to ssh:// hosts"],
+      accepted: minimal({ target: { host: "unix:///run/docker.sock" } }),
+    },
+    {
+      rule: "a TLS certificate needs its key",
+      refused: withSecrets({ tlsCertificate }),
+      problem: ["tlsKey", "TLS needs both tlsCertificate and tlsKey"],
+      accepted: withSecrets({ tlsCertificate, tlsKey }),
+    },
+    {
+      rule: "a TLS key needs its certificate",
+      refused: withSecrets({ tlsKey }),
+      problem: ["tlsCertificate", "TLS needs both tlsCertificate and tlsKey"],
+      accepted: withSecrets({ tlsCertificate, tlsKey }),
+    },
+    {
+      rule: "app.env cannot set what switchyard sets",
+      refused: minimal({ app: { env: { APP_VERSION: "9.9.9" } } }),
+      problem: ["app.env.APP_VERSION", "is set by switchyard itself"],
+      accepted: minimal({ app: { env: { APP_VERSION_LABEL: "9.9.9" } } }),
+    },
+    {
+      rule: "app.env holds no secret-looking names",
+      refused: minimal({ app: { env: { STRIPE_API_KEY: "sk_live_hunter2" } } }),
+      problem: ["app.env.STRIPE_API_KEY", "looks like a secret: put it in appSecrets"],
+      accepted: minimal({ app: { env: { STRIPE_API_BASE: "https://api.stripe.com" } } }),
+    },
+    {
+      rule: "appSecrets cannot set what switchyard sets",
+      refused: withSecrets({ appSecrets: { DATABASE_URL: "postgres://hunter2@db/app" } }),
+      problem: ["appSecrets.DATABASE_URL", "is set by switchyard itself"],
+      accepted: withSecrets({ appSecrets: { LEGACY_DATABASE_URL: "postgres://hunter2@db/app" } }),
+    },
+    {
+      rule: "a name is in appSecrets or app.env, not both",
+      refused: withSecrets(
+        { appSecrets: { SESSION_KEY: "hunter2" } },
+        { app: { env: { SESSION_KEY: "x" } } },
+      ),
+      problem: ["appSecrets.SESSION_KEY", "is also in app.env: keep one"],
+      accepted: withSecrets(
+        { appSecrets: { SESSION_KEY: "hunter2" } },
+        { app: { env: { SESSION_TTL: "3600" } } },
+      ),
+    },
+    {
+      rule: "the slots' loopback ports differ",
+      refused: minimal({ app: { loopbackPorts: { blue: 18090, green: 18090 } } }),
+      problem: ["app.loopbackPorts.green", "must differ from the blue slot's port"],
+      accepted: minimal({ app: { loopbackPorts: { blue: 18090, green: 18091 } } }),
+    },
+    {
+      rule: "HTTP and HTTPS listen on different ports",
+      refused: minimal({ router: { httpPort: 8443, httpsPort: 8443 } }),
+      problem: ["router.httpsPort", "must differ from httpPort"],
+      accepted: minimal({ router: { httpPort: 8080, httpsPort: 8443 } }),
+    },
+    {
+      rule: "production builds no slot image",
+      refused: pinned("production", {
+        slots: { blue: pinnedSlot, green: { build: "app", version: "1.0.0" } },
+      }),
+      problem: ["slots.green.build", "production runs registry images only: set `image`"],
+      accepted: pinned("staging", { slots: { blue: pinnedSlot, green: { build: "app", version: "1.0.0" } } }),
+    },
+    {
+      rule: "production runs no slot on a moving tag",
+      refused: pinned("production", {
+        slots: { ...pinnedSlots, blue: { image: "ghcr.io/acme/shop:latest", version: "1" } },
+      }),
+      problem: [
+        "slots.blue.image",
+        "uses the moving tag `latest`; production needs a digest or an immutable",
+      ],
+      accepted: pinned("staging", {
+        slots: { ...pinnedSlots, blue: { image: "ghcr.io/acme/shop:latest", version: "1" } },
+      }),
+    },
+    {
+      rule: "production pins the database image",
+      refused: pinned("production", { database: { image: "postgres:16" } }),
+      problem: [
+        "database.image",
+        "uses `16`, which does not look like a version or commit; production needs",
+      ],
+      accepted: pinned("development", { database: { image: "postgres:16" } }),
+    },
+    {
+      rule: "production pins the router image",
+      refused: pinned("production", { router: { image: "nginx" } }),
+      problem: ["router.image", "has no tag (Docker reads that as `latest`); production needs"],
+      accepted: pinned("production", { router: { image: "nginx:1.27.3" } }),
+    },
+    {
+      rule: "production pins the Redis image, when Redis runs",
+      refused: pinned("production", { redis: { image: "redis:7" } }),
+      problem: ["redis.image", "uses `7`, which does not look like a version or commit; production needs"],
+      accepted: pinned("production", { redis: { image: "redis:7", enabled: false } }),
+    },
+    {
+      rule: "production builds no migrations",
+      refused: pinned("production", { migrations: { build: "migrations", version: "7" } }),
+      problem: ["migrations.build", "production runs registry images only: set `image`"],
+      accepted: pinned("production", { migrations: { image: pinnedImage, version: "7" } }),
+    },
+    {
+      rule: "the github section needs a token",
+      refused: withSecrets({ pulumiAccessToken }, { github: github() }),
+      problem: ["githubToken", "required with the github section (set it with --secret)"],
+      accepted: withSecrets(githubSecrets, { github: github() }),
+    },
+    {
+      rule: "an environment secret published must be set",
+      refused: withSecrets(githubSecrets, {
+        github: github({ secrets: ["pulumiAccessToken", "sshPrivateKey"] }),
+      }),
+      problem: ["github.secrets.1", "lists sshPrivateKey, which is not set"],
+      accepted: withSecrets(
+        { ...githubSecrets, sshPrivateKey },
+        { github: github({ secrets: ["pulumiAccessToken", "sshPrivateKey"] }) },
+      ),
+    },
+    {
+      rule: "a repository secret published must be set",
+      refused: withSecrets(githubSecrets, { github: github({ repositorySecrets: ["netlifyToken"] }) }),
+      problem: ["github.repositorySecrets.0", "lists netlifyToken, which is not set"],
+      accepted: withSecrets(
+        { ...githubSecrets, netlifyToken },
+        { github: github({ repositorySecrets: ["netlifyToken"] }) },
+      ),
+    },
+    {
+      rule: "the workflows need a Pulumi access token, or a backend of their own",
+      refused: withSecrets({ githubToken }, { github: github({ secrets: [], repositorySecrets: [] }) }),
+      problem: ["github.secrets", "must list pulumiAccessToken unless github.backendUrl is set"],
+      accepted: withSecrets(
+        { githubToken },
+        { github: github({ secrets: [], backendUrl: "s3://acme-state" }) },
+      ),
+    },
+    {
+      rule: "the access token must be an environment secret, a repository one does not log the deploy in",
+      refused: withSecrets(githubSecrets, {
+        github: github({ secrets: [], repositorySecrets: ["pulumiAccessToken"] }),
+      }),
+      problem: ["github.secrets", "must list pulumiAccessToken unless github.backendUrl is set"],
+      accepted: withSecrets(githubSecrets, {
+        github: github({ secrets: ["pulumiAccessToken"], repositorySecrets: ["pulumiAccessToken"] }),
+      }),
+    },
+    {
+      rule: "a self-managed backend takes no access token as an environment secret",
+      refused: withSecrets(githubSecrets, { github: github({ backendUrl: "s3://acme-state" }) }),
+      problem: ["github.backendUrl", "a self-managed backend takes no Pulumi access token"],
+      accepted: withSecrets(
+        { githubToken },
+        { github: github({ backendUrl: "s3://acme-state", secrets: [] }) },
+      ),
+    },
+    {
+      rule: "a self-managed backend takes no access token as a repository secret",
+      refused: withSecrets(githubSecrets, {
+        github: github({
+          backendUrl: "s3://acme-state",
+          secrets: [],
+          repositorySecrets: ["pulumiAccessToken"],
+        }),
+      }),
+      problem: ["github.backendUrl", "a self-managed backend takes no Pulumi access token"],
+      accepted: withSecrets(
+        { githubToken },
+        { github: github({ backendUrl: "s3://acme-state", secrets: [] }) },
+      ),
+    },
+    {
+      rule: "production deploys need a reviewer",
+      refused: withSecrets(githubSecrets, {
+        environment: "production",
+        slots: pinnedSlots,
+        github: github(),
+      }),
+      problem: ["github.reviewers", "production deploys need at least one required reviewer"],
+      accepted: withSecrets(githubSecrets, {
+        environment: "production",
+        slots: pinnedSlots,
+        github: github({ reviewers: { users: ["maria"], teams: ["release-managers"] } }),
+      }),
+    },
+    {
+      rule: "GitHub takes at most six reviewers",
+      refused: withSecrets(githubSecrets, {
+        github: github({ reviewers: { users: ["a1", "a2", "a3", "a4"], teams: ["t1", "t2", "t3"] } }),
+      }),
+      problem: ["github.reviewers", "GitHub allows at most six reviewers, users and teams together"],
+      accepted: withSecrets(githubSecrets, {
+        github: github({ reviewers: { users: ["a1", "a2", "a3"], teams: ["t1", "t2", "t3"] } }),
+      }),
+    },
+    {
+      rule: "an Actions variable cannot set what switchyard sets",
+      refused: withSecrets(githubSecrets, { github: github({ variables: { VPS_HOST: "203.0.113.10" } }) }),
+      problem: ["github.variables.VPS_HOST", "is set by switchyard itself"],
+      accepted: withSecrets(githubSecrets, { github: github({ variables: { VPS_REGION: "eu-west" } }) }),
+    },
+    {
+      rule: "an Actions variable cannot take a secret's name",
+      refused: withSecrets(githubSecrets, { github: github({ variables: { VPS_SSH_KEY: "x" } }) }),
+      problem: ["github.variables.VPS_SSH_KEY", "is set by switchyard itself"],
+      accepted: withSecrets(githubSecrets, { github: github({ variables: { VPS_SSH_PORT: "22" } }) }),
+    },
+    {
+      rule: "an Actions variable stays out of GitHub's namespace",
+      refused: withSecrets(githubSecrets, { github: github({ variables: { GITHUB_TOKEN: "x" } }) }),
+      problem: ["github.variables.GITHUB_TOKEN", "GitHub reserves the GITHUB_ prefix"],
+      accepted: withSecrets(githubSecrets, { github: github({ variables: { MY_GITHUB_ORG: "acme" } }) }),
+    },
+    {
+      rule: "an Actions variable holds no secret-looking name",
+      refused: withSecrets(githubSecrets, { github: github({ variables: { DEPLOY_PASSWORD: "hunter2" } }) }),
+      problem: [
+        "github.variables.DEPLOY_PASSWORD",
+        "looks like a secret: Actions variables are shown in plain text",
+      ],
+      accepted: withSecrets(githubSecrets, { github: github({ variables: { DEPLOY_REGION: "eu" } }) }),
+    },
+    {
+      rule: "the frontend section needs a Netlify token",
+      refused: minimal({ frontend: { siteId } }),
+      problem: ["netlifyToken", "required with the frontend section (set it with --secret)"],
+      accepted: withSecrets({ netlifyToken }, { frontend: { siteId } }),
+    },
+    {
+      rule: "the site variable for the API URL is switchyard's",
+      refused: withSecrets({ netlifyToken }, { frontend: { siteId, env: { API_URL: "https://x" } } }),
+      problem: ["frontend.env.API_URL", "is set from the router URL (frontend.apiUrlVariable)"],
+      accepted: withSecrets(
+        { netlifyToken },
+        { frontend: { siteId, apiUrlVariable: "BACKEND", env: { API_URL: "x" } } },
+      ),
+    },
+    {
+      rule: "the site variable for the API URL is switchyard's, whatever its name",
+      refused: withSecrets(
+        { netlifyToken },
+        { frontend: { siteId, apiUrlVariable: "BACKEND", env: { BACKEND: "x" } } },
+      ),
+      problem: ["frontend.env.BACKEND", "is set from the router URL (frontend.apiUrlVariable)"],
+      accepted: withSecrets({ netlifyToken }, { frontend: { siteId, apiUrlVariable: "BACKEND" } }),
+    },
+    {
+      rule: "a site variable holds no secret-looking name",
+      refused: withSecrets({ netlifyToken }, { frontend: { siteId, env: { CMS_TOKEN: "hunter2" } } }),
+      problem: ["frontend.env.CMS_TOKEN", "looks like a secret: these site variables are not secret"],
+      accepted: withSecrets({ netlifyToken }, { frontend: { siteId, env: { CMS_SPACE: "acme" } } }),
+    },
+  ];
+
+  for (const { rule, refused, problem, accepted } of rules) {
+    it(`${rule}: refuses with the key path, accepts the near miss`, () => {
+      const [path, message] = problem;
+      const problems = problemsOf(refused);
+      assert.equal(problems.length, 1, problems.join("\n"));
+      assert.ok(problems[0].startsWith(`switchyard:${path}: ${message}`), problems[0]);
+      assert.ok(!problems[0].includes("hunter2"), "no value is echoed");
+      assert.doesNotThrow(() => parseStackConfig(accepted));
+    });
+  }
+
+  it("refuses every env name switchyard sets, in app.env and in appSecrets", () => {
+    for (const name of reservedEnvNames) {
+      assert.deepEqual(problemsOf(minimal({ app: { env: { [name]: "x" } } })), [
+        `switchyard:app.env.${name}: is set by switchyard itself`,
+      ]);
+      assert.deepEqual(problemsOf(withSecrets({ appSecrets: { [name]: "x" } })), [
+        `switchyard:appSecrets.${name}: is set by switchyard itself`,
+      ]);
+    }
+  });
+
+  it("reports every problem at once", () => {
+    const problems = problemsOf({
+      values: {
+        ...minimal().values,
+        target: { host: sshTarget.host },
+        app: { env: { PORT: "80" }, loopbackPorts: { blue: 18090, green: 18090 } },
+        appSecrets: { PORT: "hunter2" },
+        router: { canaryWeight: 140, httpsPort: 80 },
+        tlsKey,
+        bogus: true,
+      },
+      secret: new Set(["appSecrets"]),
+    });
+    assert.deepEqual(problems.map((p) => p.slice(0, p.indexOf(": "))).sort(), [
+      "switchyard:app.env.PORT",
+      "switchyard:app.loopbackPorts.green",
+      "switchyard:appSecrets.PORT",
+      "switchyard:appSecrets.PORT",
+      "switchyard:bogus",
+      "switchyard:router.canaryWeight",
+      "switchyard:router.httpsPort",
+      "switchyard:sshPrivateKey",
+      "switchyard:target.hostKey",
+      "switchyard:tlsCertificate",
+      "switchyard:tlsKey",
+    ]);
+    assert.ok(!problems.join("\n").includes("hunter2"), "no value is echoed");
+  });
+
+  it("refuses each secret key given in plain text, and accepts it held as a secret", () => {
+    const secrets: Record<string, Record<string, unknown>> = {
+      sshPrivateKey: { sshPrivateKey },
+      tlsCertificate: { tlsCertificate, tlsKey },
+      tlsKey: { tlsCertificate, tlsKey },
+      appSecrets: { appSecrets: { SESSION_KEY: "hunter2" } },
+      githubToken: { githubToken },
+      netlifyToken: { netlifyToken },
+      pulumiAccessToken: { pulumiAccessToken },
+      pulumiConfigPassphrase: { pulumiConfigPassphrase: "hunter2 horse battery" },
+    };
+    assert.deepEqual(Object.keys(secrets).sort(), [...secretKeys].sort(), "every secret key");
+    for (const [key, values] of Object.entries(secrets)) {
+      const held = withSecrets(values);
+      assert.doesNotThrow(() => parseStackConfig(held), key);
+      const plain = { ...held, secret: new Set([...held.secret].filter((k) => k !== key)) };
+      assert.deepEqual(problemsOf(plain), [
+        `switchyard:${key}: holds a secret but is in plain text; run \`pulumi config set --secret ${key}\``,
+      ]);
+    }
+  });
+
+  it("names the keys that are kept secret when another key is marked secret, and ignores keys it does not know", () => {
+    const raw = minimal({ router: { canaryWeight: 10 } });
+    assert.deepEqual(problemsOf({ ...raw, secret: new Set(["router"]) }), [
+      `switchyard:router: is marked secret, but only ${secretKeys.join(", ")} are kept secret; move the secret there`,
+    ]);
+    assert.match(secretKeys.join(", "), /^sshPrivateKey, tlsCertificate, .*pulumiConfigPassphrase$/);
+    const unknown = { ...minimal({ extra: "hunter2" }), secret: new Set(["extra"]) };
+    assert.deepEqual(problemsOf(unknown), ["switchyard:extra: unknown key"]);
+    const absent = { ...minimal(), secret: new Set(["tlsKey", "router"]) };
+    assert.doesNotThrow(() => parseStackConfig(absent), "only keys that are set are judged");
+  });
+
+  it("returns the parsed config with its defaults when there is no problem", () => {
+    const config = parseStackConfig(
+      withSecrets({ tlsCertificate, tlsKey }, { router: { canaryWeight: 25 } }),
+    );
+    assert.equal(config.router.canaryWeight, 25);
+    assert.equal(config.router.httpsPort, 443);
+    assert.equal(config.tlsKey, tlsKey);
+  });
+
+  it("names unknown keys one by one, with their path", () => {
+    assert.deepEqual(problemsOf(minimal({ bogus: 1, router: { colour: "red", size: 2 } })).sort(), [
+      "switchyard:bogus: unknown key",
+      "switchyard:router.colour: unknown key; switchyard:router.size: unknown key",
+    ]);
+  });
+
+  it("lists the allowed values of an enum, and says required for a missing key", () => {
+    assert.deepEqual(problemsOf(minimal({ environment: "live", activeSlot: "red" })), [
+      'switchyard:environment: expected one of "development", "staging", "production"',
+      'switchyard:activeSlot: expected one of "blue", "green"',
+    ]);
+    assert.deepEqual(problemsOf({ values: {}, secret: new Set() }), ["switchyard:slots: required"]);
+    const noVersion = minimal({ slots: { blue: { build: "app" }, green: pinnedSlot } });
+    assert.deepEqual(problemsOf(noVersion), ["switchyard:slots.blue.version: required"]);
+  });
+
+  it("passes zod's message on for other problems, without the value", () => {
+    const problems = problemsOf(minimal({ router: { httpPort: "8080" }, health: { path: "health" } }));
+    assert.deepEqual(problems.sort(), [
+      "switchyard:health.path: a path starting with /",
+      "switchyard:router.httpPort: Invalid input: expected number, received string",
+    ]);
+  });
+});
+
+describe("Pulumi's raw config map", () => {
+  const decoded = (text: string) => decodeRawConfig({ "switchyard:value": text }, () => false).values.value;
+
+  it("takes the switchyard keys without their prefix, and which of them are secret", () => {
+    const all = {
+      "switchyard:slots": JSON.stringify(minimal().values.slots),
+      "switchyard:activeSlot": "green",
+      "switchyard:tlsKey": tlsKey,
+      "switchyard:tlsCertificate": tlsCertificate,
+      "docker:host": "ssh://deploy@203.0.113.10",
+      "switchyard-extra:mode": "x",
+    };
+    const secret = new Set(["switchyard:tlsKey", "switchyard:tlsCertificate", "docker:host"]);
+    const raw = decodeRawConfig(all, (key) => secret.has(key));
+    assert.deepEqual(raw.values, {
+      slots: minimal().values.slots,
+      activeSlot: "green",
+      tlsKey,
+      tlsCertificate,
+    });
+    assert.deepEqual([...raw.secret].sort(), ["tlsCertificate", "tlsKey"]);
+    assert.equal(parseStackConfig(raw).activeSlot, "green");
+  });
+
+  it("decodes objects and arrays from JSON and leaves every other text as it is", () => {
+    const cases: [string, unknown][] = [
+      ['{"canaryWeight": 10}', { canaryWeight: 10 }],
+      ['["node", "migrate.js"]', ["node", "migrate.js"]],
+      [' \n {"a": [1]}', { a: [1] }],
+      ["{not json", "{not json"],
+      ["[1, 2", "[1, 2"],
+      ["42", "42"],
+      ["true", "true"],
+      ["null", "null"],
+      ['"[quoted]"', '"[quoted]"'],
+      ["api {v2}", "api {v2}"],
+      ["", ""],
+    ];
+    for (const [text, value] of cases) assert.deepEqual(decoded(text), value, JSON.stringify(text));
+  });
+});
