@@ -55,7 +55,7 @@ export const providerPlugins: readonly ProviderPlugin[] = [
       kind: "unavailable",
       module: "github.com/pulumi/pulumi-docker/provider/v5",
       release: { version: "5.1.0", moduleVersion: "v5.0.0-20260626165050-e944612c4c97" },
-      tried: "every commit of pulumi-docker's provider module, as provider/v2, v3, v4 and v5",
+      tried: "all 3,579 commits of pulumi-docker as provider/v3, v4 and v5",
     },
   },
   {
@@ -65,7 +65,7 @@ export const providerPlugins: readonly ProviderPlugin[] = [
       kind: "unavailable",
       module: "github.com/pulumi/pulumi-random/provider/v4",
       release: { version: "4.21.1", moduleVersion: "v4.0.0-20260722185042-f2d8b029d0f7" },
-      tried: "every commit of pulumi-random's provider module, as provider/v2, v3 and v4",
+      tried: "all 3,587 commits of pulumi-random as provider/v3 and v4",
     },
   },
 ];
