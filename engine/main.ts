@@ -44,7 +44,7 @@ async function installBinary(
   binary: GoBinary,
   lock: unknown,
   context: StepContext,
-): Promise<StepResult> {
+): Promise<StepResult & { version: string }> {
   const build = await goBinary(layout, binary, lock, context);
   const target = path.join(layout.bin, binary.name);
   const copied = installFile(build.file, target);
@@ -52,16 +52,16 @@ async function installBinary(
     outcome: build.outcome === "cached" && !copied ? "present" : build.outcome,
     detail: `${target} v${build.version}`,
     figures: build.figures,
+    version: build.version,
   };
 }
 
 /** `pulumi version` of the CLI we built must be the version it was built as: the release flags stamp it. */
-async function checkCliVersion(layout: EngineLayout, result: StepResult): Promise<void> {
+async function checkCliVersion(layout: EngineLayout, version: string): Promise<void> {
   const target = path.join(layout.bin, cli.name);
   const env = { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" };
   const reported = (await captureChecked([target, "version"], { env })).trim();
-  if (!result.detail.endsWith(` ${reported}`))
-    throw new Error(`${target} reports ${reported}: expected ${result.detail}`);
+  if (reported !== `v${version}`) throw new Error(`${target} reports ${reported}, not v${version}`);
 }
 
 function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection): Step[] {
@@ -87,7 +87,7 @@ function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection):
         }
         selection.builtCli = true;
         const result = await installBinary(layout, cli, lock, context);
-        await checkCliVersion(layout, result);
+        await checkCliVersion(layout, result.version);
         return onPath.rejected
           ? { ...result, detail: `${result.detail} (not using ${onPath.rejected})` }
           : result;
