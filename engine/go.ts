@@ -1,8 +1,8 @@
 /**
  * Go binaries built from the wrapper modules in `engine/go/<module>`: each wrapper's go.mod
- * pins what is built (the `tool` line and its requirements) and go.sum verifies it, so the
- * versions live there and nowhere else. A binary is rebuilt only when its stamp changes: the
- * wrapper's go.mod and go.sum, the build command and the Go toolchain.
+ * pins what is built (a `tool` line, or the module's own main packages, and their requirements)
+ * and go.sum verifies it, so the versions live there and nowhere else. A binary is rebuilt only
+ * when its stamp changes: the wrapper's files, the build command and the Go toolchain.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -23,7 +23,7 @@ export interface GoBinary {
   name: string;
   /** Wrapper module, `engine/go/<module>`. */
   module: string;
-  /** The main package, a `tool` of the wrapper module. */
+  /** The main package: a `tool` of the wrapper module, or one of its own (`./cmd/<name>`). */
   package: string;
   version: VersionSource;
   /** Set to `v<version>` by the linker: without it the binary reports no version. */
@@ -100,14 +100,29 @@ export function goBuildEnv(layout: EngineLayout, env: NodeJS.ProcessEnv = proces
   };
 }
 
+/**
+ * What tfgen writes into a wrapper module before its plugin is built. Not part of any stamp: it
+ * is made from the files that are (see plugins.ts).
+ */
+export const generatedFiles: readonly string[] = ["schema.json", "bridge-metadata.json"];
+
+/** Every file of a wrapper module but the generated ones, by path relative to it, in path order. */
+export function moduleSources(moduleDir: string): [string, string][] {
+  return fs
+    .readdirSync(moduleDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && !generatedFiles.includes(entry.name))
+    .map((entry) => path.relative(moduleDir, path.join(entry.parentPath, entry.name)))
+    .sort()
+    .map((file): [string, string] => [file, fs.readFileSync(path.join(moduleDir, file), "utf8")]);
+}
+
 export function buildStamp(parts: {
-  goMod: string;
-  goSum: string;
+  sources: readonly (readonly [string, string])[];
   argv: readonly string[];
   goVersion: string;
 }): string {
   return createHash("sha256")
-    .update(JSON.stringify([parts.goMod, parts.goSum, parts.argv, parts.goVersion]))
+    .update(JSON.stringify([parts.sources, parts.argv, parts.goVersion]))
     .digest("hex")
     .slice(0, 16);
 }
@@ -120,23 +135,30 @@ export interface GoBuild {
   figures: Record<string, number>;
 }
 
-/** Builds `binary` into the cache unless a build with the same stamp is there already. */
+/**
+ * Builds `binary` into the cache unless a build with the same stamp is there already.
+ * `beforeBuild` runs only when it is not, right before `go build` (tfgen writes the schema then).
+ */
 export async function goBinary(
   layout: EngineLayout,
   binary: GoBinary,
   lock: unknown,
   context: StepContext,
+  beforeBuild?: (version: string) => Promise<void>,
 ): Promise<GoBuild> {
   const moduleDir = path.join(layout.goModules, binary.module);
-  const goMod = fs.readFileSync(path.join(moduleDir, "go.mod"), "utf8");
-  const goSum = fs.readFileSync(path.join(moduleDir, "go.sum"), "utf8");
-  const version = binaryVersion(binary, { goMod: () => goMod, lock });
+  const version = binaryVersion(binary, {
+    goMod: () => fs.readFileSync(path.join(moduleDir, "go.mod"), "utf8"),
+    lock,
+  });
   const env = goBuildEnv(layout);
   const goVersion = (await captureChecked(["go", "env", "GOVERSION"], { env })).trim();
-  const stamp = buildStamp({ goMod, goSum, argv: goBuildArgv(binary, version, binary.name), goVersion });
+  const argv = goBuildArgv(binary, version, binary.name);
+  const stamp = buildStamp({ sources: moduleSources(moduleDir), argv, goVersion });
   const file = path.join(layout.cache.binaries, `${binary.name}-${stamp}`);
   const figures: Record<string, number> = {};
   if (fs.existsSync(file)) return { file, version, outcome: "cached", figures };
+  await beforeBuild?.(version);
 
   fs.mkdirSync(layout.cache.binaries, { recursive: true });
   const partial = `${file}.partial`;

@@ -15,7 +15,7 @@ import { dockerdPidFile, ensureDockerEngine } from "./dockerd";
 import { engineEnvironment, renderEnvFile, withEngine } from "./env";
 import { installFile } from "./files";
 import { cli, languageHost } from "./binaries";
-import { type GoBinary, goBinary, goBuildEnv } from "./go";
+import { type GoBinary, goBinary } from "./go";
 import { buildImage, imageSpecs, importMinbase } from "./images";
 import { type EngineLayout, engineLayout, repoRoot } from "./layout";
 import { providePlugin, providerPlugins } from "./plugins";
@@ -123,7 +123,6 @@ function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection):
             lock,
             pulumi: path.join(selection.pulumiDir, "pulumi"),
             env: pulumiEnv(),
-            goEnv: goBuildEnv(layout),
           },
           context,
         ),
@@ -178,9 +177,6 @@ async function report(
       "peak RSS MB": record.figures?.peakRssMb ?? "",
     })),
     figures,
-    notes: records
-      .filter((record) => record.outcome === "unavailable")
-      .map((record) => `${record.title}: ${record.detail}`),
   };
 }
 
@@ -192,9 +188,6 @@ async function prepare(layout: EngineLayout): Promise<void> {
   const summary = await report(layout, records, (Date.now() - started) / 1000);
   console.log("");
   printTable(summary.table);
-  for (const record of records.filter((step) => step.outcome === "unavailable")) {
-    console.log(`! ${record.title}: unavailable on this machine (why: above, and in the figures file)`);
-  }
   console.log(
     `  total ${formatSeconds(summary.figures.totalSeconds)}; Go module cache ${summary.figures.goModuleCacheMb} MB`,
   );

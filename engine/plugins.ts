@@ -1,27 +1,30 @@
 /**
- * Provider plugins for the npm packages the program imports. Each is either built from a wrapper
- * module and registered as the version its npm package asks for, or — where the Go module proxy
- * here serves no commit of its provider module — reported as unavailable, with the proxy's own
- * answer checked on every run so the report stays true.
+ * Provider plugins for the npm packages the program imports, each built from a wrapper module in
+ * `engine/go/<name>` and registered as the version its npm package asks for. Two kinds:
+ *
+ * - `go`: the provider's own main package, a `tool` of the wrapper (command);
+ * - `bridged`: the Go module proxy refuses the provider's own module (pulumi-docker,
+ *   pulumi-random), so the plugin is built the way Pulumi builds it: the Terraform bridge over the
+ *   upstream Terraform provider, with our mapping in the wrapper. tfgen writes the schema and the
+ *   bridge metadata, which the plugin embeds; the conformance test holds the result to the SDK.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type GoBinary, goBinary, lockedVersion } from "./go";
+import { type GoBinary, type GoBuild, generatedFiles, goBinary, goBuildEnv, lockedVersion } from "./go";
 import type { EngineLayout } from "./layout";
 import { registerPlugin } from "./pulumi";
-import { capture } from "./shell";
+import { captureChecked, runLogged } from "./shell";
 import type { StepContext, StepResult } from "./steps";
 
 export type PluginSource =
   | { kind: "go"; binary: GoBinary }
   | {
-      kind: "unavailable";
-      /** The provider module and the pseudo-version of the nearest release commit we know of. */
-      module: string;
-      release: { version: string; moduleVersion: string };
-      /** What was tried beyond that commit. */
-      tried: string;
+      kind: "bridged";
+      tfgen: GoBinary;
+      provider: GoBinary;
+      /** The upstream provider's module path, as the wrapper requires it: its docs feed tfgen. */
+      upstream: string;
     };
 
 export interface ProviderPlugin {
@@ -30,6 +33,28 @@ export interface ProviderPlugin {
   /** The npm package whose version the plugin must have. */
   npm: string;
   source: PluginSource;
+}
+
+/** The tfgen and provider binaries of a bridged plugin: main packages of the wrapper `engine/go/<name>`. */
+function bridged(name: string, npm: string, upstream: string): ProviderPlugin {
+  const binary = (main: string): GoBinary => ({
+    name: main,
+    module: name,
+    package: `./cmd/${main}`,
+    version: { from: "npm", package: npm },
+    versionVariable: `switchyard/engine/${name}.Version`,
+    tags: [],
+  });
+  return {
+    name,
+    npm,
+    source: {
+      kind: "bridged",
+      tfgen: binary(`pulumi-tfgen-${name}`),
+      provider: binary(`pulumi-resource-${name}`),
+      upstream,
+    },
+  };
 }
 
 export const providerPlugins: readonly ProviderPlugin[] = [
@@ -48,45 +73,9 @@ export const providerPlugins: readonly ProviderPlugin[] = [
       },
     },
   },
-  {
-    name: "docker",
-    npm: "@pulumi/docker",
-    source: {
-      kind: "unavailable",
-      module: "github.com/pulumi/pulumi-docker/provider/v5",
-      release: { version: "5.1.0", moduleVersion: "v5.0.0-20260626165050-e944612c4c97" },
-      tried: "all 3,579 commits of pulumi-docker as provider/v3, v4 and v5",
-    },
-  },
-  {
-    name: "random",
-    npm: "@pulumi/random",
-    source: {
-      kind: "unavailable",
-      module: "github.com/pulumi/pulumi-random/provider/v4",
-      release: { version: "4.21.1", moduleVersion: "v4.0.0-20260722185042-f2d8b029d0f7" },
-      tried: "all 3,587 commits of pulumi-random as provider/v3 and v4",
-    },
-  },
+  bridged("docker", "@pulumi/docker", "github.com/terraform-providers/terraform-provider-docker"),
+  bridged("random", "@pulumi/random", "github.com/terraform-providers/terraform-provider-random"),
 ];
-
-/** What the Go module proxy says of `module@version`: undefined when it serves it, else its error. */
-export async function proxyRefusal(
-  module: string,
-  version: string,
-  env: NodeJS.ProcessEnv,
-): Promise<string | undefined> {
-  // Outside any module, so the question touches no go.mod; the answer is cached in GOMODCACHE.
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-proxy-"));
-  try {
-    const result = await capture(["go", "mod", "download", "-json", `${module}@${version}`], { cwd, env });
-    if (result.code === 0) return undefined;
-    const answer = (JSON.parse(result.stdout || "{}") as { Error?: string }).Error ?? result.stderr.trim();
-    return answer.replace(/\s+/g, " ").trim();
-  } finally {
-    fs.rmSync(cwd, { recursive: true, force: true });
-  }
-}
 
 export interface PluginStepOptions {
   layout: EngineLayout;
@@ -94,7 +83,69 @@ export interface PluginStepOptions {
   /** The `pulumi` to register with, and the environment it runs in (the project's PULUMI_HOME). */
   pulumi: string;
   env: NodeJS.ProcessEnv;
-  goEnv: NodeJS.ProcessEnv;
+}
+
+/**
+ * `pulumi-tfgen-<name> schema`: the schema and the bridge metadata (and a Pulumi.yaml nobody
+ * needs). Example conversion needs tooling that is not here, and the schema needs no examples.
+ */
+export function tfgenArgv(tfgen: string, outDir: string): string[] {
+  return [tfgen, "schema", "--out", outDir, "--skip-examples"];
+}
+
+/** Builds tfgen (or takes it from the cache), runs it, and puts what the plugin embeds beside its main. */
+async function generateSchema(
+  layout: EngineLayout,
+  source: Extract<PluginSource, { kind: "bridged" }>,
+  lock: unknown,
+  context: StepContext,
+): Promise<GoBuild> {
+  const tfgen = await goBinary(layout, source.tfgen, lock, context);
+  const moduleDir = path.join(layout.goModules, source.provider.module);
+  const env = goBuildEnv(layout);
+  const upstream = JSON.parse(
+    await captureChecked(["go", "mod", "download", "-json", source.upstream], { cwd: moduleDir, env }),
+  ) as { Dir: string };
+  context.status(`${source.tfgen.name} schema`);
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `${source.tfgen.name}-`));
+  try {
+    await runLogged(tfgenArgv(tfgen.file, outDir), {
+      cwd: moduleDir,
+      env: { ...env, UPSTREAM_REPO_PATH: upstream.Dir },
+      log: context.log,
+    });
+    for (const file of generatedFiles)
+      fs.copyFileSync(path.join(outDir, file), path.join(moduleDir, source.provider.package, file));
+  } finally {
+    fs.rmSync(outDir, { recursive: true, force: true });
+  }
+  return tfgen;
+}
+
+async function buildPlugin(
+  source: PluginSource,
+  options: PluginStepOptions,
+  context: StepContext,
+): Promise<GoBuild> {
+  switch (source.kind) {
+    case "go":
+      return goBinary(options.layout, source.binary, options.lock, context);
+    case "bridged": {
+      let tfgen: GoBuild | undefined;
+      const build = await goBinary(options.layout, source.provider, options.lock, context, async () => {
+        tfgen = await generateSchema(options.layout, source, options.lock, context);
+      });
+      const tfgenFigures = Object.entries(tfgen?.figures ?? {}).map(([key, value]) => [
+        `tfgen.${key}`,
+        value,
+      ]);
+      return { ...build, figures: { ...build.figures, ...Object.fromEntries(tfgenFigures) } };
+    }
+    default: {
+      const unknown: never = source;
+      throw new Error(`unknown plugin source ${JSON.stringify(unknown)}`);
+    }
+  }
 }
 
 export async function providePlugin(
@@ -104,37 +155,19 @@ export async function providePlugin(
 ): Promise<StepResult> {
   const version = lockedVersion(options.lock, plugin.npm);
   if (version === undefined) throw new Error(`package-lock.json has no ${plugin.npm}`);
-  const source = plugin.source;
-  switch (source.kind) {
-    case "go": {
-      const build = await goBinary(options.layout, source.binary, options.lock, context);
-      const registered = await registerPlugin({
-        pulumi: options.pulumi,
-        env: options.env,
-        pulumiHome: options.layout.pulumiHome,
-        name: plugin.name,
-        version,
-        file: build.file,
-        log: context.log,
-      });
-      return {
-        outcome: build.outcome === "cached" && registered === "present" ? "present" : build.outcome,
-        detail: `resource plugin ${plugin.name} ${version}, registered in ${options.layout.pulumiHome}`,
-        figures: build.figures,
-      };
-    }
-    case "unavailable": {
-      const refusal = await proxyRefusal(source.module, source.release.moduleVersion, options.goEnv);
-      const asked = `${source.module} at v${source.release.version}'s commit`;
-      const detail = refusal
-        ? `not built: the Go module proxy refuses ${asked} (${refusal}); refused too: ${source.tried}. ` +
-          `Programs that use ${plugin.npm} ${version} cannot run on this machine.`
-        : `not built: ${asked} is served now — add a wrapper module engine/go/${plugin.name} to build ${plugin.npm} ${version}`;
-      return { outcome: "unavailable", detail };
-    }
-    default: {
-      const unknown: never = source;
-      throw new Error(`unknown plugin source ${JSON.stringify(unknown)}`);
-    }
-  }
+  const build = await buildPlugin(plugin.source, options, context);
+  const registered = await registerPlugin({
+    pulumi: options.pulumi,
+    env: options.env,
+    pulumiHome: options.layout.pulumiHome,
+    name: plugin.name,
+    version,
+    file: build.file,
+    log: context.log,
+  });
+  return {
+    outcome: build.outcome === "cached" && registered === "present" ? "present" : build.outcome,
+    detail: `resource plugin ${plugin.name} ${version}, registered in ${options.layout.pulumiHome}`,
+    figures: build.figures,
+  };
 }

@@ -6,8 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** How a step ended: made now, taken from a cache, already there, or impossible on this machine. */
-export type Outcome = "built" | "cached" | "present" | "started" | "unavailable";
+/** How a step ended: made now, taken from a cache, already there, or started. */
+export type Outcome = "built" | "cached" | "present" | "started";
 
 export interface StepResult {
   outcome: Outcome;
@@ -54,14 +54,6 @@ export interface RunnerOptions {
   heartbeatMs?: number;
 }
 
-const marks: Record<Outcome, string> = {
-  built: "✓",
-  cached: "✓",
-  present: "✓",
-  started: "✓",
-  unavailable: "!",
-};
-
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   const minutes = Math.floor(seconds / 60);
@@ -87,9 +79,7 @@ export async function runSteps(steps: readonly Step[], options: RunnerOptions): 
     try {
       const result = await step.run({ log, status: (text) => (status = text) });
       const seconds = elapsed();
-      print(
-        `${marks[result.outcome]} ${step.title}: ${result.detail} (${result.outcome}, ${formatSeconds(seconds)})`,
-      );
+      print(`✓ ${step.title}: ${result.detail} (${result.outcome}, ${formatSeconds(seconds)})`);
       records.push({ id: step.id, title: step.title, seconds, ...result });
     } catch (error) {
       print(`✗ ${step.title} failed after ${formatSeconds(elapsed())}: ${describe(error)}`);

@@ -6,10 +6,18 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { cli } from "../../engine/binaries";
 import { engineEnvironment, renderEnvFile, withEngine } from "../../engine/env";
-import { binaryVersion, buildStamp, goBuildArgv, lockedVersion, requiredVersion } from "../../engine/go";
+import {
+  binaryVersion,
+  buildStamp,
+  generatedFiles,
+  goBuildArgv,
+  lockedVersion,
+  moduleSources,
+  requiredVersion,
+} from "../../engine/go";
 import { dockerBuildArgv, imageSpecs, pinnedReference, repositoryOf } from "../../engine/images";
 import { engineLayout, repoRoot } from "../../engine/layout";
-import { providerPlugins } from "../../engine/plugins";
+import { providerPlugins, tfgenArgv } from "../../engine/plugins";
 import {
   compareVersions,
   formatVersion,
@@ -90,13 +98,25 @@ describe("versions written down once", () => {
     assert.equal(lockedVersion(lock, "@pulumi/pulumi"), "3.248.0");
   });
 
-  it("has a wrapper module with a tool line for every Go binary it builds", () => {
+  it("has a wrapper module with a tool line or a main package for every Go binary it builds", () => {
     for (const plugin of providerPlugins) {
-      if (plugin.source.kind !== "go") continue;
-      assert.match(
-        goMod(plugin.source.binary.module),
-        new RegExp(`^tool ${plugin.source.binary.package}$`, "m"),
-      );
+      const source = plugin.source;
+      switch (source.kind) {
+        case "go":
+          assert.match(goMod(source.binary.module), new RegExp(`^tool ${source.binary.package}$`, "m"));
+          break;
+        case "bridged":
+          for (const binary of [source.tfgen, source.provider]) {
+            const main = path.join(repoRoot, "engine/go", binary.module, binary.package, "main.go");
+            assert.match(fs.readFileSync(main, "utf8"), /^package main$/m, main);
+            assert.match(
+              goMod(binary.module),
+              new RegExp(`^module ${binary.versionVariable.replace(/\.Version$/, "")}$`, "m"),
+            );
+          }
+          assert.match(goMod(source.provider.module), new RegExp(`^\\s*${source.upstream} `, "m"));
+          break;
+      }
     }
     assert.match(goMod("pulumi"), /^tool github.com\/pulumi\/pulumi\/pkg\/v3\/cmd\/pulumi$/m);
     assert.match(
@@ -105,7 +125,7 @@ describe("versions written down once", () => {
     );
   });
 
-  it("covers every provider package the program depends on, built or reported unavailable", () => {
+  it("builds a plugin for every provider package the program depends on", () => {
     const dependencies = Object.keys(
       (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { dependencies: object })
         .dependencies,
@@ -144,20 +164,60 @@ describe("go build", () => {
   });
 
   it("rebuilds when anything that shapes the binary changes, and only then", () => {
-    const parts = { goMod: "m", goSum: "s", argv: ["go", "build"], goVersion: "go1.26.8" };
+    const sources: [string, string][] = [
+      ["go.mod", "m"],
+      ["go.sum", "s"],
+    ];
+    const parts = { sources, argv: ["go", "build"], goVersion: "go1.26.8" };
     const stamp = buildStamp(parts);
-    assert.equal(buildStamp({ ...parts }), stamp);
+    assert.equal(buildStamp({ ...parts, sources: sources.map(([file, text]) => [file, text]) }), stamp);
     assert.match(stamp, /^[0-9a-f]{16}$/);
     for (const changed of [
-      { ...parts, goMod: "m2" },
-      { ...parts, goSum: "s2" },
+      { ...parts, sources: [sources[0], ["go.sum", "s2"]] as [string, string][] },
+      { ...parts, sources: [...sources, ["mapping.go", "package x"]] as [string, string][] },
+      { ...parts, sources: [sources[0], ["go2.sum", "s"]] as [string, string][] },
       { ...parts, argv: ["go", "build", "-v"] },
       { ...parts, goVersion: "go1.27.3" },
     ]) {
       assert.notEqual(buildStamp(changed), stamp);
     }
     // Parts are not simply concatenated: moving text from one to the next is a change.
-    assert.notEqual(buildStamp({ ...parts, goMod: "ms", goSum: "" }), stamp);
+    assert.notEqual(
+      buildStamp({
+        ...parts,
+        sources: [
+          ["go.mod", "ms"],
+          ["go.sum", ""],
+        ],
+      }),
+      stamp,
+    );
+  });
+
+  it("stamps a wrapper by all its files but what tfgen writes into it, found at any depth", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-module-"));
+    fs.mkdirSync(path.join(dir, "cmd/pulumi-resource-x"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "go.mod"), "module x\n");
+    fs.writeFileSync(path.join(dir, "cmd/pulumi-resource-x/main.go"), "package main\n");
+    const before = moduleSources(dir);
+    assert.deepEqual(before, [
+      ["cmd/pulumi-resource-x/main.go", "package main\n"],
+      ["go.mod", "module x\n"],
+    ]);
+    for (const generated of generatedFiles)
+      fs.writeFileSync(path.join(dir, "cmd/pulumi-resource-x", generated), "{}");
+    assert.deepEqual(moduleSources(dir), before);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it("runs tfgen for the schema only, without examples", () => {
+    assert.deepEqual(tfgenArgv("/cache/pulumi-tfgen-x", "/tmp/out"), [
+      "/cache/pulumi-tfgen-x",
+      "schema",
+      "--out",
+      "/tmp/out",
+      "--skip-examples",
+    ]);
   });
 });
 
@@ -321,19 +381,19 @@ describe("engine steps", () => {
         title: "First",
         run: async () => ({ outcome: "built", detail: "made", figures: { sizeMb: 3 } }),
       },
-      { id: "b", title: "Second", run: async () => ({ outcome: "unavailable", detail: "not here" }) },
+      { id: "b", title: "Second", run: async () => ({ outcome: "cached", detail: "from the cache" }) },
     ];
     const records = await runSteps(steps, { logs, print: out.print });
     assert.deepEqual(
       records.map((record) => [record.id, record.outcome, record.figures]),
       [
         ["a", "built", { sizeMb: 3 }],
-        ["b", "unavailable", undefined],
+        ["b", "cached", undefined],
       ],
     );
     assert.equal(out.lines[0], "▸ First");
     assert.match(out.lines[1], /^✓ First: made \(built, \d+\.\d s\)$/);
-    assert.match(out.lines[3], /^! Second: not here \(unavailable, /);
+    assert.match(out.lines[3], /^✓ Second: from the cache \(cached, \d+\.\d s\)$/);
     fs.rmSync(logs, { recursive: true });
   });
 
