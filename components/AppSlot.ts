@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
+import { dockerDuration } from "../infra/dockerReadBack";
 import { type ContainerResources, containerLimits } from "./containers";
 
 /** The shared settings a slot runs with. A slot takes them up only when it is released. */
@@ -113,12 +114,13 @@ export class AppSlot extends pulumi.ComponentResource {
         healthcheck: this.release.apply(({ port, health }) => ({
           // curl -f fails on 5xx only, so a degraded (206) slot still counts as running.
           tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${port}${health.path} || exit 1`],
-          interval: `${health.intervalSeconds}s`,
-          timeout: `${health.timeoutSeconds}s`,
+          interval: dockerDuration(health.intervalSeconds),
+          timeout: dockerDuration(health.timeoutSeconds),
           retries: health.retries,
-          startPeriod: `${health.startPeriodSeconds}s`,
+          startPeriod: dockerDuration(health.startPeriodSeconds),
         })),
         memory: this.release.apply((settings) => containerLimits(settings.resources).memory),
+        memorySwap: this.release.apply((settings) => containerLimits(settings.resources).memorySwap),
         cpus: this.release.apply((settings) => containerLimits(settings.resources).cpus),
         restart: this.release.apply((settings) => settings.restartPolicy),
         // Time for in-flight requests to finish after SIGTERM.

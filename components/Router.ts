@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import type { AppSlot } from "./AppSlot";
-import { containerImage } from "./containers";
+import { containerImage, memoryLimit } from "./containers";
 import type { ExecutorSpec } from "./providers/executor";
 import type { SmokeCheck } from "./providers/healthGate";
 import { NginxUpstream } from "./providers/NginxUpstream";
@@ -99,7 +99,7 @@ export class Router extends pulumi.ComponentResource {
         uploads: [{ file: containerMainConfig, content: renderNginxMain(containerNginxMain) }],
         healthcheck: { tests: ["CMD", "nginx", "-t", "-q"], interval: "30s", timeout: "5s", retries: 3 },
         restart: "unless-stopped",
-        memory: 256,
+        ...memoryLimit(256),
       },
       { ...child, deleteBeforeReplace: true },
     );

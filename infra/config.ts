@@ -7,6 +7,7 @@
  */
 import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
+import { cpusKept } from "./dockerReadBack";
 import { unpinnedImageReason } from "./images";
 
 export const PROJECT = "switchyard";
@@ -102,7 +103,16 @@ const slotSpec = z
 
 const resources = z.strictObject({
   memoryMb: z.int().min(32).max(262_144).prefault(512).describe("Hard memory limit in MiB"),
-  cpus: z.number().min(0.05).max(64).prefault(1).describe("CPU limit in cores (fractions allowed)"),
+  cpus: z
+    .number()
+    .min(0.1)
+    .max(64)
+    .refine(
+      cpusKept,
+      "Docker would run a different limit: it keeps at most nine decimals, and rounds some to one (0.05, 10.05); use fewer decimals",
+    )
+    .prefault(1)
+    .describe("CPU limit in cores (fractions allowed)"),
 });
 
 const githubLogin = z
