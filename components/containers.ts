@@ -1,12 +1,22 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
+import { dockerCpus } from "../infra/dockerReadBack";
 
 /** Where an image comes from: a registry reference, or a directory to build (dev stacks). */
 export interface ImageSource {
   image?: string;
+  /** Relative to the project directory. */
   build?: string;
 }
+
+/**
+ * The project directory, where Pulumi.yaml is. Stack config names build directories relative to
+ * it; the engine runs the program from its `main` directory, and tests from anywhere.
+ */
+export const projectDirectory = path.resolve(__dirname, "..");
 
 /**
  * Pulls (or builds) an image and returns the immutable id containers should run, so a tag that
@@ -19,20 +29,70 @@ export function containerImage(
   opts: pulumi.CustomResourceOptions,
 ): pulumi.Output<string> {
   if (source.build !== undefined) {
-    const built = new docker.Image(
+    const context = path.resolve(projectDirectory, source.build);
+    const built = new docker.RemoteImage(
       name,
       {
-        imageName: `switchyard-${name}:${buildTag}`,
-        build: { context: path.resolve(source.build), platform: "linux/amd64" },
-        skipPush: true,
+        name: `switchyard-${name}:${buildTag}`,
+        build: { context },
+        // Rebuilt when a file Docker would send changes, not only when the tag does.
+        triggers: { context: buildContextDigest(context) },
+        // Builds of one directory share an image id: removing one would pull it from under the others.
+        keepLocally: true,
       },
       opts,
     );
-    return built.repoDigest;
+    return built.imageId;
   }
   if (source.image === undefined) throw new Error(`${name}: an image or a build directory is required`);
   const pulled = new docker.RemoteImage(name, { name: source.image, keepLocally: true }, opts);
   return pulled.imageId;
+}
+
+/**
+ * A `.dockerignore` pattern as a test of a path relative to the context: `*` and `?` within one
+ * segment, and a match of a directory covers what is under it. (Negations, `!`, are not used here.)
+ */
+export function dockerignoreMatcher(pattern: string): (relative: string) => boolean {
+  const segments = pattern.replace(/^\/+|\/+$/g, "").split("/");
+  const expression = segments
+    .map((segment) =>
+      segment === "**"
+        ? ".*"
+        : segment
+            .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+            .replace(/\*/g, "[^/]*")
+            .replace(/\?/g, "[^/]"),
+    )
+    .join("/");
+  const regex = new RegExp(`^${expression}(?:/.*)?$`);
+  return (relative) => regex.test(relative);
+}
+
+/** sha256 over the paths and contents of the files a build of `context` sends to Docker. */
+export function buildContextDigest(context: string): string {
+  const ignoreFile = path.join(context, ".dockerignore");
+  const ignored = fs.existsSync(ignoreFile)
+    ? fs
+        .readFileSync(ignoreFile, "utf8")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "" && !line.startsWith("#"))
+        .map(dockerignoreMatcher)
+    : [];
+  const files = fs
+    .readdirSync(context, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(context, path.join(entry.parentPath, entry.name)))
+    .filter((relative) => !ignored.some((matches) => matches(relative)))
+    .sort();
+  const hash = createHash("sha256");
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(fs.readFileSync(path.join(context, file)))
+      .update("\0");
+  return hash.digest("hex");
 }
 
 export interface ContainerResources {
@@ -40,7 +100,23 @@ export interface ContainerResources {
   cpus: number;
 }
 
-/** Docker limits for a container: a hard memory cap (the provider counts MB) and a CPU quota. */
-export function containerLimits(resources: ContainerResources): { memory: number; cpus: string } {
-  return { memory: resources.memoryMb, cpus: String(resources.cpus) };
+/**
+ * Docker limits for a container, written exactly as the provider reads them back from Docker, so
+ * that the next preview finds no difference (a `cpus` difference replaces the container): `cpus`
+ * in the provider's spelling (`dockerCpus`: `1` -> `"1.0"`), and memory as `memoryLimit` sets it.
+ */
+export function containerLimits(resources: ContainerResources): {
+  memory: number;
+  memorySwap: number;
+  cpus: string;
+} {
+  return { ...memoryLimit(resources.memoryMb), cpus: dockerCpus(resources.cpus) };
+}
+
+/**
+ * A hard memory limit without swap: `memorySwap` equal to `memory`. Unset, Docker makes it twice
+ * the memory and the provider reads that back as a change; swapping would also blur the limit.
+ */
+export function memoryLimit(memoryMb: number): { memory: number; memorySwap: number } {
+  return { memory: memoryMb, memorySwap: memoryMb };
 }

@@ -8,7 +8,6 @@ import { type SlotColour, slotColours } from "../infra/config";
 export const types = {
   container: "docker:index/container:Container",
   remoteImage: "docker:index/remoteImage:RemoteImage",
-  builtImage: "docker:index/image:Image",
   volume: "docker:index/volume:Volume",
   network: "docker:index/network:Network",
   dockerProvider: "pulumi:providers:docker",
@@ -31,6 +30,11 @@ export const types = {
 } as const;
 
 export const commandTypes: readonly string[] = [types.localCommand, types.remoteCommand];
+
+/** A RemoteImage with a `build` block is built on the machine running Pulumi, not pulled. */
+export function isBuiltImage(resource: { type: string; props: Record<string, unknown> }): boolean {
+  return resource.type === types.remoteImage && resource.props.build !== undefined;
+}
 
 /**
  * The type of each component a resource sits in, outermost first, from its URN

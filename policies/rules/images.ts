@@ -1,7 +1,7 @@
 /** Where images come from: pinned registry images, and no builds on the deploying machine in production. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { unpinnedImageReason } from "../../infra/images";
-import { types } from "../resources";
+import { isBuiltImage, types } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
 /** The config key each pulled image comes from, by resource name. */
@@ -22,7 +22,8 @@ function configKeyOf(args: ResourceValidationArgs): string {
 const imageId = /^sha256:[a-f0-9]{64}$/;
 
 function imageReferenceOf(args: ResourceValidationArgs): string | undefined {
-  if (args.type === types.remoteImage) return args.props.name;
+  // A build's name is a local tag; where it comes from is the next policy's question.
+  if (args.type === types.remoteImage) return isBuiltImage(args) ? undefined : args.props.name;
   if (args.type === types.container) {
     const image = args.props.image;
     if (typeof image === "string" && image !== "" && !imageId.test(image)) return image;
@@ -50,7 +51,7 @@ export function registryImagesOnlyInProduction(facts: StackFacts): ResourceValid
     name: "registry-images-only-in-production",
     description: "Production runs images from a registry, never images built on the deploying machine.",
     validateResource: (args, reportViolation) => {
-      if (args.type !== types.builtImage) return;
+      if (!isBuiltImage(args)) return;
       if (!isProduction(facts)) args.notApplicable("local builds are for development stacks");
       const context = (args.props.build as { context?: string } | undefined)?.context ?? "a local directory";
       reportViolation(

@@ -49,7 +49,7 @@ function plainFields(args: ResourceValidationArgs): { fields: string[]; commandL
     };
   if (commandTypes.includes(args.type))
     return { fields: ["create", "update", "delete", "triggers", "interpreter", "dir"], commandLine: true };
-  if (args.type === types.builtImage) return { fields: ["build"], commandLine: true };
+  if (args.type === types.remoteImage) return { fields: ["build"], commandLine: true };
   if (args.type === types.dockerProvider) return { fields: ["host"], commandLine: false };
   if (args.type === types.actionsVariable || args.type === types.actionsEnvironmentVariable)
     return { fields: ["variableName", "value"], commandLine: true };

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml } from "yaml";
+import { snapshotFileName } from "../../components/providers/snapshotFiles";
 
 type Struct = Parameters<typeof pulumi.runtime.deserializeProperties>[0];
 
@@ -153,16 +154,25 @@ function computedOutputs(
 ): Record<string, unknown> {
   switch (type) {
     case "docker:index/remoteImage:RemoteImage":
-      return {
-        imageId: fakeDigest("image", inputs.name),
-        repoDigest: `${inputs.name}@${fakeDigest(inputs.name)}`,
-      };
-    case "docker:index/image:Image":
-      return { repoDigest: fakeDigest("build", inputs.imageName, inputs.build), imageName: inputs.imageName };
+      // A local build has an id but no registry digest.
+      return inputs.build === undefined
+        ? {
+            imageId: fakeDigest("image", inputs.name),
+            repoDigest: `${inputs.name}@${fakeDigest(inputs.name)}`,
+          }
+        : { imageId: fakeDigest("build", inputs.name, inputs.build, inputs.triggers), repoDigest: "" };
     case "random:index/randomPassword:RandomPassword":
       return { result: { [secretSig]: secretMarker, value: `generated-${name}-0123456789abcdef` } };
     case "command:local:Command":
       return { stdout: "", stderr: "" };
+    case "pulumi-nodejs:dynamic/switchyard:PgSnapshot": {
+      const fileName = snapshotFileName(
+        { project: String(inputs.project), stack: String(inputs.stack) },
+        new Date(0),
+        String(inputs.migrationSet),
+      );
+      return { fileName, path: `${inputs.directory}/${fileName}` };
+    }
     case "pulumi-nodejs:dynamic/switchyard:NetlifyDeploy":
       return {
         deployId: fakeDigest("deploy", inputs.siteId, inputs.backendVersion).slice(7, 31),

@@ -168,16 +168,17 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         stack: "production",
         edit: (g) => {
           const image = g.byName("app-green-image", types.remoteImage);
-          image.type = types.builtImage;
-          image.urn = image.urn.replace(types.remoteImage, types.builtImage);
-          image.inputs = { build: { context: "examples/demo-app" }, imageName: "app:2.15.0", skipPush: true };
+          image.inputs = {
+            name: "switchyard-app-green-image:2.15.0",
+            build: { context: "examples/demo-app" },
+          };
           image.state = { ...image.inputs };
         },
         says: /app-green-image builds examples\/demo-app.*switchyard:slots\.green\.image/,
       },
     ],
     passes: [
-      { name: "config: the dev stack builds both slots locally", stack: "dev", needs: [types.builtImage] },
+      { name: "config: the dev stack builds both slots locally", stack: "dev", needs: [types.remoteImage] },
     ],
   },
   "snapshot-before-migration": {
