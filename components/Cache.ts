@@ -8,6 +8,8 @@ export interface CacheArgs {
   image: string;
   /** Named volume for `/data` (append-only file); `null` keeps the cache in memory only. */
   volume: string | null;
+  /** Keep the volume when the stack is destroyed (outside development; a dev stack goes whole). */
+  keepVolume: boolean;
   resources: ContainerResources;
   /** Private network the cache joins; it publishes no port. */
   network: pulumi.Input<string>;
@@ -36,7 +38,11 @@ export class Cache extends pulumi.ComponentResource {
     );
 
     if (args.volume) {
-      this.volume = new docker.Volume(name, { name: args.volume }, { ...child, retainOnDelete: true });
+      this.volume = new docker.Volume(
+        name,
+        { name: args.volume },
+        { ...child, retainOnDelete: args.keepVolume },
+      );
     }
 
     this.container = new docker.Container(
@@ -45,7 +51,9 @@ export class Cache extends pulumi.ComponentResource {
         name: this.host,
         image: containerImage(`${name}-image`, { image: args.image }, "", child),
         command: ["redis-server", configPath],
-        uploads: [{ file: configPath, content: redisConf, permissions: "0640" }],
+        // Readable by the `redis` user the entrypoint switches to (an upload is owned by root). Nothing
+        // else runs in the container, and the password is in its environment for redis-cli anyway.
+        uploads: [{ file: configPath, content: redisConf, permissions: "0644" }],
         // redis-cli reads the password from REDISCLI_AUTH, which keeps it off the healthcheck's argv.
         envs: pulumi.secret(pulumi.interpolate`REDISCLI_AUTH=${password.result}`.apply((auth) => [auth])),
         volumes: this.volume ? [{ volumeName: this.volume.name, containerPath: "/data" }] : [],

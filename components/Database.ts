@@ -10,13 +10,16 @@ export interface DatabaseArgs {
   name: string;
   /** Owner role of that database. */
   user: string;
-  /** Named volume for the data directory; it outlives the container and the stack. */
+  /** Named volume for the data directory; it outlives the container. */
   volume: string;
   /**
-   * Also `protect` the volume, so no update or destroy can even plan its deletion. The policy
-   * pack requires it outside development (the engine shows policies `protect`, not `retainOnDelete`).
+   * Keep the volume for good: `protect` it, so no update or destroy can even plan its deletion (the
+   * policy pack requires that outside development; the engine shows policies `protect`, not
+   * `retainOnDelete`), and retain it if it is deleted anyway. Without it (a dev stack), the volume
+   * goes with the stack: its generated password goes too, and PostgreSQL applies a password only
+   * to an empty data directory, so a kept dev volume would lock the next `pulumi up` out.
    */
-  protectVolume: boolean;
+  keepVolume: boolean;
   resources: ContainerResources;
   /** Private network the database joins; it publishes no port. */
   network: pulumi.Input<string>;
@@ -27,7 +30,7 @@ export const databaseContainerName = "postgres";
 
 /**
  * PostgreSQL in a container on the private network only, with a generated password and its
- * data on a named volume that is retained even when the stack is destroyed.
+ * data on a named volume (kept for good outside development: see `keepVolume`).
  */
 export class Database extends pulumi.ComponentResource {
   /** Host name of the database on the private network. */
@@ -54,11 +57,7 @@ export class Database extends pulumi.ComponentResource {
     this.volume = new docker.Volume(
       name,
       { name: args.volume },
-      {
-        ...child,
-        retainOnDelete: true,
-        protect: args.protectVolume,
-      },
+      { ...child, retainOnDelete: args.keepVolume, protect: args.keepVolume },
     );
 
     this.container = new docker.Container(

@@ -66,14 +66,11 @@ export class Deployment extends pulumi.ComponentResource {
       childResource,
     );
 
+    // A dev stack is torn down and rebuilt freely; anywhere else the data must not be planned away.
+    const keepVolume = config.environment !== "development";
     this.database = new Database(
       "postgres",
-      {
-        ...config.database,
-        network: privateNetwork.name,
-        // A dev stack is torn down and rebuilt freely; anywhere else the data must not be planned away.
-        protectVolume: config.environment !== "development",
-      },
+      { ...config.database, network: privateNetwork.name, keepVolume },
       child,
     );
     if (config.redis.enabled) {
@@ -82,6 +79,7 @@ export class Deployment extends pulumi.ComponentResource {
         {
           image: config.redis.image,
           volume: config.redis.volume,
+          keepVolume,
           resources: config.redis.resources,
           network: privateNetwork.name,
         },

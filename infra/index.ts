@@ -23,22 +23,28 @@ const pipeline = config.github
     })
   : undefined;
 
-export const environment = config.environment;
-export const activeSlot = config.activeSlot;
-export const slots = Object.fromEntries(
-  slotColours.map((colour) => {
-    const { image, build, version } = config.slots[colour];
-    return [
-      colour,
-      { image: image ?? `built from ${build}`, version, container: deployment.slots[colour].containerName },
-    ];
-  }),
-);
-export const routerUrl = deployment.router.url;
-export const databaseName = config.database.name;
-export const snapshotDirectory = config.snapshots.directory;
-export const migrationSet = config.migrations?.version;
-export const githubEnvironment = pipeline?.environment.environment;
-/** The dump taken before the current migration set ran; restore it with `npm run snapshot -- restore`. */
-export const lastSnapshot = deployment.snapshot?.path;
-export const frontendUrl = deployment.frontend?.url;
+/**
+ * The stack outputs. Those a stack does not have (no GitHub side, no frontend, no migrations) are
+ * left out rather than exported as undefined, which Pulumi warns about on every update.
+ */
+export = {
+  environment: config.environment,
+  activeSlot: config.activeSlot,
+  slots: Object.fromEntries(
+    slotColours.map((colour) => {
+      const { image, build, version } = config.slots[colour];
+      return [
+        colour,
+        { image: image ?? `built from ${build}`, version, container: deployment.slots[colour].containerName },
+      ];
+    }),
+  ),
+  routerUrl: deployment.router.url,
+  databaseName: config.database.name,
+  snapshotDirectory: config.snapshots.directory,
+  ...(config.migrations ? { migrationSet: config.migrations.version } : {}),
+  ...(pipeline ? { githubEnvironment: pipeline.environment.environment } : {}),
+  /** The dump taken before the current migration set ran; restore it with `npm run snapshot -- restore`. */
+  ...(deployment.snapshot ? { lastSnapshot: deployment.snapshot.path } : {}),
+  ...(deployment.frontend ? { frontendUrl: deployment.frontend.url } : {}),
+};

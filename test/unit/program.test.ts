@@ -3,7 +3,10 @@
  * `pulumi preview`, asserted as a resource graph.
  */
 import assert from "node:assert/strict";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerCpus, dockerDuration } from "../../infra/dockerReadBack";
 import { unpinnedImageReason } from "../../infra/images";
 import {
   EngineState,
@@ -13,6 +16,7 @@ import {
   plainOccurrences,
   type Registration,
   readStackFile,
+  repoRoot,
   reveal,
   runProgram,
   type StackName,
@@ -346,25 +350,114 @@ for (const stack of ["stage", "production"] as const) {
 }
 
 describe("program under mocks: dev stack", () => {
-  it("builds the demo app locally for both slots and the migrations", async () => {
+  it("builds the demo app locally for both slots and the migrations, and keeps the images on destroy", async () => {
     const run = await mustRun("dev");
     const graph = new Graph(run.registrations);
-    const builds = graph.ofType("docker:index/image:Image");
+    const builds = graph
+      .ofType("docker:index/remoteImage:RemoteImage")
+      .filter((image) => image.inputs.build !== undefined);
     assert.deepEqual(builds.map((b) => b.name).sort(), [
       "app-blue-image",
       "app-green-image",
       "migrate-image",
     ]);
+    const digests = new Set<unknown>();
     for (const build of builds) {
-      const context = (build.inputs.build as { context: string }).context;
-      assert.match(context, /examples\/demo-app$/);
-      assert.equal(build.inputs.skipPush, true);
+      assert.deepEqual(build.inputs.build, { context: path.join(repoRoot, "examples/demo-app") });
+      // Three builds of one directory share an image id: deleting one must not remove it from the others.
+      assert.equal(build.inputs.keepLocally, true);
+      digests.add((build.inputs.triggers as { context: string }).context);
     }
+    assert.equal(digests.size, 1);
+    assert.match(String([...digests][0]), /^[0-9a-f]{64}$/);
     assert.equal(
       reveal(graph.byName("docker", "pulumi:providers:docker").inputs.host),
       "unix:///var/run/docker.sock",
     );
     assert.equal(graph.byName("migrate-run").inputs.environment, undefined, "no ssh key for a local target");
+  });
+});
+
+describe("program under mocks: wherever it runs from", () => {
+  it("finds build directories from the project directory, not the working directory", async () => {
+    // The engine runs the program from its `main` directory (infra/); a user may be anywhere.
+    const cwd = process.cwd();
+    process.chdir(os.tmpdir());
+    try {
+      const run = await mustRun("dev");
+      const build = new Graph(run.registrations).byName("app-blue-image");
+      assert.deepEqual(build.inputs.build, { context: path.join(repoRoot, "examples/demo-app") });
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  for (const stack of ["dev", "stage", "production"] as const) {
+    it(`${stack}: exports no output without a value (Pulumi warns about each one on every update)`, async () => {
+      const run = await mustRun(stack);
+      assert.deepEqual(
+        Object.entries(run.outputs)
+          .filter(([, value]) => value === undefined)
+          .map(([name]) => name),
+        [],
+      );
+      assert.ok(run.outputs.routerUrl);
+    });
+  }
+
+  it("dev: the data volumes go with the stack, the database's generated password with them", async () => {
+    const graph = new Graph((await mustRun("dev")).registrations);
+    for (const volume of [
+      graph.byName("postgres", "docker:index/volume:Volume"),
+      graph.byName("redis", "docker:index/volume:Volume"),
+    ]) {
+      assert.equal(volume.options.protect, false, volume.name);
+      assert.equal(volume.options.retainOnDelete, false, volume.name);
+    }
+  });
+});
+
+describe("program under mocks: containers as Docker reads them back", () => {
+  const seconds = (text: string) => {
+    const parts = /^(?:(\d+)h)?(?:(\d+)m)?(?:([\d.]+)s|(\d+)ms)$/.exec(text);
+    assert.ok(parts, `${text} is not a Go duration`);
+    return (
+      Number(parts[1] ?? 0) * 3600 +
+      Number(parts[2] ?? 0) * 60 +
+      Number(parts[3] ?? 0) +
+      Number(parts[4] ?? 0) / 1000
+    );
+  };
+
+  for (const stack of ["dev", "stage", "production"] as const) {
+    it(`${stack}: every container states cpus, swap and healthcheck durations in the spelling read back`, async () => {
+      // Otherwise the next preview differs from the state: cpus and the healthcheck replace the container.
+      const graph = new Graph((await mustRun(stack)).registrations);
+      for (const registration of graph.ofType(container)) {
+        const inputs = reveal(registration.inputs) as Record<string, unknown>;
+        if (inputs.cpus !== undefined)
+          assert.equal(inputs.cpus, dockerCpus(Number(inputs.cpus)), `${registration.name}.cpus`);
+        if (inputs.memory !== undefined)
+          assert.equal(inputs.memorySwap, inputs.memory, `${registration.name}.memorySwap`);
+        const healthcheck = inputs.healthcheck as Record<string, string> | undefined;
+        for (const field of ["interval", "timeout", "startPeriod"] as const) {
+          const value = healthcheck?.[field];
+          if (value !== undefined)
+            assert.equal(value, dockerDuration(seconds(value)), `${registration.name}.healthcheck.${field}`);
+        }
+      }
+    });
+  }
+
+  it("uploads the Redis config readable by the user the image's entrypoint switches to", async () => {
+    const graph = new Graph((await mustRun("dev")).registrations);
+    const uploads = reveal(graph.byName("redis", container).inputs.uploads) as {
+      file: string;
+      permissions: string;
+    }[];
+    const config = uploads.find((upload) => upload.file.endsWith("redis.conf"));
+    // Uploads are owned by root; the official image runs redis-server as `redis`.
+    assert.equal(Number.parseInt(config?.permissions ?? "0", 8) & 0o004, 0o004);
   });
 });
 
