@@ -2,7 +2,10 @@
  * The images every test stack needs, built here from Debian packages because no registry on the
  * internet can be reached: a debootstrap minbase tree imported as the base, then PostgreSQL,
  * Redis, nginx and Node.js images that speak the official images' interfaces, and the demo app.
- * Each is pushed to the local registry and recorded by digest in `.engine/images.json`.
+ * Each is pushed to the local registry and recorded by digest in `.engine/images.json`, and the
+ * PostgreSQL, Redis, nginx and Node.js images also take the official name whose interface and
+ * version they have (`postgres:17-trixie`), so a stack file that names official images — the dev
+ * stack's — runs here unchanged, with nothing pulled.
  *
  * Debian 13 (trixie) rather than 12: the demo app needs Node.js 20, which bookworm does not ship.
  */
@@ -31,15 +34,41 @@ export interface ImageSpec {
   context: string;
   /** What its Dockerfile's `ARG BASE` is: another of these images (by digest), or the imported minbase. */
   base: ImageName | "minbase";
+  /** The official image it stands in for: same interface, same version line (the major, or major.minor). */
+  official?: string;
 }
 
 export function imageSpecs(demoAppVersion: string): ImageSpec[] {
   return [
     { name: "debian", tag: debianSuite, context: "engine/images/debian", base: "minbase" },
-    { name: "postgres", tag: `17-${debianSuite}`, context: "engine/images/postgres", base: "debian" },
-    { name: "redis", tag: debianSuite, context: "engine/images/redis", base: "debian" },
-    { name: "nginx", tag: debianSuite, context: "engine/images/nginx", base: "debian" },
-    { name: "node", tag: `20-${debianSuite}`, context: "engine/images/node", base: "debian" },
+    {
+      name: "postgres",
+      tag: `17-${debianSuite}`,
+      context: "engine/images/postgres",
+      base: "debian",
+      official: `postgres:17-${debianSuite}`,
+    },
+    {
+      name: "redis",
+      tag: debianSuite,
+      context: "engine/images/redis",
+      base: "debian",
+      official: "redis:8.0",
+    },
+    {
+      name: "nginx",
+      tag: debianSuite,
+      context: "engine/images/nginx",
+      base: "debian",
+      official: "nginx:1.26",
+    },
+    {
+      name: "node",
+      tag: `20-${debianSuite}`,
+      context: "engine/images/node",
+      base: "debian",
+      official: `node:20-${debianSuite}-slim`,
+    },
     { name: "demo-app", tag: demoAppVersion, context: "examples/demo-app", base: "node" },
   ];
 }
@@ -188,12 +217,14 @@ export async function buildImage(
   if (pinned === undefined)
     throw new Error(`${reference} has no digest from ${registryAddress} after the push`);
   recordDigest(layout, spec.name, pinned);
+  if (spec.official !== undefined)
+    await runLogged(["docker", "tag", reference, spec.official], { log: context.log });
   const sizeBytes = Number(
     (await captureChecked(["docker", "image", "inspect", "--format", "{{.Size}}", reference])).trim(),
   );
   return {
     outcome: before === (await imageId(reference)) ? "present" : "built",
-    detail: pinned,
+    detail: spec.official === undefined ? pinned : `${pinned}, also ${spec.official}`,
     figures: { sizeMb: Math.round(sizeBytes / 2 ** 20) },
   };
 }
