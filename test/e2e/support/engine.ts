@@ -32,13 +32,32 @@ export function testPrefix(what: string): string {
   return `sy-${what}-${randomBytes(3).toString("hex")}`;
 }
 
-export interface StackOptions {
-  /** Program directory to copy, relative to the repository. */
-  program: string;
-  /** npm packages the program may see: its node_modules holds links to exactly these. */
-  packages: string[];
-  stack?: string;
-}
+export type StackOptions = (
+  | {
+      /** A fixture program directory to copy, relative to the repository. */
+      program: string;
+      /** npm packages the program may see: its node_modules holds links to exactly these. */
+      packages: string[];
+    }
+  | {
+      /**
+       * The project itself: these files and directories of the repository, copied to the same
+       * places (so a stack file the test edits is a copy), with the repository's node_modules.
+       */
+      project: string[];
+    }
+) & { stack?: string };
+
+/** What the real program needs to run from a copy: its project file, sources, build context and stack files. */
+export const projectFiles = [
+  "Pulumi.yaml",
+  "Pulumi.dev.yaml",
+  "package.json",
+  "tsconfig.json",
+  "infra",
+  "components",
+  "examples/demo-app",
+];
 
 /** One stack of one program on its own file backend; `dispose()` removes the backend and the copy. */
 export class TestStack {
@@ -53,14 +72,25 @@ export class TestStack {
     this.programDir = path.join(this.dir, "program");
     this.backendDir = path.join(this.dir, "state");
     this.stack = options.stack ?? "e2e";
-    fs.cpSync(path.join(repoRoot, options.program), this.programDir, { recursive: true });
     fs.mkdirSync(this.backendDir);
-    // The language host asks for a plugin for every provider package it finds in node_modules: the
-    // program sees only the packages it uses. Links resolve to the repository's own install.
-    for (const name of options.packages) {
-      const link = path.join(this.programDir, "node_modules", name);
-      fs.mkdirSync(path.dirname(link), { recursive: true });
-      fs.symlinkSync(path.join(repoRoot, "node_modules", name), link);
+    if ("project" in options) {
+      for (const file of options.project)
+        fs.cpSync(path.join(repoRoot, file), path.join(this.programDir, file), { recursive: true });
+      // A stack file a local `pulumi up` used holds that user's salt; this stack has its own passphrase.
+      for (const file of fs.readdirSync(this.programDir).filter((name) => /^Pulumi\..+\.yaml$/.test(name))) {
+        const stackFile = path.join(this.programDir, file);
+        fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace(/^encryptionsalt:.*\n/m, ""));
+      }
+      fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(this.programDir, "node_modules"));
+    } else {
+      fs.cpSync(path.join(repoRoot, options.program), this.programDir, { recursive: true });
+      // The language host asks for a plugin for every provider package it finds in node_modules: the
+      // program sees only the packages it uses. Links resolve to the repository's own install.
+      for (const name of options.packages) {
+        const link = path.join(this.programDir, "node_modules", name);
+        fs.mkdirSync(path.dirname(link), { recursive: true });
+        fs.symlinkSync(path.join(repoRoot, "node_modules", name), link);
+      }
     }
     this.env = engineEnv({
       PULUMI_BACKEND_URL: `file://${this.backendDir}`,
