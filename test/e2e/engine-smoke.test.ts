@@ -7,10 +7,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { lockedVersion } from "../../engine/go";
-import { repoRoot } from "../../engine/layout";
 import { run } from "../support/process";
-import { engineEnv, pinnedImage, TestStack, testPrefix } from "./support/engine";
+import { pinnedImage, TestStack, testPrefix } from "./support/engine";
 
 async function inspect(
   container: string,
@@ -44,22 +42,6 @@ describe("the real engine: pulumi up, preview, refresh, destroy of a minimal pro
     await run("docker", ["rm", "--force", containerName]);
     stack?.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  it("has the plugin version the npm package asks for registered in the project's PULUMI_HOME", async () => {
-    const result = await run("pulumi", ["plugin", "ls", "--json"], { env: engineEnv() });
-    assert.equal(result.code, 0, result.output);
-    const plugins = JSON.parse(result.stdout) as { name: string; kind: string; version: string }[];
-    const lock = JSON.parse(fs.readFileSync(path.join(repoRoot, "package-lock.json"), "utf8")) as unknown;
-    assert.ok(
-      plugins.some(
-        (plugin) =>
-          plugin.name === "command" &&
-          plugin.kind === "resource" &&
-          plugin.version === lockedVersion(lock, "@pulumi/command"),
-      ),
-      result.stdout,
-    );
   });
 
   it("creates: a running container pinned by the registry's digest, the file, and the outputs", async () => {
