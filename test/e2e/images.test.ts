@@ -18,6 +18,7 @@ import {
   routerLayout,
 } from "../../components/providers/nginxConfig";
 import { delay, run, runChecked, waitForHttp } from "../support/process";
+import { imageSpecs } from "../../engine/images";
 import { pinnedImage, testPrefix } from "./support/engine";
 
 const prefix = testPrefix("images");
@@ -244,5 +245,32 @@ describe("the images built from Debian packages speak the official images' inter
     assert.equal(await docker("exec", name, "id", "-un"), "node");
     // The container healthcheck the AppSlot sets calls curl inside the container.
     await docker("exec", name, "curl", "--fail", "--silent", "http://127.0.0.1:3000/health");
+  });
+
+  it("each official name the engine gives is that image, at the version its tag claims", async () => {
+    // The command that prints each image's own version, and what it prints.
+    const versions: Record<string, { argv: string[]; version: RegExp }> = {
+      postgres: { argv: ["postgres", "--version"], version: /\(PostgreSQL\) (\d+)\./ },
+      redis: { argv: ["redis-server", "--version"], version: /v=(\d+\.\d+)\./ },
+      nginx: { argv: ["nginx", "-v"], version: /nginx\/(\d+\.\d+)\./ },
+      node: { argv: ["node", "--version"], version: /^v(\d+)\./ },
+    };
+    const officials = imageSpecs("0.0.0").filter((spec) => spec.official !== undefined);
+    assert.deepEqual(officials.map((spec) => spec.name).sort(), Object.keys(versions).sort());
+    for (const spec of officials) {
+      const official = String(spec.official);
+      assert.equal(
+        await docker("image", "inspect", "--format", "{{.Id}}", official),
+        await docker("image", "inspect", "--format", "{{.Id}}", pinnedImage(spec.name)),
+      );
+      const { argv, version } = versions[spec.name];
+      const printed = (
+        await runChecked("docker", ["run", "--rm", "--entrypoint", argv[0], official, ...argv.slice(1)])
+      ).output;
+      const line = version.exec(printed.trim())?.[1];
+      assert.ok(line, `${official}: ${printed}`);
+      // `postgres:17-trixie` claims 17, `redis:8.0` claims 8.0: the tag starts with the version line.
+      assert.ok(official.split(":")[1].startsWith(line), `${official} runs ${line}`);
+    }
   });
 });

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
+import { parse as parseYaml } from "yaml";
 import { cli } from "../../engine/binaries";
 import { engineEnvironment, renderEnvFile, withEngine } from "../../engine/env";
 import {
@@ -351,6 +352,22 @@ describe("registry and images", () => {
       "127.0.0.1:5000/switchyard/demo-app:1.0.0",
       "/ctx",
     ]);
+  });
+
+  it("gives official names to every image the dev stack and the demo app's Dockerfile name", () => {
+    const stack = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
+      config: Record<string, { image?: string }>;
+    };
+    const named = ["switchyard:database", "switchyard:redis", "switchyard:router"].map(
+      (key) => stack.config[key]?.image,
+    );
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "examples/demo-app/Dockerfile"), "utf8");
+    named.push(/^ARG BASE=(\S+)$/m.exec(dockerfile)?.[1]);
+    const officials = imageSpecs("1.0.0").map((spec) => spec.official);
+    assert.deepEqual(
+      named.filter((image) => !officials.includes(image)),
+      [],
+    );
   });
 
   it("takes the registry's digest of an image, not another repository's", () => {
