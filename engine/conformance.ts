@@ -459,28 +459,48 @@ function compareTypes(
   }
 }
 
+/** How one part of a resource or function is compared: its label, its direction, where it is. */
+type Part<Member> = [label: string, direction: Direction, of: (member: Member) => ObjectShape];
+
+function compareMembers<Member>(
+  sdk: Record<string, Member>,
+  plugin: Record<string, Member>,
+  parts: Part<Member>[],
+  differences: string[],
+): void {
+  for (const [token, expected] of Object.entries(sdk)) {
+    const found = plugin[token];
+    if (!found) {
+      differences.push(`${token}: missing from the plugin`);
+      continue;
+    }
+    for (const [label, direction, of] of parts)
+      compareObjects(`${token} ${label}`, of(expected), of(found), direction, differences);
+  }
+}
+
 /** Every way `plugin` falls short of what `sdk` declares, one line each, sorted. */
 export function conformance(sdk: PackageShape, plugin: PackageShape): string[] {
   const differences: string[] = [];
-  for (const [token, expected] of Object.entries(sdk.resources)) {
-    const found = plugin.resources[token];
-    if (!found) {
-      differences.push(`${token}: missing from the plugin`);
-      continue;
-    }
-    compareObjects(`${token} input`, expected.inputs, found.inputs, "input", differences);
-    compareObjects(`${token} output`, expected.outputs, found.outputs, "output", differences);
-    compareObjects(`${token} state`, expected.state, found.state, "state", differences);
-  }
-  for (const [token, expected] of Object.entries(sdk.functions)) {
-    const found = plugin.functions[token];
-    if (!found) {
-      differences.push(`${token}: missing from the plugin`);
-      continue;
-    }
-    compareObjects(`${token} argument`, expected.inputs, found.inputs, "input", differences);
-    compareObjects(`${token} result`, expected.outputs, found.outputs, "output", differences);
-  }
+  compareMembers(
+    sdk.resources,
+    plugin.resources,
+    [
+      ["input", "input", (resource) => resource.inputs],
+      ["output", "output", (resource) => resource.outputs],
+      ["state", "state", (resource) => resource.state],
+    ],
+    differences,
+  );
+  compareMembers(
+    sdk.functions,
+    plugin.functions,
+    [
+      ["argument", "input", (fn) => fn.inputs],
+      ["result", "output", (fn) => fn.outputs],
+    ],
+    differences,
+  );
   compareObjects("provider input", sdk.provider, plugin.provider, "input", differences);
   compareObjects("config", sdk.config, plugin.config, "state", differences);
   compareTypes("input", sdk.types.input, plugin.types.input, differences);
