@@ -6,7 +6,7 @@
  * own preview.
  */
 import assert from "node:assert/strict";
-import { httpGet, run } from "../support/process";
+import { delay, httpGet, run } from "../support/process";
 import { projectFiles, TestStack } from "./support/engine";
 
 /** The dev stack's fixed names: a deployment has no name of its own yet (see the shape issue). */
@@ -25,6 +25,16 @@ async function inspect(
 ): Promise<Inspected | undefined> {
   const result = await run("docker", [kind, "inspect", name]);
   return result.code === 0 ? (JSON.parse(result.stdout) as Inspected[])[0] : undefined;
+}
+
+/** A container's health once Docker has given a verdict (`starting` is none yet). */
+async function settledHealth(name: string, timeoutMs = 120_000): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await inspect("container", name))?.State.Health?.Status;
+    if (status !== "starting" || Date.now() > deadline) return status;
+    await delay(1000);
+  }
 }
 
 /** What the router answers on a fresh connection each time. */
@@ -77,7 +87,8 @@ describe("the dev stack through the real engine", function () {
       const container = await inspect("container", name);
       assert.ok(container, `${name} does not exist`);
       assert.equal(container.State.Running, true, `${name} is not running`);
-      assert.equal(container.State.Health?.Status, "healthy", `${name} is not healthy`);
+      // Docker runs the router's healthcheck every 30 s: its first verdict may still be to come.
+      assert.equal(await settledHealth(name), "healthy", `${name} is not healthy`);
     }
     const response = await httpGet(routerHealth);
     assert.equal(response.status, 200, response.body);

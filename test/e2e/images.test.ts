@@ -189,10 +189,9 @@ describe("the images built from Debian packages speak the official images' inter
     const workers = (await processesOf(name)).filter((process) => process.args.startsWith("nginx: worker"));
     assert.ok(workers.length > 0, "no nginx worker is running");
     assert.deepEqual([...new Set(workers.map((process) => process.uid))], [await uidOf(name, "nginx")]);
-    assert.match(
-      await docker("logs", name),
-      /GET \/ HTTP\/1.1" 503/,
-      "the access log does not reach docker logs",
+    // nginx logs a request after answering it, and docker logs reads what has arrived so far.
+    await until("the access log line in docker logs", async () =>
+      /GET \/ HTTP\/1.1" 503/.test(await docker("logs", name)) ? true : undefined,
     );
     fs.rmSync(dir, { recursive: true });
   });

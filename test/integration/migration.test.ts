@@ -12,7 +12,7 @@ import { openExecutor } from "../../components/providers/executor";
 import { type PgSnapshotInputs, pgSnapshotProvider } from "../../components/providers/PgSnapshot";
 import { restoreSnapshot } from "../../components/providers/snapshotStore";
 import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
-import { Background, freePort, httpGet, run, waitForHttp } from "../support/process";
+import { Background, freePort, run, waitForHttp } from "../support/process";
 import { repoRoot } from "../support/program";
 import { Cleanups, localLocation, temporaryDirectory } from "../support/snapshotFixtures";
 
@@ -118,8 +118,8 @@ describe("migrations after a snapshot, against real PostgreSQL", function () {
     cleanups.add(() => app.stop("SIGKILL"));
     await app.waitForOutput(/"msg":"listening"/);
     const health = `http://127.0.0.1:${port}/health`;
-    const migratedHealth = await httpGet(health);
-    assert.equal(migratedHealth.status, 200, migratedHealth.body);
+    // A first connection may outlast the app's 1 s check timeout on a busy machine: wait for a settled answer.
+    const migratedHealth = await waitForHttp(health, (response) => response.status === 200, 30_000);
     assert.equal(JSON.parse(migratedHealth.body).migrations, "up-to-date");
 
     // 4. The snapshot from before the migrations brings the database back; the app notices.
@@ -131,7 +131,7 @@ describe("migrations after a snapshot, against real PostgreSQL", function () {
       targetDatabase: database,
     });
     cleanups.add(() => pg.dropDatabase(restored.keptAs as string));
-    const pending = await waitForHttp(health, (res) => JSON.parse(res.body).migrations === "pending");
+    const pending = await waitForHttp(health, (res) => JSON.parse(res.body).migrations === "pending", 30_000);
     assert.equal(pending.status, 206, pending.body);
   });
 });
