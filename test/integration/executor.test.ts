@@ -56,6 +56,13 @@ async function processRunning(marker: string): Promise<boolean> {
   return found.code === 0;
 }
 
+/**
+ * How long a process or connection may take to go away on a busy machine. `eventually` returns
+ * as soon as it has, so this costs nothing when it works; each command a test waits on this way
+ * would on its own outlive it by far, so a command that is never stopped still fails the test.
+ */
+const settleMs = 20_000;
+
 /** Waits up to `timeoutMs` for `condition`; returns whether it held. */
 async function eventually(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -189,17 +196,21 @@ describe("executor", () => {
             done(new Error("ENOSPC: no space left on device"));
           },
         });
+        // The timeout (over ssh also the remote `timeout` that would kill cat) lies far beyond
+        // settleMs: cat is gone in time only if the failed write stopped it.
         await assert.rejects(
-          executor.run(["cat", "/dev/zero"], { stdout: full, timeoutMs: 10_000 }),
+          executor.run(["cat", "/dev/zero"], { stdout: full, timeoutMs: 2 * settleMs }),
           new RegExp(
             `^Error: output of cat on ${executor.description} could not be written: ENOSPC: no space left on device$`,
           ),
         );
-        assert.equal(await eventually(async () => !(await processRunning("cat /dev/zero")), 5000), true);
+        assert.equal(await eventually(async () => !(await processRunning("cat /dev/zero")), settleMs), true);
       });
 
       it("kills a command that outlives its timeout", async () => {
-        const marker = `${variant.name === "ssh" ? 41 : 42}.${process.pid}`;
+        // Seconds to sleep, unique to this run and variant: more than twice settleMs, so neither
+        // the run's end nor the process's can come from the command ending by itself.
+        const marker = `${variant.name === "ssh" ? 45 : 46}.${process.pid}`;
         const started = Date.now();
         await assert.rejects(executor.run(["sleep", marker], { timeoutMs: 300 }), (error: Error) => {
           assert.equal(error.name, "CommandTimedOut");
@@ -209,8 +220,16 @@ describe("executor", () => {
           );
           return true;
         });
-        assert.ok(Date.now() - started < 2000);
-        assert.equal(await eventually(async () => !(await processRunning(`sleep ${marker}`)), 5000), true);
+        const waitedMs = Date.now() - started;
+        assert.ok(
+          waitedMs < settleMs,
+          `the run gives up at its timeout, not when the command ends; it took ${waitedMs} ms`,
+        );
+        assert.equal(
+          await eventually(async () => !(await processRunning(`sleep ${marker}`)), settleMs),
+          true,
+          "the command was killed",
+        );
         assert.equal((await executor.run(["echo", "still usable"])).stdout, "still usable\n");
       });
 
@@ -258,6 +277,33 @@ describe("executor", () => {
       return sshd.log().slice(mark);
     }
 
+    /**
+     * What sshd logged about the one connection opened since `mark`, once it has logged that
+     * connection's end, so an assertion about what is not there reads the whole story. The
+     * lines are those naming the connection's client port; the last one is its end.
+     */
+    async function connectionLog(mark: number): Promise<string[]> {
+      const deadline = Date.now() + settleMs;
+      for (;;) {
+        // Whole lines only (sshd ends them with CRLF): the last piece may be one still being written.
+        const lines = logSince(mark).split(/\r?\n/).slice(0, -1);
+        const port = lines
+          .map((line) => /^Connection from \S+ port (\d+) on /.exec(line)?.[1])
+          .find((found) => found !== undefined);
+        if (port !== undefined) {
+          const own = lines.filter((line) => new RegExp(` port ${port}\\b`).test(line));
+          const end = own.findIndex((line) =>
+            /^(?:Disconnected from|Connection (?:closed|reset) by) /.test(line),
+          );
+          if (end !== -1) return own.slice(0, end + 1);
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`sshd logged no end of the connection within ${settleMs} ms:\n${logSince(mark)}`);
+        }
+        await delay(50);
+      }
+    }
+
     it("refuses a server whose host key is not the pinned one, before authenticating", async () => {
       const mark = sshd.log().length;
       const fingerprint = async (line: string) => {
@@ -276,8 +322,9 @@ describe("executor", () => {
         );
         return true;
       });
-      await delay(200);
-      assert.doesNotMatch(logSince(mark), /Accepted|session|Starting/i);
+      const logged = await connectionLog(mark);
+      assert.match(logged[logged.length - 1], /\[preauth\]$/, logged.join("\n"));
+      assert.doesNotMatch(logged.join("\n"), /Accepted|session|Starting/i);
     });
 
     it("refuses a host key line that is not a public key", async () => {
@@ -300,8 +347,9 @@ describe("executor", () => {
           return true;
         },
       );
-      await delay(200);
-      assert.doesNotMatch(logSince(mark), /Accepted publickey/);
+      const logged = await connectionLog(mark);
+      assert.match(logged[logged.length - 1], /\[preauth\]$/, logged.join("\n"));
+      assert.doesNotMatch(logged.join("\n"), /Accepted publickey/);
     });
 
     it("does not quote an unreadable private key", async () => {
@@ -341,7 +389,7 @@ describe("executor", () => {
       const afterwards = await eventually(async () => {
         const now = (await run("ss", ["-tn", "state", "established", `dport = :${sshd.port}`])).stdout;
         return now.split("\n").length <= before.split("\n").length;
-      }, 3000);
+      }, settleMs);
       assert.equal(afterwards, true);
     });
   });

@@ -32,6 +32,12 @@ import { Background, freePort, httpGet, run, waitForHttp } from "../support/proc
 
 const appDir = path.resolve(__dirname, "../../examples/demo-app");
 const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
+/**
+ * The post-switch check's per-check timeout in tests that switch under a load saturating the
+ * machine: an answer that comes late there is no lost request and no failed slot, and these
+ * tests are about requests and switching back, not latency (that belongs in the benchmarks).
+ */
+const patientCheckMs = 10_000;
 
 /**
  * A TCP relay to PostgreSQL that a test can cut: the app behind it turns unhealthy (its
@@ -254,14 +260,18 @@ describe("router switch on real nginx in front of the demo app", () => {
 
   it("loses no request over 12 switches back and forth under keep-alive load", async function () {
     this.timeout(120_000);
-    router = await TestRouter.start();
-    let applied = await createRouter(router.inputs(choice("blue")));
-    const load = await keepAliveLoad(`${router.url}/`, 32);
+    const connections = 32;
+    const switchCount = 12;
+    const started = await TestRouter.start();
+    router = started;
+    const inputs = (to: SlotColour) => ({ ...started.inputs(choice(to)), timeoutMs: patientCheckMs });
+    let applied = await createRouter(inputs("blue"));
+    const load = await keepAliveLoad(`${router.url}/`, connections);
     const switches: string[] = [];
     try {
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < switchCount; i++) {
         const to: SlotColour = i % 2 === 0 ? "green" : "blue";
-        applied = await updateRouter(applied, router.inputs(choice(to)));
+        applied = await updateRouter(applied, inputs(to));
         switches.push(`${applied.outs.activeSlot} ${applied.outs.verifiedVersion}`);
         assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 3), [`${to} ${versions[to]}`]);
       }
@@ -270,11 +280,16 @@ describe("router switch on real nginx in front of the demo app", () => {
       assert.equal(result.errors, 0, `socket errors: ${JSON.stringify(result)}`);
       assert.equal(result.timeouts, 0, JSON.stringify(result));
       assert.equal(result.non2xx, 0, JSON.stringify(result));
-      assert.ok(result.requests > 1000, `the load kept flowing: ${JSON.stringify(result)}`);
+      // Not a throughput floor: only that the load went on across the switches, at least one
+      // request per connection and switch, so "nothing lost" is about real traffic.
+      assert.ok(
+        result.requests >= connections * switchCount,
+        `the load kept flowing through the switches: ${JSON.stringify(result)}`,
+      );
     }
     assert.deepEqual(
       switches,
-      Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? "green 2.0.0" : "blue 1.0.0")),
+      Array.from({ length: switchCount }, (_, i) => (i % 2 === 0 ? "green 2.0.0" : "blue 1.0.0")),
       "each switch held its post-switch window on the version of the slot it moved to",
     );
   });
@@ -300,30 +315,52 @@ describe("router switch on real nginx in front of the demo app", () => {
       const result = await load.stop();
       const lost = result.errors + result.timeouts + result.non2xx;
       assert.equal(lost, 0, `after ${flips} flips: ${JSON.stringify(result)}`);
+      // Not a throughput floor: only that requests went on while the pointer flipped.
+      assert.ok(
+        result.requests >= flips,
+        `the load kept flowing through ${flips} flips: ${JSON.stringify(result)}`,
+      );
     }
   });
 
   it("switches back by itself when the new slot fails inside the window; requests keep succeeding", async function () {
-    this.timeout(60_000);
+    this.timeout(120_000);
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));
     const routerUrl = router.url;
     const load = await keepAliveLoad(`${routerUrl}/`, 16);
     let result: Awaited<ReturnType<typeof load.stop>> | undefined;
     try {
-      const update = updateRouter(applied, router.inputs(choice("green", { stableForMs: 4000 })));
-      // Green takes traffic, then loses its database a moment later: its health turns 503
-      // while its pages still answer.
-      await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "green");
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A window far longer than getting from the switch to the cut can take on a busy machine;
+      // it costs no time, as the first failing check ends it.
+      const stableForMs = 15_000;
+      const update = updateRouter(applied, {
+        ...router.inputs(choice("green", { stableForMs })),
+        timeoutMs: patientCheckMs,
+      });
+      // Its failure is awaited below; until then it must not count as unhandled.
+      update.catch(() => {});
+      // Green loses its database as soon as it is seen taking traffic: its health fails while
+      // its pages still answer.
+      await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "green", 30_000);
       greenDatabase.cutOff();
       await assert.rejects(update, (error: Error) => {
+        assert.equal(error.name, "RouterDidNotHold", error.message);
         assert.match(
           error.message,
-          /the router did not hold green on version 2\.0\.0 for 4000 ms after the switch/,
+          /^the router did not hold green on version 2\.0\.0 for 15000 ms after the switch: /,
         );
-        assert.match(error.message, /HTTP 503/);
-        assert.match(error.message, /Switched back: traffic is on blue again\./);
+        // Which failing answer comes first depends on which of green's checks notices the cut
+        // first: 503 (database) or 206 (migrations, which read the same database); on a busy
+        // machine it may be none in time. Each fails the window.
+        assert.match(
+          error.message,
+          new RegExp(
+            "check \\d+, \\d+ ms in, saw (?:HTTP 503, status unhealthy|HTTP 206, status degraded|" +
+              `no answer within ${patientCheckMs} ms)`,
+          ),
+        );
+        assert.match(error.message, /Switched back: traffic is on blue again\.$/);
         return true;
       });
       assert.deepEqual(await slotsOnNewConnections(`${routerUrl}/`, 10), ["blue 1.0.0"]);
