@@ -41,6 +41,8 @@ class SteeredServer {
   respond: Responder;
   readonly requests: { path: string; headers: http.IncomingHttpHeaders }[] = [];
   private server: http.Server | undefined;
+  /** Answers held back by `delayMs`; dropped on close, so none outlives its test. */
+  private readonly delayed = new Set<ReturnType<typeof setTimeout>>();
 
   private constructor(
     readonly port: number,
@@ -77,8 +79,13 @@ class SteeredServer {
         });
         res.end(text);
       };
-      if (reply.delayMs) setTimeout(send, reply.delayMs);
-      else send();
+      if (reply.delayMs) {
+        const timer = setTimeout(() => {
+          this.delayed.delete(timer);
+          send();
+        }, reply.delayMs);
+        this.delayed.add(timer);
+      } else send();
     });
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -91,6 +98,8 @@ class SteeredServer {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
@@ -117,6 +126,29 @@ async function gateFailure(spec: GateSpec, progress?: (message: string) => void)
     return error;
   }
   assert.fail("the gate passed");
+}
+
+/** Asserts that lines matching `patterns` come in this order; other lines may come between them. */
+function assertInOrder(lines: string[], patterns: RegExp[]) {
+  let from = 0;
+  for (const pattern of patterns) {
+    const index = lines.findIndex((line, i) => i >= from && pattern.test(line));
+    assert.ok(index >= 0, `no line matching ${pattern} after line ${from}:\n${lines.join("\n")}`);
+    from = index + 1;
+  }
+}
+
+/** Waits until the gate has reported a line matching `pattern`; fails if the gate ends first. */
+async function untilReported(progress: string[], pattern: RegExp, gate: Promise<unknown>) {
+  let ended = false;
+  const end = () => {
+    ended = true;
+  };
+  gate.then(end, end);
+  while (!progress.some((m) => pattern.test(m))) {
+    assert.ok(!ended, `the gate ended without reporting ${pattern}:\n${progress.join("\n")}`);
+    await delay(20);
+  }
 }
 
 describe("health gate against real HTTP servers", () => {
@@ -199,13 +231,13 @@ describe("health gate against real HTTP servers", () => {
   });
 
   it("counts an answer slower than the per-try timeout as a failure", async () => {
-    const server = await serve(() => ({ ...healthy("2.0.0"), delayMs: 2000 }));
-    const started = performance.now();
+    // Far beyond the deadline: only a try cut off at its timeout lets the gate end before it.
+    const answersAfterMs = 30_000;
+    const server = await serve(() => ({ ...healthy("2.0.0"), delayMs: answersAfterMs }));
     const failure = await gateFailure(fastSpec(server.url(), { timeoutMs: 150, deadlineMs: 600 }));
-    const elapsed = performance.now() - started;
     assert.match(failure.message, /no check passed; last seen: no answer within 150 ms$/);
-    // No try starts after the deadline, and each is cut off at its timeout.
-    assert.ok(elapsed < 600 + 150 + 250, `took ${elapsed} ms`);
+    assert.ok(server.requests.length >= 1, "the tries reached the server");
+    assert.ok(failure.waitedMs < answersAfterMs, `gave up after ${failure.waitedMs} ms`);
   });
 
   it("waits through refused connections and a starting app, and passes promptly once healthy", async () => {
@@ -218,77 +250,94 @@ describe("health gate against real HTTP servers", () => {
       },
     }));
     onCleanup(() => server.close());
+    const refused = /^not passing: connection refused$/;
+    const starting =
+      /^not passing: HTTP 503, status unhealthy, version 2\.0\.0, failed checks: database; unhealthy$/;
     const progress: string[] = [];
-    const gate = waitUntilStable(fastSpec(server.url(), { intervalMs: 2000, deadlineMs: 10_000 }), (m) =>
-      progress.push(m),
-    );
+    const spec = fastSpec(server.url(), { intervalMs: 5000, deadlineMs: 30_000 });
+    const gate = waitUntilStable(spec, (m) => progress.push(m));
+    // Each phase lasts a while, and ends only once the gate has seen it.
     await delay(700);
+    await untilReported(progress, refused, gate);
     await server.listen();
     await delay(800);
+    await untilReported(progress, starting, gate);
     server.respond = () => healthy("2.0.0");
     const healthySince = performance.now();
     const result = await gate;
     const lag = performance.now() - healthySince;
 
     assert.equal(result.version, "2.0.0");
-    assert.equal(progress.length, 5, progress.join("\n"));
-    assert.match(progress[1], /^not passing: connection refused$/);
-    assert.match(
-      progress[2],
-      /^not passing: HTTP 503, status unhealthy, version 2\.0\.0, failed checks: database; unhealthy$/,
-    );
-    assert.match(progress[3], /^passing: HTTP 200, status healthy, version 2\.0\.0$/);
-    assert.match(progress[4], /^passed after \d+ ms and \d+ checks$/);
-    // Two passes are needed; after 1.5 s of waiting the poll is about 200 ms apart, not 2 s.
-    assert.ok(lag < 600, `passed ${Math.round(lag)} ms after the app turned healthy`);
+    assertInOrder(progress, [
+      refused,
+      starting,
+      /^passing: HTTP 200, status healthy, version 2\.0\.0$/,
+      /^passed after \d+ ms and \d+ checks$/,
+    ]);
+    // Two passes are needed: polling every intervalMs would put a whole interval between them.
+    // The gate polls about a tenth of the time spent in a state apart, and fast after a change.
+    assert.ok(lag < spec.intervalMs, `passed ${Math.round(lag)} ms after the app turned healthy`);
   });
 
   it("restarts the stable window when a check fails inside it, and passes once it holds", async () => {
-    const started = performance.now();
-    const failingBetween = [400, 550];
-    const server = await serve(() => {
-      const at = performance.now() - started;
-      return at >= failingBetween[0] && at < failingBetween[1]
-        ? { status: 503, body: { status: "unhealthy", version: "2.0.0" } }
-        : healthy("2.0.0");
+    // Two passes start the window; the third try, the first inside it, fails; every later one passes.
+    let answers = 0;
+    const server = await serve(() =>
+      ++answers === 3 ? { status: 503, body: { status: "unhealthy", version: "2.0.0" } } : healthy("2.0.0"),
+    );
+    // When the gate reported each line: it reports synchronously, right after the try it describes.
+    const progress: { at: number; message: string }[] = [];
+    const spec = fastSpec(server.url(), {
+      stableForMs: 600,
+      intervalMs: 100,
+      timeoutMs: 5000,
+      deadlineMs: 30_000,
     });
-    const progress: string[] = [];
-    const result = await waitUntilStable(
-      fastSpec(server.url(), {
-        stableForMs: 600,
-        intervalMs: 100,
-        deadlineMs: 5000,
-      }),
-      (m) => progress.push(m),
+    const result = await waitUntilStable(spec, (message) =>
+      progress.push({ at: performance.now(), message }),
     );
-    const restarts = progress.filter((m) =>
-      /^failed \d+ ms into the stable window, starting over: HTTP 503/.test(m),
+    const lines = progress.map((p) => p.message);
+    const restarts = progress.filter((p) =>
+      /^failed \d+ ms into the stable window, starting over: HTTP 503/.test(p.message),
     );
-    assert.equal(restarts.length, 1, progress.join("\n"));
-    assert.ok(result.waitedMs >= failingBetween[1] + 600, `passed after ${result.waitedMs} ms`);
+    assert.equal(restarts.length, 1, lines.join("\n"));
+    assertInOrder(lines, [
+      /^2 consecutive passes; must now stay passing for 600 ms$/,
+      /^failed \d+ ms into the stable window, starting over: HTTP 503/,
+      /^passing: /,
+      /^2 consecutive passes; must now stay passing for 600 ms$/,
+      /^passed after \d+ ms and \d+ checks$/,
+    ]);
+    const passed = progress[progress.length - 1];
+    assert.equal(passed.message, `passed after ${result.waitedMs} ms and ${result.checks} checks`);
+    // The window that held started after the failure, so the pass came a whole window later.
+    const sinceFailure = passed.at - restarts[0].at;
+    assert.ok(sinceFailure >= spec.stableForMs, `passed ${Math.round(sinceFailure)} ms after the failure`);
   });
 
   it("fails by the deadline when the app keeps flapping inside the stable window", async () => {
-    const started = performance.now();
+    // Pass, pass, fail, and again: each window starts on a second pass and breaks on the very
+    // next try, so it can never hold, however the tries are timed.
+    let answers = 0;
     const server = await serve(() =>
-      (performance.now() - started) % 400 < 300
-        ? healthy("2.0.0")
-        : { status: 503, body: { status: "unhealthy", version: "2.0.0" } },
+      ++answers % 3 === 0
+        ? { status: 503, body: { status: "unhealthy", version: "2.0.0" } }
+        : healthy("2.0.0"),
     );
-    const failure = await gateFailure(
-      fastSpec(server.url(), {
-        stableForMs: 500,
-        intervalMs: 100,
-        deadlineMs: 2500,
-      }),
-    );
+    const spec = fastSpec(server.url(), {
+      stableForMs: 500,
+      intervalMs: 100,
+      timeoutMs: 5000,
+      deadlineMs: 2500,
+    });
+    const failure = await gateFailure(spec);
     assert.match(
       failure.message,
-      /: it failed inside the 500 ms stable window [2-9] times \(longest hold \d+ ms\)/,
+      /\(deadline 2500 ms\): it failed inside the 500 ms stable window (once|\d+ times) \(longest hold \d+ ms\)/,
     );
     assert.match(failure.message, /; last seen: HTTP (200|503)/);
-    // It gives up as soon as the window can no longer end before the deadline.
-    assert.ok(failure.waitedMs > 2000 - 100 && failure.waitedMs <= 2500, String(failure.waitedMs));
+    // It keeps trying while the window could still end by the deadline.
+    assert.ok(failure.waitedMs >= spec.deadlineMs - spec.stableForMs, String(failure.waitedMs));
   });
 
   it("fails when a smoke check answers another status, naming the path", async () => {
@@ -342,22 +391,22 @@ describe("health gate against real HTTP servers", () => {
     const progress: string[] = [];
     const result = await waitUntilStable(
       fastSpec(server.url(), {
-        successesNeeded: 3,
+        successesNeeded: 4,
         stableForMs: 800,
         intervalMs: 100,
+        timeoutMs: 5000,
+        deadlineMs: 30_000,
       }),
       (m) => progress.push(m),
     );
-    assert.ok(result.checks >= 10, String(result.checks));
-    assert.deepEqual(
-      progress.map((m) => m.split(":")[0]),
-      [
-        `checking http`,
-        "passing",
-        "3 consecutive passes; must now stay passing for 800 ms",
-        `passed after ${result.waitedMs} ms and ${result.checks} checks`,
-      ],
-    );
+    assert.deepEqual(progress, [
+      `checking ${server.url()} for version 2.0.0: 4 consecutive passes, then stable for 800 ms`,
+      "passing: HTTP 200, status healthy, version 2.0.0",
+      "4 consecutive passes; must now stay passing for 800 ms",
+      `passed after ${result.waitedMs} ms and ${result.checks} checks`,
+    ]);
+    // Four passes start the window and at least one more ends it: more polls than lines.
+    assert.ok(result.checks > progress.length, `${result.checks} checks`);
   });
 
   it("refuses an invalid spec, naming each bad field", async () => {
@@ -430,7 +479,12 @@ describe("health gate on the demo app against real PostgreSQL", () => {
       },
       (m) => progress.push(m),
     );
-    while (!progress.some((m) => m.startsWith("not passing"))) await delay(20);
+    const pending =
+      /^not passing: HTTP 206, status degraded, version 3\.1\.0-gate, failed checks: migrations \(2 pending: 001_create_items, 002_add_items_created_at\); degraded, and degraded is not allowed$/;
+    const passing = /^passing: HTTP 200, status healthy, version 3\.1\.0-gate$/;
+    // However slowly the app's first checks answer, the gate has seen both migrations pending.
+    await untilReported(progress, pending, gate);
+    const beforeMigrate = [...progress];
     const migrated = await run(process.execPath, ["migrate.js"], {
       cwd: appDir,
       env: env(),
@@ -440,23 +494,35 @@ describe("health gate on the demo app against real PostgreSQL", () => {
     const result = await gate;
     assert.equal(result.status, "healthy");
     assert.equal(result.version, version);
-    assert.match(
-      progress[1],
-      /^not passing: HTTP 206, status degraded, version 3\.1\.0-gate, failed checks: migrations \(2 pending: 001_create_items, 002_add_items_created_at\); degraded, and degraded is not allowed$/,
-    );
-    assert.match(progress[2], /^passing: HTTP 200, status healthy, version 3\.1\.0-gate$/);
+    assert.ok(!beforeMigrate.some((m) => passing.test(m)), beforeMigrate.join("\n"));
+    // migrate commits each migration on its own, so "1 pending" may come between.
+    assertInOrder(progress, [pending, passing, /^passed after \d+ ms and \d+ checks$/]);
   });
 
   it("fails a gate that expects another version, naming both", async () => {
-    const failure = await gateFailure({
-      ...fastSpec(`${baseUrl}/health`, {
-        expectedVersion: "3.2.0",
-        deadlineMs: 500,
+    // The app bounds its own database checks at 1 s: with a longer per-try timeout every try
+    // gets an answer. Settled first, so no try meets a pool still opening connections.
+    const timeoutMs = 5000;
+    await waitUntilStable(
+      fastSpec(`${baseUrl}/health`, {
+        expectedVersion: version,
+        successesNeeded: 1,
+        timeoutMs,
+        deadlineMs: 30_000,
       }),
-    });
+    );
+    const failure = await gateFailure(
+      fastSpec(`${baseUrl}/health`, { expectedVersion: "3.2.0", timeoutMs, deadlineMs: 500 }),
+    );
     assert.match(
       failure.message,
-      /last seen: HTTP 200, status healthy, version 3\.1\.0-gate; version 3\.1\.0-gate found, expected 3\.2\.0$/,
+      /^health gate for http:\/\/127\.0\.0\.1:\d+\/health \(version 3\.2\.0\) failed /,
+    );
+    // A healthy answer fails on its version alone, naming both. Only a database check that
+    // outran the app's own 1 s bound could have made the last answer fail on something else.
+    assert.match(
+      failure.message,
+      /; last seen: (HTTP 200, status healthy, version 3\.1\.0-gate; version 3\.1\.0-gate found, expected 3\.2\.0|HTTP 206, status degraded, version 3\.1\.0-gate, failed checks: .+; degraded, and degraded is not allowed|HTTP 503, status unhealthy, version 3\.1\.0-gate, failed checks: .+; unhealthy)$/,
     );
   });
 });
@@ -671,18 +737,17 @@ describe("HealthGate provider, from the text the engine stores", () => {
 
     it("fails on a port nothing listens on, without the key in the message", async () => {
       const port = await freePort();
-      await assert.rejects(
-        call("create", inputsFor(port, { executor: sshExecutor(), deadlineMs: 400 })),
-        (error: Error) => {
-          // ssh2 closes or resets the tunnelled socket when the remote connect fails, depending on timing.
-          assert.match(
-            error.message,
-            /no check passed; last seen: connection (closed before a response|reset)$/,
-          );
-          assert.ok(!error.message.includes(sshd.privateKey.split("\n")[1]), error.message);
-          return true;
-        },
-      );
+      // Each try waits for the tunnel to report the failed connect, however slowly ssh does it.
+      const inputs = inputsFor(port, { executor: sshExecutor(), timeoutMs: 10_000, deadlineMs: 400 });
+      await assert.rejects(call("create", inputs), (error: Error) => {
+        // ssh2 closes or resets the tunnelled socket when the remote connect fails, depending on timing.
+        assert.match(
+          error.message,
+          /no check passed; last seen: connection (closed before a response|reset)$/,
+        );
+        assert.ok(!error.message.includes(sshd.privateKey.split("\n")[1]), error.message);
+        return true;
+      });
     });
 
     it("refuses a target whose host key is not the pinned one", async () => {

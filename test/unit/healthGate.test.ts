@@ -417,7 +417,8 @@ describe("request failure reasons", () => {
 
     it("a connection closed before any answer", async () => {
       const port = await listening(net.createServer((socket) => socket.destroy()));
-      assert.equal(await seen(port), "connection closed before a response");
+      // Closing with the request still unread sends a reset instead of a close, depending on timing.
+      assert.match(await seen(port), /^connection (closed before a response|reset)$/);
     });
 
     it("an answer that is not HTTP", async () => {
