@@ -74,6 +74,23 @@ describe("config schema", () => {
     assert.ok(!problems.join("\n").includes("hunter2"), "the secret value is not echoed");
   });
 
+  it("refuses CPU limits the Docker provider would run as another number, naming each key", () => {
+    const problems = problemsOf(
+      minimal({
+        app: { resources: { cpus: 10.05 } },
+        database: { resources: { cpus: 20.05 } },
+        redis: { resources: { cpus: 2.5 } },
+      }),
+    );
+    assert.deepEqual(
+      problems.map((problem) => problem.split(":").slice(0, 2).join(":")),
+      ["switchyard:app.resources.cpus", "switchyard:database.resources.cpus"],
+    );
+    assert.match(problems[0], /Docker would run a different limit/);
+    for (const cpus of [0.1, 0.5, 1, 1.5, 10, 64])
+      assert.equal(parseStackConfig(minimal({ app: { resources: { cpus } } })).app.resources.cpus, cpus);
+  });
+
   it("refuses an ssh key the SSH client cannot read, without quoting it", () => {
     const pkcs8 = generateKeyPairSync("ed25519")
       .privateKey.export({ format: "pem", type: "pkcs8" })
