@@ -135,11 +135,13 @@ async function buildPlugin(
       const build = await goBinary(options.layout, source.provider, options.lock, context, async () => {
         tfgen = await generateSchema(options.layout, source, options.lock, context);
       });
-      const tfgenFigures = Object.entries(tfgen?.figures ?? {}).map(([key, value]) => [
-        `tfgen.${key}`,
-        value,
-      ]);
-      return { ...build, figures: { ...build.figures, ...Object.fromEntries(tfgenFigures) } };
+      const tfgenFigures = tfgen?.figures ?? {};
+      const figures: Record<string, number> = { ...build.figures };
+      for (const [key, value] of Object.entries(tfgenFigures)) figures[`tfgen.${key}`] = value;
+      // The step's peak is the larger of its two builds'.
+      if (tfgenFigures.peakRssMb !== undefined)
+        figures.peakRssMb = Math.max(figures.peakRssMb ?? 0, tfgenFigures.peakRssMb);
+      return { ...build, figures };
     }
     default: {
       const unknown: never = source;
