@@ -72,9 +72,19 @@ const databaseDown = [
   "unhealthy",
   "false",
 ];
-const migrationsCurrent = ["up-to-date", "up_to_date", "uptodate", "current", "applied", "ok", "complete"];
+// `true`/`false`: a boolean `migrations` field, as text.
+const migrationsCurrent = [
+  "up-to-date",
+  "up_to_date",
+  "uptodate",
+  "current",
+  "applied",
+  "ok",
+  "complete",
+  "true",
+];
 const migrationsBehind = ["pending", "behind", "outdated"];
-const migrationsBroken = ["failed", "error", "dirty"];
+const migrationsBroken = ["failed", "error", "dirty", "false"];
 
 /** Bodies beyond this are not health documents; the prober stops reading there too. */
 export const maxHealthBodyBytes = 64 * 1024;
@@ -143,7 +153,8 @@ export function parseHealthResponse(response: HealthResponse): HealthReport {
   }
 
   const json = document.value;
-  const rawStatus = firstDefined(json.status, json.state, json.healthy);
+  // `ok`/`success`: the booleans of apps without a status word (`{"ok": false}` is not healthy).
+  const rawStatus = firstDefined(json.status, json.state, json.healthy, json.ok, json.success);
   let statusWord: string | undefined;
   let byBody: HealthVerdict | undefined;
   let problem: string | undefined;

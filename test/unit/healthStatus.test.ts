@@ -359,6 +359,23 @@ describe("parseHealthResponse", () => {
       assert.equal(verdictOf(json(206, { healthy: true })), "degraded");
     });
 
+    it("reads boolean `ok` and `success` fields as the status when there is none", () => {
+      for (const key of ["ok", "success"]) {
+        assert.equal(verdictOf(json(200, { [key]: false })), "unhealthy", key);
+        assert.equal(verdictOf(json(200, { [key]: true })), "healthy", key);
+        assert.equal(parseHealthResponse(json(200, { [key]: false })).status, "false", key);
+        // A status word, where there is one, is what the app says.
+        assert.equal(verdictOf(json(200, { status: "degraded", [key]: true })), "degraded", key);
+      }
+      assert.equal(verdictOf(json(200, { healthy: true, ok: false })), "healthy");
+    });
+
+    it("does not let `migrations: false` pass under a healthy status", () => {
+      const behind = parseHealthResponse(json(200, { status: "healthy", migrations: false }));
+      assert.equal(behind.verdict, "degraded");
+      assert.deepEqual(behind.failedChecks, ["migrations"]);
+    });
+
     it("calls an unknown status word unreadable and says which word", () => {
       const report = parseHealthResponse(json(200, { status: "UNKNOWN", version: "1" }));
       assert.equal(report.verdict, "unreadable");
@@ -766,13 +783,13 @@ describe("parseHealthResponse", () => {
       [
         "migrations",
         "pass",
-        ["up-to-date", "up_to_date", "uptodate", "current", "applied", "ok", "complete", "Up-To-Date"],
+        ["up-to-date", "up_to_date", "uptodate", "current", "applied", "ok", "complete", "Up-To-Date", true],
       ],
       ["migrations", "warn", ["pending", "behind", "outdated", " Pending "]],
-      ["migrations", "fail", ["failed", "error", "dirty", "DIRTY"]],
+      ["migrations", "fail", ["failed", "error", "dirty", "DIRTY", false]],
       // Words that say nothing about health are shown but neither pass nor fail.
       ["database", "unknown", ["not-configured", "postgres", ""]],
-      ["migrations", "unknown", ["unknown", "pending-review", true, 42]],
+      ["migrations", "unknown", ["unknown", "pending-review", 42]],
     ];
     for (const [field, status, values] of fieldCases) {
       for (const value of values) {
