@@ -470,7 +470,13 @@ export const stackConfigSchema = z
 export type ParsedStackConfig = z.output<typeof stackConfigSchema>;
 
 interface IssueSink {
-  push(issue: { code: "custom"; message: string; path: PropertyKey[]; input: unknown }): void;
+  push(issue: {
+    code: "custom";
+    message: string;
+    path: PropertyKey[];
+    input: unknown;
+    continue?: boolean;
+  }): void;
 }
 
 function requireOneImageSource(value: { image?: string; build?: string }, issues: IssueSink): void {
@@ -481,6 +487,8 @@ function requireOneImageSource(value: { image?: string; build?: string }, issues
       message: "set exactly one of `image` or `build`",
       path: ["image"],
       input: value,
+      // The value is still well-formed, so the cross-key rules run too: every problem at once.
+      continue: true,
     });
   }
 }

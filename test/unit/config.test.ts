@@ -472,6 +472,21 @@ describe("config rules", () => {
     }
   });
 
+  it("a slot with neither image nor build does not hide the cross-key problems", () => {
+    const problems = problemsOf(
+      minimal({
+        slots: { blue: { version: "1.0.0" }, green: { build: "examples/demo-app", version: "1.0.0" } },
+        app: { env: { PORT: "80" } },
+        router: { httpPort: 8080, httpsPort: 8080 },
+      }),
+    );
+    assert.deepEqual(problems.map((p) => p.slice(0, p.indexOf(": "))).sort(), [
+      "switchyard:app.env.PORT",
+      "switchyard:router.httpsPort",
+      "switchyard:slots.blue.image",
+    ]);
+  });
+
   it("reports every problem at once", () => {
     const problems = problemsOf({
       values: {
