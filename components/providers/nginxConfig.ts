@@ -141,7 +141,7 @@ export const bucketCount = 100;
 /** Path on the check listener that answers with the generation directory nginx has loaded. */
 export const generationProbePath = "/.switchyard/generation";
 
-/** Headers on every response. */
+/** Headers on every response, of every listener: the redirect to HTTPS and the check listener too. */
 export const securityHeaders = [
   'add_header X-Content-Type-Options "nosniff" always;',
   'add_header X-Frame-Options "DENY" always;',
@@ -202,6 +202,7 @@ export function renderRouterSite(site: RouterSite): string {
   ];
   if (site.tls) {
     lines.push(
+      ...headers,
       "    location / {",
       "        return 308 https://$host$request_uri;",
       "    }",
@@ -228,6 +229,7 @@ export function renderRouterSite(site: RouterSite): string {
     `    listen ${site.listen.check};`,
     "    server_name _;",
     ...route("active"),
+    ...headers,
     `    location = ${generationProbePath} {`,
     "        default_type text/plain;",
     `        return 200 "${generationDirToken}";`,

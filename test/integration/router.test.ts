@@ -28,6 +28,7 @@ import {
   testConfig,
   updateRouter,
 } from "../support/nginx";
+import { httpGet } from "../support/process";
 
 const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
 
@@ -225,5 +226,12 @@ describe("router configuration against real nginx", () => {
 
     const plain = await slotsServing(`${router.url}/some/path`, 1);
     assert.deepEqual([...plain], [["HTTP 308", 1]]);
+    // Every response carries the security headers: the redirect and the check listener's too.
+    for (const url of [`${router.url}/some/path`, `${router.checkUrl}/`]) {
+      const response = await httpGet(url);
+      assert.equal(response.headers["x-content-type-options"], "nosniff", url);
+      assert.equal(response.headers["x-frame-options"], "DENY", url);
+      assert.equal(response.headers["referrer-policy"], "strict-origin-when-cross-origin", url);
+    }
   });
 });

@@ -438,15 +438,20 @@ describe("nginx configuration", () => {
       assert.equal(respond(config, { port: site.listen.http, files }).proxiedTo, site.upstreams.green);
     });
 
-    it("adds the security headers to every response of the public server, errors included", () => {
+    it("adds the security headers to every response of every listener, redirects and errors included", () => {
       const expected = headersOf(parseConfig(securityHeaders.join("\n")));
       assert.equal(Object.keys(expected).length, securityHeaders.length);
       for (const s of [site, tlsSite]) {
         const config = parseConfig(renderRouterSite(s));
-        for (const traffic of [{ activeSlot: "blue", canaryWeight: 30 } as const, undefined]) {
-          const response = respond(config, { port: publicPort(s), files: pointerFiles(traffic) });
-          for (const [name, value] of Object.entries(expected))
-            assert.equal(response.headers[name], value, name);
+        // The public server, the check listener, and with TLS the plain-HTTP redirect.
+        const ports = [...new Set([publicPort(s), s.listen.check, s.listen.http])];
+        assert.equal(ports.length, s.tls ? 3 : 2);
+        for (const port of ports) {
+          for (const traffic of [{ activeSlot: "blue", canaryWeight: 30 } as const, undefined]) {
+            const response = respond(config, { port, files: pointerFiles(traffic) });
+            for (const [name, value] of Object.entries(expected))
+              assert.equal(response.headers[name], value, `${name} on port ${port}, HTTP ${response.status}`);
+          }
         }
       }
     });
