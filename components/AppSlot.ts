@@ -142,12 +142,24 @@ export class AppSlot extends pulumi.ComponentResource {
   }
 }
 
-/** Names of the shared settings that differ between a slot's release and the current config. */
+/** The config key of each shared setting a slot pins, as the user sets it. */
+const settingKeys: Record<keyof SlotSettings, string> = {
+  port: "app.port",
+  env: "app.env",
+  resources: "app.resources",
+  user: "app.user",
+  restartPolicy: "app.restartPolicy",
+  command: "app.command",
+  loopbackPort: "app.loopbackPorts",
+  health: "health",
+};
+
+/** Config keys of the shared settings that differ between a slot's release and the current config. */
 export function unreleasedSettings(released: Release, wanted: Release): string[] {
   const names = Object.keys({ ...released.settings, ...wanted.settings }) as (keyof SlotSettings)[];
   const changed = names
     .filter((name) => JSON.stringify(released.settings[name]) !== JSON.stringify(wanted.settings[name]))
-    .map((name) => `app.${name}`);
+    .map((name) => settingKeys[name]);
   // Secrets are compared, never named by value.
   if (JSON.stringify(released.secretEnv) !== JSON.stringify(wanted.secretEnv)) changed.push("secrets");
   return changed;

@@ -281,13 +281,15 @@ for (const stack of ["stage", "production"] as const) {
       );
     });
 
-    it("a shared change (env, limits, app secrets) never touches a running slot until it is released", async () => {
+    it("a shared change (env, limits, health, app secrets) never touches a running slot until it is released", async () => {
       const state = new EngineState();
       const first = await mustRun(stack, { state });
       const shared = (v: StackValues) => {
         const app = v.app as { env: Record<string, string>; resources: { memoryMb: number } };
         app.env = { ...app.env, FEATURE_FLAGS: "checkout-v2" };
         app.resources = { ...app.resources, memoryMb: 2048 };
+        // The container's healthcheck is built from these, and a changed healthcheck replaces it.
+        v.health = { ...(v.health as object), intervalSeconds: 7 };
         v.appSecrets = { ...(v.appSecrets as object), NEW_API_TOKEN: "rotated-token-value" };
       };
       const notices = await capturingInfoLogs(() => mustRun(stack, { state, mutate: shared }));
@@ -297,7 +299,7 @@ for (const stack of ["stage", "production"] as const) {
       for (const colour of ["blue", "green"]) {
         const notice = notices.messages.find((message) => message.startsWith(`app-${colour} keeps`));
         assert.ok(notice, `app-${colour} says that settings wait for its release: ${notices.messages}`);
-        assert.match(notice, /app\.env, app\.resources, secrets reach it/);
+        assert.match(notice, /the new app\.env, health, app\.resources, secrets reach it/);
         assert.ok(!notice.includes("rotated-token-value"), "no secret in the notice");
       }
 
