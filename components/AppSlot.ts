@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import { dockerDuration } from "../infra/dockerReadBack";
 import { type ContainerResources, containerLimits } from "./containers";
+import { shellQuote } from "./target";
 
 /** The shared settings a slot runs with. A slot takes them up only when it is released. */
 export interface SlotSettings {
@@ -21,6 +22,8 @@ export interface SlotSettings {
     timeoutSeconds: number;
     retries: number;
     startPeriodSeconds: number;
+    /** Whether a degraded (206) slot may take traffic: Docker's healthcheck agrees with the gate. */
+    allowDegraded: boolean;
   };
 }
 
@@ -112,8 +115,10 @@ export class AppSlot extends pulumi.ComponentResource {
           { name: args.networks.edge, aliases: [this.containerName] },
         ],
         healthcheck: this.release.apply(({ port, health }) => ({
-          // curl -f fails on 5xx only, so a degraded (206) slot still counts as running.
-          tests: ["CMD-SHELL", `curl -fsS -o /dev/null http://127.0.0.1:${port}${health.path} || exit 1`],
+          tests: [
+            "CMD-SHELL",
+            healthcheckScript(`http://127.0.0.1:${port}${health.path}`, health.allowDegraded),
+          ],
           interval: dockerDuration(health.intervalSeconds),
           timeout: dockerDuration(health.timeoutSeconds),
           retries: health.retries,
@@ -140,6 +145,18 @@ export class AppSlot extends pulumi.ComponentResource {
       loopbackUrl: this.loopbackUrl,
     });
   }
+}
+
+/**
+ * The container's own healthcheck, judging status codes as the gate does: any 2xx is healthy but
+ * 206, which is degraded and healthy only where degraded slots may take traffic. (`curl -f` alone
+ * passes a 206 and every 3xx and 4xx below 400; the body is the gate's to read.)
+ */
+export function healthcheckScript(url: string, allowDegraded: boolean): string {
+  return [
+    `code=$(curl -s -o /dev/null -w '%{http_code}' ${shellQuote(url)})`,
+    `case "$code" in 206) exit ${allowDegraded ? 0 : 1} ;; 2??) exit 0 ;; *) exit 1 ;; esac`,
+  ].join("; ");
 }
 
 /** The config key of each shared setting a slot pins, as the user sets it. */
