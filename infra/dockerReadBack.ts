@@ -15,7 +15,7 @@ export function dockerCpus(cpus: number): string {
   const nanoCpus = Math.round(cpus * 1e9);
   if (nanoCpus === 0) return "0";
   const nine = `${Math.floor(nanoCpus / 1e9)}.${String(nanoCpus % 1e9).padStart(9, "0")}`;
-  if ((nine.match(/0/g) ?? []).length === 9) {
+  if (nine.split("0").length - 1 === 9) {
     const tenths = Math.round(nanoCpus / 1e8);
     return `${Math.floor(tenths / 10)}.${tenths % 10}`;
   }

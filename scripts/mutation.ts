@@ -43,6 +43,11 @@ export const mutationTargets: readonly MutationTarget[] = [
   },
   { name: "images", module: "infra/images.ts", tests: ["test/unit/images.test.ts"] },
   {
+    name: "dockerReadBack",
+    module: "infra/dockerReadBack.ts",
+    tests: ["test/unit/dockerReadBack.test.ts"],
+  },
+  {
     name: "snapshotFiles",
     module: "components/providers/snapshotFiles.ts",
     tests: ["test/unit/snapshotFiles.test.ts"],

@@ -7,6 +7,8 @@ import { cpusKept, dockerCpus, dockerDuration } from "../../infra/dockerReadBack
  * the nano-CPUs; `time.Duration.String()` of the healthcheck's durations).
  */
 const providerCpus: [number, string][] = [
+  [0, "0"],
+  [1.123456789, "1.123456789"],
   [0.05, "0.1"],
   [0.1, "0.1"],
   [0.15, "0.15"],
@@ -39,6 +41,8 @@ const providerCpus: [number, string][] = [
   [30, "30."],
 ];
 const goDurations: [number, string][] = [
+  [1, "1s"],
+  [0.999, "999ms"],
   [0, "0s"],
   [0.5, "500ms"],
   [5, "5s"],
