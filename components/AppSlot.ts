@@ -14,7 +14,7 @@ export interface SlotSettings {
   user: string | null;
   restartPolicy: string;
   command?: string[];
-  /** Host port on 127.0.0.1 where health gates reach this slot. */
+  /** Host port on 127.0.0.1 where the router and the health gates reach this slot. */
   loopbackPort: number;
   health: {
     path: string;
@@ -39,7 +39,7 @@ export interface AppSlotArgs {
   settings: SlotSettings;
   /** Secret environment: app secrets, DATABASE_URL, REDIS_URL. */
   secretEnv: pulumi.Input<Record<string, string>>;
-  /** The private network (database, cache) and the edge network (router). */
+  /** The private network (database, cache) and the edge network (the way out). */
   networks: { private: pulumi.Input<string>; edge: pulumi.Input<string> };
   /** Resources that must be done before this slot changes (the migration job). */
   after: pulumi.Input<pulumi.Resource>[];
@@ -65,7 +65,7 @@ export class AppSlot extends pulumi.ComponentResource {
   readonly container: docker.Container;
   /** The settings this slot actually runs with (from its last release). */
   readonly release: pulumi.Output<SlotSettings>;
-  /** `app-<colour>:<port>`: where the router reaches the slot. */
+  /** `127.0.0.1:<loopback port>`: where the router reaches the slot (see Router.ts). */
   readonly upstream: pulumi.Output<string>;
   /** `http://127.0.0.1:<port>`: where health gates on the target reach the slot. */
   readonly loopbackUrl: pulumi.Output<string>;
@@ -136,7 +136,7 @@ export class AppSlot extends pulumi.ComponentResource {
       { parent: this, deleteBeforeReplace: true, dependsOn: args.after },
     );
 
-    this.upstream = this.release.apply((settings) => `${this.containerName}:${settings.port}`);
+    this.upstream = this.release.apply((settings) => `127.0.0.1:${settings.loopbackPort}`);
     this.loopbackUrl = this.release.apply((settings) => `http://127.0.0.1:${settings.loopbackPort}`);
     this.registerOutputs({
       containerName: this.containerName,

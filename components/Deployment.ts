@@ -60,6 +60,7 @@ export class Deployment extends pulumi.ComponentResource {
       { name: "switchyard-private", internal: true, driver: "bridge" },
       childResource,
     );
+    // The slots' way out (calls to other services); the router reaches them on loopback ports.
     const edgeNetwork = new docker.Network(
       "edge",
       { name: "switchyard-edge", driver: "bridge" },
@@ -185,7 +186,6 @@ export class Deployment extends pulumi.ComponentResource {
         activeSlot: config.activeSlot,
         slots: this.slots,
         tls: config.secrets.tls,
-        network: edgeNetwork.name,
         // Traffic goes only to slots whose gate holds for their current image and version; with a
         // canary weight, both slots get traffic.
         after:

@@ -389,6 +389,9 @@ export const stackConfigSchema = z
         httpsPort: port
           .prefault(443)
           .describe("Public HTTPS port, used when tlsCertificate and tlsKey are set"),
+        checkPort: port
+          .prefault(18080)
+          .describe("Port on 127.0.0.1 of the router's check listener, which the post-switch check reads"),
         serverName: z
           .string()
           .regex(/^(_|[A-Za-z0-9*][A-Za-z0-9.-]*)( [A-Za-z0-9*][A-Za-z0-9.-]*)*$/, "nginx server_name values")
@@ -520,10 +523,18 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
     if (name in config.app.env) fail(["appSecrets", name], "is also in app.env: keep one");
   }
 
-  const { blue, green } = config.app.loopbackPorts;
-  if (blue === green) fail(["app", "loopbackPorts", "green"], "must differ from the blue slot's port");
-  if (config.router.httpPort === config.router.httpsPort)
-    fail(["router", "httpsPort"], "must differ from httpPort");
+  // The router runs in the host's network (components/Router.ts): all of these bind there.
+  const hostPorts: [string[], number][] = [
+    [["router", "httpPort"], config.router.httpPort],
+    [["router", "httpsPort"], config.router.httpsPort],
+    [["router", "checkPort"], config.router.checkPort],
+    [["app", "loopbackPorts", "blue"], config.app.loopbackPorts.blue],
+    [["app", "loopbackPorts", "green"], config.app.loopbackPorts.green],
+  ];
+  hostPorts.forEach(([key, port], index) => {
+    const taken = hostPorts.slice(0, index).find(([, earlier]) => earlier === port);
+    if (taken) fail(key, `must differ from ${taken[0].join(".")}: both bind on the host`);
+  });
 
   deliveryRules(config, fail);
 

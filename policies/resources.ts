@@ -31,6 +31,13 @@ export const types = {
 
 export const commandTypes: readonly string[] = [types.localCommand, types.remoteCommand];
 
+/** The nginx site the router switch applies (`files["site.conf"]`, see nginxConfig.ts). */
+export function routerSite(props: Record<string, unknown>): string {
+  const files =
+    props.files && typeof props.files === "object" ? (props.files as Record<string, unknown>) : {};
+  return typeof files["site.conf"] === "string" ? files["site.conf"] : "";
+}
+
 /** A RemoteImage with a `build` block is built on the machine running Pulumi, not pulled. */
 export function isBuiltImage(resource: { type: string; props: Record<string, unknown> }): boolean {
   return resource.type === types.remoteImage && resource.props.build !== undefined;

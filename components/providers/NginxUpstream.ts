@@ -410,6 +410,11 @@ async function apply(
       const before = await router.live();
       const siteChanged = before.site !== site;
       const trafficChanged = before.route !== `routes/${routeName(traffic)}`;
+      const previous = before.route ? parseRoute(before.route) : undefined;
+      // A switch (not a canary weight, not a repair of the same slot) holds the previous slot as
+      // a fallback for the post-switch window.
+      const switching =
+        trafficChanged && previous !== undefined && previous.activeSlot !== traffic.activeSlot;
       const moved = { site: false, traffic: false };
       let verifiedAt: string | undefined;
       try {
@@ -421,8 +426,11 @@ async function apply(
         }
         if (trafficChanged) {
           moved.traffic = true;
-          await router.point(traffic);
-          log(`traffic now goes to ${describeTraffic(traffic)}`);
+          await router.point(switching ? { ...traffic, fallback: true } : traffic);
+          log(
+            `traffic now goes to ${describeTraffic(traffic)}` +
+              (switching ? `, falling back to ${previous?.activeSlot} for the post-switch window` : ""),
+          );
         }
         if (siteChanged || trafficChanged || olds?.expectedVersion !== inputs.expectedVersion) {
           const spec = verificationSpec(inputs, `${checkUrl}${inputs.path}`);
@@ -430,6 +438,7 @@ async function apply(
             log(`post-switch check: ${message}`),
           );
         }
+        if (switching) await router.point(traffic);
       } catch (error) {
         if (!moved.site && !moved.traffic) throw error;
         const name = error instanceof Error ? error.name : "RouterSwitchFailed";

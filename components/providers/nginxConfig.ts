@@ -13,7 +13,10 @@
  *   is atomic; the two tests may straddle it, and because every route has `routed`, a request
  *   that does still gets the old slot or the new one, never neither. Workers keep their
  *   keep-alive connections, nothing restarts. With no pointer the router answers 503 rather
- *   than guess. Cost, measured in one run by bench/switch.bench.ts as router CPU per proxied
+ *   than guess. For the post-switch window the route also has `fallback`: public requests then
+ *   go to the slot's `_fallback` upstream, where the slot that served before the switch is a
+ *   backup server, so a new slot that dies inside the window costs no request while the watch
+ *   switches back. Leaving the window is one more rename, to the route without it. Cost, measured in one run by bench/switch.bench.ts as router CPU per proxied
  *   request on nginx 1.22: a static upstream 27 us, these two file tests 32 us, an njs `js_set`
  *   reading a pointer file 43 us (njs 0.7 clones its VM per request and keeps nothing between
  *   requests to cache the pointer in). It also needs no module: any nginx build serves it.
@@ -115,15 +118,18 @@ export function renderNginxMain(main: NginxMain, siteDir = routerLayout(main.sta
 }
 
 export interface RouterSite {
-  /** Where nginx reaches each slot, `host:port`. */
+  /**
+   * Where nginx reaches each slot, `host:port`: the slot's fixed loopback port, which no
+   * replacement of the slot moves and which needs no name resolution (see components/Router.ts).
+   */
   upstreams: Record<SlotColour, string>;
   serverName: string;
   /**
-   * Ports nginx listens on inside its container (or on the test machine). `check` serves the
-   * active slot of the pointer over plain HTTP for the post-switch verification, whatever the
-   * canary weight and TLS; publish it on loopback only.
+   * Where nginx listens: the public ports on `address`, and `check` on 127.0.0.1 only. The check
+   * listener serves the active slot of the pointer over plain HTTP for the post-switch
+   * verification, whatever the canary weight, the fallback and TLS.
    */
-  listen: { http: number; https: number; check: number };
+  listen: { address: string; http: number; https: number; check: number };
   /** Whether to serve HTTPS (with `renderTlsFiles` in the generation) and redirect HTTP to it. */
   tls: boolean;
   /** The state directory as nginx sees it (`NginxMain.stateDir`). */
@@ -134,6 +140,12 @@ export const upstreamNames: Record<SlotColour, string> = {
   blue: "switchyard_blue",
   green: "switchyard_green",
 };
+
+/**
+ * Appended to a slot's upstream name while the pointer has a fallback: the same slot, with the
+ * other one as a backup server.
+ */
+export const fallbackSuffix = "_fallback";
 
 /** Percent buckets: the canary weight is a whole percent. */
 export const bucketCount = 100;
@@ -148,8 +160,16 @@ export const securityHeaders = [
   'add_header Referrer-Policy "strict-origin-when-cross-origin" always;',
 ];
 
-/** How requests are passed to a slot: keep-alive upstream connections, and who asked. */
+/**
+ * How requests are passed to a slot: keep-alive upstream connections, who asked, and when a
+ * request may go on to a fallback slot. Only on `error` (no connection, or the connection broke
+ * before a response header): nginx then retries a non-idempotent request only if it was never
+ * sent, so a POST is never run twice. A slow answer (`timeout`) is not retried: it is not a dead
+ * slot, and retrying it would double the load on a struggling app.
+ */
 export const proxySettings = [
+  "proxy_next_upstream error;",
+  "proxy_next_upstream_tries 2;",
   "proxy_http_version 1.1;",
   'proxy_set_header Connection "";',
   "proxy_set_header Host $host;",
@@ -163,9 +183,16 @@ export const proxySettings = [
 export function renderRouterSite(site: RouterSite): string {
   const live = routerLayout(site.stateDir).live;
   const tlsDir = `${generationDirToken}/tls`;
+  // max_fails=0: a slot is never marked down by nginx; the pointer alone decides.
   const upstreams = (["blue", "green"] as const).flatMap((colour) => [
     `upstream ${upstreamNames[colour]} {`,
     `    server ${site.upstreams[colour]} max_fails=0;`,
+    "    keepalive 32;",
+    "}",
+    "",
+    `upstream ${upstreamNames[colour]}${fallbackSuffix} {`,
+    `    server ${site.upstreams[colour]} max_fails=0;`,
+    `    server ${site.upstreams[idleSlot(colour)]} max_fails=0 backup;`,
     "    keepalive 32;",
     "}",
     "",
@@ -187,7 +214,10 @@ export function renderRouterSite(site: RouterSite): string {
     ...proxySettings.map((setting) => `        ${setting}`),
     "    }",
   ];
-  const publicRoute = route("${switchyard_bucket}");
+  const publicRoute = [
+    ...route("${switchyard_bucket}"),
+    `    if (-f ${live}/${fallbackEntry}) { set $switchyard_upstream "\${switchyard_upstream}${fallbackSuffix}"; }`,
+  ];
   const headers = securityHeaders.map((header) => `    ${header}`);
   const lines = [
     ...upstreams,
@@ -197,7 +227,7 @@ export function renderRouterSite(site: RouterSite): string {
     "}",
     "",
     "server {",
-    `    listen ${site.listen.http} default_server;`,
+    `    listen ${site.listen.address}:${site.listen.http} default_server;`,
     `    server_name ${site.serverName};`,
   ];
   if (site.tls) {
@@ -210,7 +240,7 @@ export function renderRouterSite(site: RouterSite): string {
       "",
       "server {",
       // `listen ... http2` rather than `http2 on`: the latter needs nginx 1.25.1, Debian 12 ships 1.22.
-      `    listen ${site.listen.https} ssl http2 default_server;`,
+      `    listen ${site.listen.address}:${site.listen.https} ssl http2 default_server;`,
       `    server_name ${site.serverName};`,
       `    ssl_certificate ${tlsDir}/fullchain.pem;`,
       `    ssl_certificate_key ${tlsDir}/privkey.pem;`,
@@ -226,7 +256,7 @@ export function renderRouterSite(site: RouterSite): string {
     "}",
     "",
     "server {",
-    `    listen ${site.listen.check};`,
+    `    listen 127.0.0.1:${site.listen.check};`,
     "    server_name _;",
     ...route("active"),
     ...headers,
@@ -277,6 +307,13 @@ export interface Traffic {
   activeSlot: SlotColour;
   /** Percent of requests for the idle slot, 0-100. */
   canaryWeight: number;
+  /**
+   * Set for the post-switch window of a switch: a public request the slot it was routed to
+   * cannot take (see `proxySettings`) goes to the other slot, the one that served before the
+   * switch, while the watch decides whether to switch back. The check listener never falls
+   * back, so the watch sees the new slot as it is.
+   */
+  fallback?: boolean;
 }
 
 export function idleSlot(active: SlotColour): SlotColour {
@@ -288,9 +325,9 @@ export function bucketSlot(traffic: Traffic, bucket: number): SlotColour {
   return bucket < traffic.canaryWeight ? idleSlot(traffic.activeSlot) : traffic.activeSlot;
 }
 
-/** The route directory's name: `green-10`. */
+/** The route directory's name: `green-10`, or `green-10-fallback`. */
 export function routeName(traffic: Traffic): string {
-  return `${traffic.activeSlot}-${traffic.canaryWeight}`;
+  return `${traffic.activeSlot}-${traffic.canaryWeight}${traffic.fallback ? "-fallback" : ""}`;
 }
 
 /** The slots that receive requests and their percent: the active one, and the idle one when there is a canary. */
@@ -306,20 +343,28 @@ export function upstreamServers(traffic: Traffic): [SlotColour, number][] {
 
 /** The traffic a route directory (or the `live` link's target, `routes/green-10`) stands for. */
 export function parseRoute(target: string): Traffic | undefined {
-  const match = /(?:^|\/)(blue|green)-(\d{1,3})$/.exec(target.trim());
+  const match = /(?:^|\/)(blue|green)-(\d{1,3})(-fallback)?$/.exec(target.trim());
   if (!match || Number(match[2]) > 100) return undefined;
-  return { activeSlot: match[1] as SlotColour, canaryWeight: Number(match[2]) };
+  const traffic: Traffic = { activeSlot: match[1] as SlotColour, canaryWeight: Number(match[2]) };
+  return match[3] ? { ...traffic, fallback: true } : traffic;
 }
 
 /** In every route directory: a request that finds it is routed, to blue unless a green entry says otherwise. */
 export const routedEntry = "routed";
+/** In a route with a fallback. */
+export const fallbackEntry = "fallback";
 
 /** The empty files of a route directory: `routed`, and `green.<bucket>` / `green.active` where green gets them. */
 export function routeEntries(traffic: Traffic): string[] {
   const green = Array.from({ length: bucketCount }, (_, bucket) => bucket)
     .filter((bucket) => bucketSlot(traffic, bucket) === "green")
     .map((bucket) => `green.${bucket}`);
-  return [routedEntry, ...green, ...(traffic.activeSlot === "green" ? ["green.active"] : [])];
+  return [
+    routedEntry,
+    ...green,
+    ...(traffic.activeSlot === "green" ? ["green.active"] : []),
+    ...(traffic.fallback ? [fallbackEntry] : []),
+  ];
 }
 
 /**
@@ -390,6 +435,24 @@ export const routerCommands = {
       stateDir,
       keep,
     ];
+  },
+
+  /**
+   * The router container's command: nginx in the foreground, but first `nginx -t` of what the
+   * state volume holds. A generation that does not load in this container (one written for
+   * another network layout, or naming a host this network cannot resolve) would send nginx into
+   * a restart loop, with no container to `docker exec` a repair into; instead the router starts
+   * without a site, says why in its log, and the next `pulumi refresh` and `pulumi up` apply one.
+   */
+  startRouter(mainConfig: string, stateDir: string): string[] {
+    const script = [
+      'if ! nginx -t -q -c "$1"; then',
+      '  echo "switchyard: the live site in $2 does not load here; starting without it until pulumi applies one" >&2',
+      '  rm -f "$2/current"',
+      "fi",
+      'exec nginx -c "$1" -g "daemon off;"',
+    ].join("\n");
+    return ["sh", "-c", script, "sh", mainConfig, stateDir];
   },
 
   /** Removes everything switchyard keeps in the state directory. */

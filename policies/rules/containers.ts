@@ -1,32 +1,40 @@
 /** How every container runs: limited, restarted, reachable only where it should be, and the app unprivileged. */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { describePort, isLoopbackOnly, isUnder, publishedPorts, types } from "../resources";
+import { describePort, isLoopbackOnly, isUnder, publishedPorts, routerSite, types } from "../resources";
 
-const publicRouterPorts = [80, 443];
+/** `listen` addresses of the router's site that are not loopback: where it serves the public. */
+function publicListeners(site: string): string[] {
+  const listeners = [...site.matchAll(/^\s*listen\s+([^\s;]+)/gm)].map((match) => match[1]);
+  return [...new Set(listeners.filter((address) => !/^(127\.0\.0\.1|localhost|\[::1\]):/.test(address)))];
+}
 
 export const onlyRouterPublic: ResourceValidationPolicy = {
   name: "only-router-public",
   description:
-    "Only the router publishes ports on public addresses, and only 80 and 443; everything else binds loopback only.",
+    "Only the router serves on public addresses, HTTP and HTTPS only; every other container binds loopback only and stays out of the host's network.",
   validateResource: (args, reportViolation) => {
-    if (args.type !== types.container) return;
-    // Data stores have their own, stricter rule (data-stores-private).
-    if (isUnder(args.urn, types.database) || isUnder(args.urn, types.cache)) return;
-    const ports = publishedPorts(args.props);
-    if (isUnder(args.urn, types.router)) {
-      // Loopback ports (the post-switch check listener) are not public.
-      const extra = ports.filter(
-        (port) => !isLoopbackOnly(port) && !publicRouterPorts.includes(port.internal),
-      );
-      if (extra.length > 0) {
+    if (args.type === types.nginxUpstream) {
+      const listeners = publicListeners(routerSite(args.props));
+      // The public server and, with TLS, the redirecting one; the check listener is on loopback.
+      if (listeners.length > 2) {
         reportViolation(
-          `the router publishes ${extra.map(describePort).join(", ")}; it serves HTTP on 80 and HTTPS on 443 only. ` +
-            "Remove the extra port (switchyard:router.httpPort and httpsPort choose the host side of 80 and 443).",
+          `the router serves the public on ${listeners.join(", ")}; it serves HTTP and HTTPS only. ` +
+            "Render the site with renderRouterSite (switchyard:router.httpPort and httpsPort choose the ports).",
         );
       }
       return;
     }
-    const open = ports.filter((port) => !isLoopbackOnly(port));
+    if (args.type !== types.container) return;
+    // Data stores have their own, stricter rule (data-stores-private).
+    if (isUnder(args.urn, types.database) || isUnder(args.urn, types.cache)) return;
+    const isRouter = isUnder(args.urn, types.router);
+    if (!isRouter && args.props.networkMode === "host") {
+      reportViolation(
+        `${args.name} uses the host's network, so everything it listens on is on the machine's public addresses, bypassing the router. ` +
+          "Leave networkMode unset: only the router runs in the host's network.",
+      );
+    }
+    const open = publishedPorts(args.props).filter((port) => !isLoopbackOnly(port));
     if (open.length > 0) {
       reportViolation(
         `${args.name} publishes ${open.map(describePort).join(", ")} on a public address, bypassing the router (TLS, headers, switching). ` +

@@ -1,6 +1,6 @@
 /** The public edge: TLS in production, and the headers every response carries. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { isLoopbackOnly, isUnder, publishedPorts, types } from "../resources";
+import { routerSite, types } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
 const certificateBlock = "-----BEGIN CERTIFICATE-----";
@@ -10,11 +10,6 @@ function fileMap(value: unknown): Record<string, string> {
   return value && typeof value === "object" ? (value as Record<string, string>) : {};
 }
 
-/** The nginx site the router switch applies (`files["site.conf"]`, see nginxConfig.ts). */
-function siteOf(args: ResourceValidationArgs): string {
-  return fileMap(args.props.files)["site.conf"] ?? "";
-}
-
 const tlsRemedy = "Set switchyard:tlsCertificate and switchyard:tlsKey with `pulumi config set --secret`.";
 
 /** What the router's site lacks for TLS: a listener, a certificate chain, a key sent as a secret. */
@@ -22,7 +17,8 @@ function siteTlsProblems(args: ResourceValidationArgs): string[] {
   const files = fileMap(args.props.files);
   const secretFiles = fileMap(args.props.secretFiles);
   const problems: string[] = [];
-  if (!/^\s*listen\s+\S+\s+ssl\b/m.test(siteOf(args))) problems.push("the site has no TLS listener");
+  if (!/^\s*listen\s+\S+\s+ssl\b/m.test(routerSite(args.props)))
+    problems.push("the site has no TLS listener");
   if (![...Object.values(files), ...Object.values(secretFiles)].some((c) => c.includes(certificateBlock)))
     problems.push("there is no certificate chain");
   const plainKey = Object.keys(files).find((name) => privateKeyBlock.test(files[name]));
@@ -35,19 +31,10 @@ function siteTlsProblems(args: ResourceValidationArgs): string[] {
 export function routerTlsInProduction(facts: StackFacts): ResourceValidationPolicy {
   return {
     name: "router-tls-in-production",
-    description: "In production the router terminates TLS on 443, with the private key sent as a secret.",
+    description: "In production the router terminates TLS, with the private key sent as a secret.",
     validateResource: (args, reportViolation) => {
-      const isRouterContainer = args.type === types.container && isUnder(args.urn, types.router);
-      if (!isRouterContainer && args.type !== types.nginxUpstream) return;
+      if (args.type !== types.nginxUpstream) return;
       if (!isProduction(facts)) args.notApplicable("plain HTTP is allowed outside production");
-      if (isRouterContainer) {
-        const servesHttps = publishedPorts(args.props).some(
-          (port) => port.internal === 443 && !isLoopbackOnly(port),
-        );
-        if (!servesHttps)
-          reportViolation(`the production router publishes no HTTPS port (443). ${tlsRemedy}`);
-        return;
-      }
       const problems = siteTlsProblems(args);
       if (problems.length > 0)
         reportViolation(`the production router serves plain HTTP: ${problems.join("; ")}. ${tlsRemedy}`);
@@ -63,7 +50,7 @@ export const routerSecurityHeaders: ResourceValidationPolicy = {
     "Every router response carries nosniff, frame and referrer headers, and HSTS when served over TLS.",
   validateResource: (args, reportViolation) => {
     if (args.type !== types.nginxUpstream) return;
-    const site = siteOf(args);
+    const site = routerSite(args.props);
     const headers = [...site.matchAll(/^\s*add_header\s+(\S+)/gm)].map((match) => match[1].toLowerCase());
     const missing = requiredHeaders.filter((header) => !headers.includes(header.toLowerCase()));
     if (/^\s*listen\s+\S+\s+ssl\b/m.test(site) && !headers.includes("strict-transport-security"))

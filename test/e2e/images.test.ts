@@ -164,7 +164,7 @@ describe("the images built from Debian packages speak the official images' inter
     const site = renderRouterSite({
       upstreams: { blue: "127.0.0.1:3001", green: "127.0.0.1:3002" },
       serverName: "localhost",
-      listen: { http: 80, https: 443, check: 8081 },
+      listen: { address: "0.0.0.0", http: 80, https: 443, check: 8081 },
       tls: false,
       stateDir,
     }).replaceAll(generationDirToken, current);

@@ -113,28 +113,30 @@ describe("router switch on real nginx in front of the demo app", () => {
     });
     assert.equal(migrated.code, 0, migrated.output);
     greenDatabase = await CuttableRelay.start(pg.port);
-    for (const colour of ["blue", "green"] as const) {
-      const port = await freePort();
-      const databaseUrl =
-        colour === "green"
-          ? pg.url(database).replace(`:${pg.port}/`, `:${greenDatabase.port}/`)
-          : pg.url(database);
-      const app = new Background(process.execPath, ["server.js"], {
-        cwd: appDir,
-        env: {
-          PATH: process.env.PATH,
-          DATABASE_URL: databaseUrl,
-          PORT: String(port),
-          HOST: "127.0.0.1",
-          APP_VERSION: versions[colour],
-          SLOT: colour,
-        },
-      });
-      slots[colour] = { app, address: `127.0.0.1:${port}` };
-      await app.waitForOutput(/"msg":"listening"/);
-      await waitForHttp(`http://${slots[colour].address}/health`, (res) => res.status === 200);
-    }
+    for (const colour of ["blue", "green"] as const) await startSlot(colour, await freePort());
   });
+
+  /** Starts the demo app as `colour` on `port`, and waits until it is healthy. */
+  async function startSlot(colour: SlotColour, port: number): Promise<void> {
+    const databaseUrl =
+      colour === "green"
+        ? pg.url(database).replace(`:${pg.port}/`, `:${greenDatabase.port}/`)
+        : pg.url(database);
+    const app = new Background(process.execPath, ["server.js"], {
+      cwd: appDir,
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: databaseUrl,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        APP_VERSION: versions[colour],
+        SLOT: colour,
+      },
+    });
+    slots[colour] = { app, address: `127.0.0.1:${port}` };
+    await app.waitForOutput(/"msg":"listening"/);
+    await waitForHttp(`http://${slots[colour].address}/health`, (res) => res.status === 200);
+  }
 
   afterEach(async () => {
     greenDatabase.restore();
@@ -237,7 +239,7 @@ describe("router switch on real nginx in front of the demo app", () => {
     const inputs = router.inputs(choice("blue"));
     const site = inputs.files["site.conf"];
     const moved = site.replace(
-      `listen ${router.listen.http} default_server;`,
+      `listen ${router.listen.address}:${router.listen.http} default_server;`,
       `listen 127.0.0.1:${takenPort} default_server;`,
     );
     assert.notEqual(moved, site);
@@ -369,6 +371,53 @@ describe("router switch on real nginx in front of the demo app", () => {
       result = await load.stop();
     }
     assert.equal(result.errors + result.timeouts + result.non2xx, 0, JSON.stringify(result));
+  });
+
+  it("loses no request when the new slot dies inside the window: the previous slot takes them while the switch goes back", async function () {
+    this.timeout(120_000);
+    const started = await TestRouter.start();
+    router = started;
+    const applied = await createRouter(router.inputs(choice("blue")));
+    const load = await keepAliveLoad(`${router.url}/`, 16);
+    let result: Awaited<ReturnType<typeof load.stop>> | undefined;
+    const greenPort = Number(slots.green.address.split(":")[1]);
+    let killed = false;
+    try {
+      const update = updateRouter(applied, {
+        ...router.inputs(choice("green", { stableForMs: 15_000 })),
+        timeoutMs: patientCheckMs,
+      });
+      update.catch(() => {});
+      await waitForHttp(`${router.url}/`, (res) => res.headers["x-slot"] === "green", 30_000);
+      assert.equal(
+        fs.readlinkSync(path.join(started.prefix.main.stateDir, "live")),
+        "routes/green-0-fallback",
+        "inside the window, blue backs green up",
+      );
+      // Green crashes: its port refuses connections from now on.
+      killed = true;
+      await slots.green.app.stop("SIGKILL");
+      await assert.rejects(update, (error: Error) => {
+        assert.equal(error.name, "RouterDidNotHold", error.message);
+        assert.match(error.message, /saw HTTP 502/);
+        assert.match(error.message, /Switched back: traffic is on blue again\.$/);
+        return true;
+      });
+      assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 10), ["blue 1.0.0"]);
+      assert.equal(fs.readlinkSync(path.join(started.prefix.main.stateDir, "live")), "routes/blue-0");
+    } finally {
+      result = await load.stop();
+      if (killed) await startSlot("green", greenPort);
+    }
+    assert.equal(result.errors + result.timeouts + result.non2xx, 0, JSON.stringify(result));
+    assert.ok(result.requests > 0, JSON.stringify(result));
+  });
+
+  it("ends the window on the route without a fallback once the switch held", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    await updateRouter(applied, router.inputs(choice("green")));
+    assert.equal(fs.readlinkSync(path.join(router.prefix.main.stateDir, "live")), "routes/green-0");
   });
 
   it("reports a switch made by hand through read, so a refresh finds the drift, and update puts it back", async () => {

@@ -150,7 +150,12 @@ export class TestRouter {
 
   /** `prelude`: main-level directives put before the rendered main configuration (e.g. `load_module`). */
   static async start(prelude = ""): Promise<TestRouter> {
-    const listen = { http: await freePort(), https: await freePort(), check: await freePort() };
+    const listen = {
+      address: "127.0.0.1",
+      http: await freePort(),
+      https: await freePort(),
+      check: await freePort(),
+    };
     const router = new TestRouter(makeNginxPrefix(prelude), listen);
     await router.server.started();
     return router;

@@ -241,14 +241,26 @@ describe("config rules", () => {
     {
       rule: "the slots' loopback ports differ",
       refused: minimal({ app: { loopbackPorts: { blue: 18090, green: 18090 } } }),
-      problem: ["app.loopbackPorts.green", "must differ from the blue slot's port"],
+      problem: ["app.loopbackPorts.green", "must differ from app.loopbackPorts.blue: both bind on the host"],
       accepted: minimal({ app: { loopbackPorts: { blue: 18090, green: 18091 } } }),
     },
     {
       rule: "HTTP and HTTPS listen on different ports",
       refused: minimal({ router: { httpPort: 8443, httpsPort: 8443 } }),
-      problem: ["router.httpsPort", "must differ from httpPort"],
+      problem: ["router.httpsPort", "must differ from router.httpPort: both bind on the host"],
       accepted: minimal({ router: { httpPort: 8080, httpsPort: 8443 } }),
+    },
+    {
+      rule: "a slot's loopback port is not one the router listens on (the router runs in the host's network)",
+      refused: minimal({ app: { loopbackPorts: { blue: 18080 } } }),
+      problem: ["app.loopbackPorts.blue", "must differ from router.checkPort: both bind on the host"],
+      accepted: minimal({ app: { loopbackPorts: { blue: 18079 } } }),
+    },
+    {
+      rule: "the check listener's port is not a public one",
+      refused: minimal({ router: { httpPort: 8080, checkPort: 8080 } }),
+      problem: ["router.checkPort", "must differ from router.httpPort: both bind on the host"],
+      accepted: minimal({ router: { httpPort: 8080, checkPort: 8081 } }),
     },
     {
       rule: "production builds no slot image",

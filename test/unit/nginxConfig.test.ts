@@ -31,6 +31,7 @@ import {
   type Traffic,
   upstreamNames,
   upstreamServers,
+  fallbackSuffix,
 } from "../../components/providers/nginxConfig";
 import { type SlotColour, slotColours } from "../../infra/config";
 
@@ -93,10 +94,10 @@ const unquote = (arg: string) => (arg.startsWith('"') ? arg.slice(1, -1) : arg);
 const headersOf = (directives: Directive[]) =>
   Object.fromEntries(named(directives, "add_header").map((h) => [h.args[0], unquote(h.args[1])]));
 
-/** The server block listening on `port`; there must be exactly one. */
+/** The server block listening on `port`, whatever the address; there must be exactly one. */
 function serverOn(site: Directive[], port: number): Directive[] {
   const servers = named(site, "server").filter((server) =>
-    named(blockOf(server), "listen").some((listen) => listen.args[0] === String(port)),
+    named(blockOf(server), "listen").some((listen) => listen.args[0].endsWith(`:${port}`)),
   );
   assert.equal(servers.length, 1, `one server listens on ${port}`);
   return blockOf(servers[0]);
@@ -116,6 +117,8 @@ interface Response {
   status: number;
   /** The upstream server (`host:port`) a proxied request is passed to. */
   proxiedTo?: string;
+  /** The backup server of that upstream: where the request goes when `proxiedTo` refuses it. */
+  fallbackTo?: string;
   location?: string;
   body?: string;
   contentType?: string;
@@ -208,7 +211,15 @@ function respond(site: Directive[], request: Request): Response {
   const upstreamName = expand(argsOf(location, "proxy_pass")[0]).replace(/^http:\/\//, "");
   const upstream = named(site, "upstream").find((u) => u.args[0] === upstreamName);
   if (!upstream) return withHeaders(headerLevel, { status: 502 });
-  return withHeaders(headerLevel, { status: 200, proxiedTo: argsOf(blockOf(upstream), "server")[0] });
+  const servers = named(blockOf(upstream), "server");
+  const primary = servers.filter((server) => !server.args.includes("backup"));
+  const backup = servers.filter((server) => server.args.includes("backup"));
+  assert.equal(primary.length, 1, `one primary server in ${upstreamName}`);
+  const proxied = { status: 200, proxiedTo: primary[0].args[0] };
+  return withHeaders(
+    headerLevel,
+    backup.length > 0 ? { ...proxied, fallbackTo: backup[0].args[0] } : proxied,
+  );
 }
 
 const stateDir = "/srv/switchyard";
@@ -217,7 +228,7 @@ const generationDir = `${stateDir}/sites/3f9c2e1a4b5d6e7f`;
 const site: RouterSite = {
   upstreams: { blue: "10.0.0.5:3000", green: "10.0.0.6:3001" },
   serverName: "api.example.com www.example.com",
-  listen: { http: 8080, https: 8443, check: 9090 },
+  listen: { address: "203.0.113.7", http: 8080, https: 8443, check: 9090 },
   tls: false,
   stateDir,
 };
@@ -247,6 +258,11 @@ const everyTraffic: Traffic[] = slotColours.flatMap((activeSlot) =>
 const trafficArbitrary = fc.record(
   { activeSlot: fc.constantFrom(...slotColours), canaryWeight: fc.integer({ min: 0, max: 100 }) },
   { noNullPrototype: true },
+);
+/** Every traffic, with and without the post-switch fallback. */
+const anyTraffic: fc.Arbitrary<Traffic> = fc.oneof(
+  trafficArbitrary,
+  trafficArbitrary.map((traffic) => ({ ...traffic, fallback: true })),
 );
 /** A file's path in a generation directory, such as `site.conf` or `tls/privkey.pem`. */
 const fileName = fc.stringMatching(/^([a-z]{1,6}\/)?[a-z._-]{1,8}\.(conf|pem|test)$/);
@@ -306,7 +322,7 @@ describe("nginx configuration", () => {
         const servers = s.tls ? ["server", "server", "server"] : ["server", "server"];
         assert.deepEqual(
           config.map((d) => d.name),
-          ["upstream", "upstream", "split_clients", ...servers],
+          ["upstream", "upstream", "upstream", "upstream", "split_clients", ...servers],
         );
       }
     });
@@ -315,19 +331,24 @@ describe("nginx configuration", () => {
       for (const s of [site, tlsSite]) assertOneDirectiveALine(renderRouterSite(s));
     });
 
-    it("defines both upstreams with their addresses, never marked down, kept alive", () => {
-      for (const s of [site, { ...site, upstreams: { blue: "app-blue:3000", green: "app-green:3000" } }]) {
+    it("defines each slot's upstream, and its fallback with the other slot as backup, never marked down, kept alive", () => {
+      for (const s of [site, { ...site, upstreams: { blue: "127.0.0.1:18081", green: "127.0.0.1:18082" } }]) {
         const config = parseConfig(renderRouterSite(s));
+        const upstream = (name: string) => {
+          const found = named(config, "upstream").find((u) => u.args[0] === name);
+          assert.ok(found, `upstream ${name}`);
+          return blockOf(found).map((d) => [d.name, ...d.args]);
+        };
         for (const colour of slotColours) {
-          const upstream = named(config, "upstream").find((u) => u.args[0] === upstreamNames[colour]);
-          assert.ok(upstream, `upstream ${upstreamNames[colour]}`);
-          assert.deepEqual(
-            blockOf(upstream).map((d) => [d.name, ...d.args]),
-            [
-              ["server", s.upstreams[colour], "max_fails=0"],
-              ["keepalive", "32"],
-            ],
-          );
+          assert.deepEqual(upstream(upstreamNames[colour]), [
+            ["server", s.upstreams[colour], "max_fails=0"],
+            ["keepalive", "32"],
+          ]);
+          assert.deepEqual(upstream(`${upstreamNames[colour]}${fallbackSuffix}`), [
+            ["server", s.upstreams[colour], "max_fails=0"],
+            ["server", s.upstreams[idleSlot(colour)], "max_fails=0", "backup"],
+            ["keepalive", "32"],
+          ]);
         }
       }
     });
@@ -355,6 +376,32 @@ describe("nginx configuration", () => {
           const check = respond(config, { port: s.listen.check, files });
           assert.equal(check.proxiedTo, s.upstreams[traffic.activeSlot], routeName(traffic));
         }
+      }
+    });
+
+    it("with a fallback, sends each public request where the pointer says, backed by the other slot; never the check", () => {
+      for (const s of [site, tlsSite]) {
+        const config = parseConfig(renderRouterSite(s));
+        fc.assert(
+          fc.property(trafficArbitrary, fc.integer({ min: 0, max: bucketCount - 1 }), (traffic, bucket) => {
+            const files = pointerFiles({ ...traffic, fallback: true });
+            const response = respond(config, { port: publicPort(s), percentile: bucket + 0.5, files });
+            const slot = bucketSlot(traffic, bucket);
+            assert.equal(response.proxiedTo, s.upstreams[slot]);
+            assert.equal(response.fallbackTo, s.upstreams[idleSlot(slot)]);
+            const check = respond(config, { port: s.listen.check, files });
+            assert.deepEqual(
+              [check.proxiedTo, check.fallbackTo],
+              [s.upstreams[traffic.activeSlot], undefined],
+              "the watch sees the new slot as it is",
+            );
+          }),
+        );
+        const plain = respond(config, {
+          port: publicPort(s),
+          files: pointerFiles({ activeSlot: "green", canaryWeight: 0 }),
+        });
+        assert.equal(plain.fallbackTo, undefined, "no fallback outside the post-switch window");
       }
     });
 
@@ -402,12 +449,12 @@ describe("nginx configuration", () => {
         }
       }
       const http = serverOn(config, site.listen.http);
-      assert.deepEqual(argsOf(http, "listen"), [String(site.listen.http), "default_server"]);
+      assert.deepEqual(argsOf(http, "listen"), [`203.0.113.7:${site.listen.http}`, "default_server"]);
       assert.deepEqual(argsOf(http, "server_name"), ["api.example.com", "www.example.com"]);
 
       const https = serverOn(config, site.listen.https);
       assert.deepEqual(argsOf(https, "listen"), [
-        String(site.listen.https),
+        `203.0.113.7:${site.listen.https}`,
         "ssl",
         "http2",
         "default_server",
@@ -429,7 +476,7 @@ describe("nginx configuration", () => {
     it("without TLS, serves the public on HTTP and has no TLS directive", () => {
       const config = parseConfig(renderRouterSite(site));
       const http = serverOn(config, site.listen.http);
-      assert.deepEqual(argsOf(http, "listen"), [String(site.listen.http), "default_server"]);
+      assert.deepEqual(argsOf(http, "listen"), [`203.0.113.7:${site.listen.http}`, "default_server"]);
       assert.deepEqual(argsOf(http, "server_name"), ["api.example.com", "www.example.com"]);
       const everything = JSON.stringify(config);
       assert.doesNotMatch(everything, /ssl|Strict-Transport-Security|https:|308/);
@@ -457,6 +504,11 @@ describe("nginx configuration", () => {
     });
 
     it("passes every proxied request over keep-alive connections, saying who asked", () => {
+      assert.deepEqual(
+        proxySettings.filter((setting) => setting.startsWith("proxy_next_upstream")),
+        ["proxy_next_upstream error;", "proxy_next_upstream_tries 2;"],
+        "on to a fallback only when the slot refused or broke the connection, and only once",
+      );
       const settings = parseConfig(proxySettings.join("\n")).map((d) => JSON.stringify(d));
       for (const s of [site, tlsSite]) {
         const config = parseConfig(renderRouterSite(s));
@@ -474,7 +526,7 @@ describe("nginx configuration", () => {
     it("answers the generation probe on the check listener, with or without a pointer", () => {
       const config = parseConfig(forGeneration(renderRouterSite(site), generationDir));
       const check = serverOn(config, site.listen.check);
-      assert.deepEqual(argsOf(check, "listen"), [String(site.listen.check)]);
+      assert.deepEqual(argsOf(check, "listen"), [`127.0.0.1:${site.listen.check}`], "loopback only");
       assert.deepEqual(argsOf(check, "server_name"), ["_"], "whatever the Host header");
       for (const traffic of [{ activeSlot: "green", canaryWeight: 50 } as const, undefined]) {
         const files = pointerFiles(traffic);
@@ -635,6 +687,12 @@ describe("nginx configuration", () => {
         const expected = ["routed", ...toGreen.map((b) => `green.${b}`)];
         if (traffic.activeSlot === "green") expected.push("green.active");
         assert.deepEqual([...routeEntries(traffic)].sort(), expected.sort(), routeName(traffic));
+        const withFallback = { ...traffic, fallback: true };
+        assert.deepEqual(
+          [...routeEntries(withFallback)].sort(),
+          [...expected, "fallback"].sort(),
+          routeName(withFallback),
+        );
         const shares = upstreamServers(traffic);
         assert.ok(
           shares.every(([, share]) => share > 0),
@@ -648,7 +706,8 @@ describe("nginx configuration", () => {
 
     it("names a route after its traffic and reads every name back, bare, in a path or as readlink prints it", () => {
       assert.equal(routeName({ activeSlot: "green", canaryWeight: 10 }), "green-10");
-      for (const traffic of everyTraffic) {
+      assert.equal(routeName({ activeSlot: "green", canaryWeight: 0, fallback: true }), "green-0-fallback");
+      for (const traffic of [...everyTraffic, ...everyTraffic.map((each) => ({ ...each, fallback: true }))]) {
         const name = routeName(traffic);
         for (const target of [name, `routes/${name}`, `${stateDir}/routes/${name}`, ` routes/${name}\n`]) {
           assert.deepEqual(parseRoute(target), traffic, JSON.stringify(target));
@@ -657,7 +716,7 @@ describe("nginx configuration", () => {
       const segment = fc.stringMatching(/^[\w.-]{1,8}$/);
       fc.assert(
         fc.property(
-          trafficArbitrary,
+          anyTraffic,
           fc.array(segment),
           fc.constantFrom("", " ", "\n", "\t"),
           (traffic, dirs, space) => {
@@ -691,6 +750,10 @@ describe("nginx configuration", () => {
         "green-10/",
         "routes/green-10/routed",
         "routes/green-10.new",
+        "green-10-fallback.new",
+        "green-10-fallbacks",
+        "green-fallback",
+        "green-10fallback",
       ]) {
         assert.equal(parseRoute(target), undefined, JSON.stringify(target));
       }

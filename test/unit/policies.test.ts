@@ -435,16 +435,25 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         says: /app-blue publishes 0\.0\.0\.0:3000->3000 on a public address/,
       },
       {
-        name: "graph edited: the router also publishes 8080",
+        name: "graph edited: the router's site also listens on 0.0.0.0:9000",
         stack: "production",
         edit: (g) => {
-          const router = g.byName("router", container);
-          setProperty(router, "ports", [
-            ...property<object[]>(router, "ports"),
-            { internal: 8080, external: 8080 },
-          ]);
+          const upstream = only(g, types.nginxUpstream);
+          const files = property<Record<string, string>>(upstream, "files");
+          const site = files["site.conf"].replace(
+            /(listen 0\.0\.0\.0:443 [^\n]*\n)/,
+            "$1    listen 0.0.0.0:9000;\n",
+          );
+          assert.notEqual(site, files["site.conf"]);
+          setProperty(upstream, "files", { ...files, "site.conf": site });
         },
-        says: /the router publishes 0\.0\.0\.0:8080->8080/,
+        says: /the router serves the public on 0\.0\.0\.0:80, 0\.0\.0\.0:443, 0\.0\.0\.0:9000; it serves HTTP and HTTPS only/,
+      },
+      {
+        name: "graph edited: app-green joins the host's network",
+        stack: "production",
+        edit: (g) => setProperty(g.byName("app-green", container), "networkMode", "host"),
+        says: /app-green uses the host's network/,
       },
     ],
     passes: [
@@ -529,7 +538,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
           delete v.tlsCertificate;
           delete v.tlsKey;
         },
-        says: /production router (publishes no HTTPS port|serves plain HTTP).*tlsCertificate and switchyard:tlsKey/,
+        says: /production router serves plain HTTP: the site has no TLS listener.*tlsCertificate and switchyard:tlsKey/,
       },
       {
         name: "graph edited: the TLS key travels as a plain file",

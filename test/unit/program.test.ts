@@ -172,10 +172,29 @@ for (const stack of ["stage", "production"] as const) {
         (values.router as { canaryWeight?: number }).canaryWeight ?? 0,
       );
       const site = (reveal(upstream.inputs.files) as Record<string, string>)["site.conf"];
-      for (const colour of ["blue", "green"]) {
-        assert.match(site, new RegExp(`server app-${colour}:\\d+`), `both upstreams are always present`);
+      const app = values.app as { loopbackPorts?: Record<string, number> } | undefined;
+      // The schema's defaults; no stack file changes them.
+      const loopbackPorts = { blue: 18081, green: 18082, ...app?.loopbackPorts };
+      for (const colour of ["blue", "green"] as const) {
+        const port = reveal(graph.byName(`app-${colour}`, container).inputs.ports) as {
+          external: number;
+          ip: string;
+        }[];
+        assert.deepEqual(
+          port.map((each) => `${each.ip}:${each.external}`),
+          [`127.0.0.1:${loopbackPorts[colour]}`],
+        );
+        assert.match(
+          site,
+          new RegExp(`server 127\\.0\\.0\\.1:${loopbackPorts[colour]} max_fails=0;`),
+          "both upstreams are always present, at the slots' fixed loopback ports, which no replacement moves",
+        );
       }
+      assert.doesNotMatch(site, /app-(blue|green)/, "no name for nginx to resolve when it loads the site");
       const router = graph.byName("router", container);
+      assert.equal(router.inputs.networkMode, "host", "the router reaches the loopback ports");
+      assert.equal(router.inputs.ports, undefined, "and publishes nothing: it listens where the site says");
+      assert.equal(router.inputs.networksAdvanced, undefined);
       const uploads = reveal(router.inputs.uploads) as { file: string; content: string }[];
       assert.deepEqual(
         uploads.map((upload) => upload.file),
