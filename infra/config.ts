@@ -321,8 +321,14 @@ export const stackConfigSchema = z
           .max(100)
           .prefault(3)
           .describe("Consecutive passing checks before the stable-for window starts"),
+        // Kamal gives a container 30 s to turn healthy (deploy_timeout) and Dokku a 10 s wait
+        // plus a few retried checks; a gate here also holds the stable window (10 s by
+        // default) after 3 passes. 60 s covers a 30 s start and that window, and a slot that is
+        // still failing after a minute (a crash-looping dependency, a wrong version) will not
+        // heal by waiting longer: the update fails while the user is still watching. Slow
+        // starters (JVMs, big migrations at boot) raise it.
         deadlineSeconds: seconds(3600)
-          .prefault(300)
+          .prefault(60)
           .describe("How long a health gate waits in all before it fails the update"),
         smokeChecks: z
           .array(

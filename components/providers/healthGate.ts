@@ -176,11 +176,13 @@ export function gateSpecProblems(spec: GateSpec): InputProblem[] {
 
 /**
  * Resolves once the gate passes; rejects with `GateFailed` when the deadline makes passing
- * impossible. `onProgress` hears each change of state, not each try.
+ * impossible. `onProgress` hears each change of state, and what the gate still sees every
+ * `reminderMs` while nothing changes, so a long wait never looks like a hang.
  */
 export async function waitUntilStable(
   spec: GateSpec,
   onProgress: (message: string) => void = () => {},
+  reminderMs = 10_000,
 ): Promise<GateResult> {
   const problems = gateSpecProblems(spec);
   if (problems.length > 0) {
@@ -197,8 +199,13 @@ export async function waitUntilStable(
   let mostConsecutive = 0;
   let last: TryOutcome | undefined;
   let delay = firstPollDelayMs;
+  let reportedAt = started;
+  const report = (message: string) => {
+    reportedAt = performance.now();
+    onProgress(message);
+  };
 
-  onProgress(
+  report(
     `checking ${target} for version ${spec.expectedVersion}: ${spec.successesNeeded} consecutive passes, then stable for ${spec.stableForMs} ms`,
   );
   for (;;) {
@@ -211,16 +218,16 @@ export async function waitUntilStable(
     if (outcome.passed) {
       consecutive++;
       mostConsecutive = Math.max(mostConsecutive, consecutive);
-      if (changed) onProgress(`passing: ${outcome.seen}`);
+      if (changed) report(`passing: ${outcome.seen}`);
       if (consecutive === spec.successesNeeded) {
         windowStart = now;
         if (spec.stableForMs > 0) {
-          onProgress(`${consecutive} consecutive passes; must now stay passing for ${spec.stableForMs} ms`);
+          report(`${consecutive} consecutive passes; must now stay passing for ${spec.stableForMs} ms`);
         }
       }
       if (windowStart !== undefined && now - windowStart >= spec.stableForMs) {
         const waitedMs = Math.round(now - started);
-        onProgress(`passed after ${waitedMs} ms and ${checks} checks`);
+        report(`passed after ${waitedMs} ms and ${checks} checks`);
         return {
           passedAt: new Date().toISOString(),
           waitedMs,
@@ -234,14 +241,21 @@ export async function waitUntilStable(
       if (windowStart !== undefined) {
         restarts++;
         longestHeldMs = Math.max(longestHeldMs ?? 0, now - windowStart);
-        onProgress(
+        report(
           `failed ${Math.round(now - windowStart)} ms into the stable window, starting over: ${outcome.seen}`,
         );
       } else if (changed) {
-        onProgress(`not passing: ${outcome.seen}`);
+        report(`not passing: ${outcome.seen}`);
       }
       consecutive = 0;
       windowStart = undefined;
+    }
+    if (!changed && now - reportedAt >= reminderMs) {
+      const waited = Math.round((now - started) / 1000);
+      report(
+        `still ${outcome.passed ? "passing" : "not passing"} after ${waited} s ` +
+          `(the gate fails at ${Math.round(spec.deadlineMs / 1000)} s): ${outcome.seen}`,
+      );
     }
 
     // The window can finish no earlier than stableForMs after it starts, and it has not started yet after a failure.

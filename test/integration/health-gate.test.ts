@@ -224,6 +224,25 @@ describe("health gate against real HTTP servers", () => {
     assert.match(failure.message, /version 1\.9\.9 found, expected 2\.0\.0$/);
   });
 
+  it("keeps saying what it sees while a failing slot keeps failing the same way", async () => {
+    const server = await serve(() => healthy("1.9.9"));
+    const progress: string[] = [];
+    try {
+      await waitUntilStable(fastSpec(server.url(), { deadlineMs: 1500 }), (m) => progress.push(m), 300);
+      assert.fail("the gate passed");
+    } catch (error) {
+      assert.ok(error instanceof GateFailed, String(error));
+    }
+    const reminders = progress.filter((message) => message.startsWith("still not passing after "));
+    // One every 300 ms of a 1500 ms wait; a busy machine may fit fewer checks, never none.
+    assert.ok(reminders.length >= 1, progress.join("\n"));
+    for (const reminder of reminders)
+      assert.match(
+        reminder,
+        /^still not passing after \d+ s \(the gate fails at 2 s\): .*version 1\.9\.9 found/,
+      );
+  });
+
   it("fails an app that reports no version at all", async () => {
     const server = await serve(() => ({ status: 200, body: "OK" }));
     const failure = await gateFailure(fastSpec(server.url(), { deadlineMs: 300 }));

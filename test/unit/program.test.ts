@@ -217,7 +217,7 @@ for (const stack of ["stage", "production"] as const) {
         assert.equal(gate.inputs.expectedVersion, slots[colour].version);
         const health = (values.health ?? {}) as { stableForSeconds?: number; deadlineSeconds?: number };
         assert.equal(gate.inputs.stableForMs, (health.stableForSeconds ?? 10) * 1000);
-        assert.equal(gate.inputs.deadlineMs, (health.deadlineSeconds ?? 300) * 1000);
+        assert.equal(gate.inputs.deadlineMs, (health.deadlineSeconds ?? 60) * 1000);
         assert.deepEqual(
           Object.keys(reveal(gate.inputs.guards) as object).sort(),
           ["container", "image", "version"],
