@@ -2,7 +2,7 @@
  * The switchyard policy pack's contents, for the stack it runs against. Plain module: tests
  * import it; only `index.ts` constructs the PolicyPack (which starts the analyzer's server).
  */
-import type { PolicyPackArgs } from "@pulumi/policy";
+import type { Policies, PolicyPackArgs } from "@pulumi/policy";
 import { sshHostKeyPinned } from "./rules/access";
 import { appNonRoot, containerLimits, onlyRouterPublic } from "./rules/containers";
 import { databaseVolumeProtected, dataStoresPrivate } from "./rules/data";
@@ -21,31 +21,40 @@ import { routerSecurityHeaders, routerTlsInProduction } from "./rules/router";
 import { secretsNotInPlainConfig, secretsNotInPlainFields } from "./rules/secrets";
 import { enforcementLevelFor, type StackFacts } from "./stack";
 
+/**
+ * The pack for the stack `facts` describes, read when each policy runs, never at construction:
+ * the engine may describe the stack only after the pack started (see stack.ts).
+ */
 export function switchyardPack(facts: StackFacts): PolicyPackArgs {
+  const policies: Policies = [
+    imagesPinned,
+    registryImagesOnlyInProduction(facts),
+    snapshotBeforeMigration,
+    snapshotRetention,
+    slotsAfterMigrations,
+    routerBehindHealthGate,
+    healthGatesNotForced(facts),
+    postSwitchWindow(facts),
+    frontendAfterSwitch,
+    dataStoresPrivate,
+    databaseVolumeProtected,
+    onlyRouterPublic,
+    containerLimits,
+    appNonRoot,
+    routerTlsInProduction(facts),
+    routerSecurityHeaders,
+    secretsNotInPlainFields,
+    secretsNotInPlainConfig(facts),
+    githubProductionEnvironment(facts),
+    sshHostKeyPinned,
+  ];
   return {
     description: "Production rules for switchyard stacks: mandatory in production, advisory elsewhere.",
-    enforcementLevel: enforcementLevelFor(facts),
-    policies: [
-      imagesPinned,
-      registryImagesOnlyInProduction(facts),
-      snapshotBeforeMigration,
-      snapshotRetention,
-      slotsAfterMigrations,
-      routerBehindHealthGate,
-      healthGatesNotForced(facts),
-      postSwitchWindow(facts),
-      frontendAfterSwitch,
-      dataStoresPrivate,
-      databaseVolumeProtected,
-      onlyRouterPublic,
-      containerLimits,
-      appNonRoot,
-      routerTlsInProduction(facts),
-      routerSecurityHeaders,
-      secretsNotInPlainFields,
-      secretsNotInPlainConfig(facts),
-      githubProductionEnvironment(facts),
-      sshHostKeyPinned,
-    ],
+    policies: policies.map((policy) =>
+      Object.defineProperty({ ...policy }, "enforcementLevel", {
+        get: () => enforcementLevelFor(facts),
+        enumerable: true,
+      }),
+    ),
   };
 }

@@ -1,7 +1,9 @@
 /**
- * What the pack knows about the stack it checks. The engine starts a policy pack with the
- * stack's name and config in its environment (PULUMI_NODEJS_STACK, PULUMI_CONFIG) as it does
- * the program, so the pack reads them through the same runtime calls the program uses.
+ * What the pack knows about the stack it checks. A Pulumi CLI that runs the pack through the
+ * Node language host (3.248 does) gives it no stack in its environment: it sends the stack's
+ * name and config in the analyzer's ConfigureStack call, after the pack has started, and
+ * @pulumi/policy 1.21 keeps only the tags of that call. `followConfigureStack` reads the rest as
+ * it arrives; an older CLI sets PULUMI_NODEJS_STACK and PULUMI_CONFIG, read at start.
  */
 import type { EnforcementLevel } from "@pulumi/policy";
 import * as pulumi from "@pulumi/pulumi";
@@ -17,9 +19,36 @@ export interface StackFacts {
 }
 
 export function currentStackFacts(): StackFacts {
-  return {
-    stack: pulumi.getStack(),
-    config: decodeRawConfig(pulumi.runtime.allConfig(), () => false).values,
+  return stackFacts(pulumi.getStack(), pulumi.runtime.allConfig());
+}
+
+/** `config`: full keys (`switchyard:environment`) to the text Pulumi hands over. */
+export function stackFacts(stack: string, config: Record<string, string>): StackFacts {
+  return { stack, config: decodeRawConfig(config, () => false).values };
+}
+
+/** The part of the engine's ConfigureStack request the pack reads. */
+export interface StackConfigureRequest {
+  getStack(): string;
+  getConfigMap(): { toObject(): [string, string][] };
+}
+
+/**
+ * Keeps `facts` (the object every policy holds) up to date with each ConfigureStack request,
+ * by wrapping the request decoder of the analyzer service definition the policy server uses.
+ */
+export function followConfigureStack(
+  method: { requestDeserialize: (bytes: Buffer) => StackConfigureRequest },
+  facts: StackFacts,
+): void {
+  const decode = method.requestDeserialize;
+  method.requestDeserialize = (bytes) => {
+    const request = decode(bytes);
+    Object.assign(
+      facts,
+      stackFacts(request.getStack(), Object.fromEntries(request.getConfigMap().toObject())),
+    );
+    return request;
   };
 }
 

@@ -237,17 +237,20 @@ interface AnalyzeResponse {
 
 export async function startPolicyPack(
   directory: string,
-  stack: { name: string; project: string; config: Record<string, string> },
+  stack: { name: string; project: string; config: Record<string, string>; programDirectory: string },
 ): Promise<PolicyPackProcess> {
   const runner = require.resolve("@pulumi/pulumi/cmd/run-policy-pack");
-  const server = new Background(process.execPath, [runner, "127.0.0.1:0", "."], {
-    cwd: directory,
-    env: {
-      ...process.env,
-      PULUMI_NODEJS_STACK: stack.name,
-      PULUMI_NODEJS_PROJECT: stack.project,
-      PULUMI_CONFIG: JSON.stringify(stack.config),
-    },
+  // As Pulumi CLI 3.248 starts a pack through the Node language host: in the program's main
+  // directory, with nothing of the stack in its environment; the stack comes in ConfigureStack.
+  const {
+    PULUMI_NODEJS_STACK: _stack,
+    PULUMI_NODEJS_PROJECT: _project,
+    PULUMI_CONFIG: _config,
+    ...env
+  } = process.env;
+  const server = new Background(process.execPath, [runner, "127.0.0.1:0", directory], {
+    cwd: stack.programDirectory,
+    env,
   });
   // The server prints its port once it listens; compiling the pack with type checks takes a while.
   try {
@@ -264,6 +267,12 @@ export async function startPolicyPack(
         error ? reject(error) : resolve(response as T),
       ),
     );
+  const configure = new analyzerProto.AnalyzerStackConfigureRequest();
+  configure.setStack(stack.name);
+  configure.setProject(stack.project);
+  for (const [key, value] of Object.entries(stack.config)) configure.getConfigMap().set(key, value);
+  await call("configureStack", configure);
+
   const violationsOf = (response: AnalyzeResponse, urn?: string): Violation[] =>
     response.getDiagnosticsList().map((d) => ({
       policy: d.getPolicyname(),

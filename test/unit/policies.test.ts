@@ -888,13 +888,14 @@ describe("policy pack: as the Pulumi CLI runs it", function () {
 
   before(async () => {
     await runStack("production");
-    // What the engine puts in the pack's environment: the stack's name and config.
+    // What the engine sends the pack in ConfigureStack: the stack's name and config.
     const config = pulumi.runtime.allConfig();
     facts = currentStackFacts();
     pack = await startPolicyPack(path.join(repoRoot, "policies"), {
       name: "production",
       project: "switchyard",
       config,
+      programDirectory: path.join(repoRoot, "infra"),
     });
   });
 

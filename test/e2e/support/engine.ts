@@ -124,11 +124,22 @@ export class TestStack {
     });
     for (const [key, value] of Object.entries(config))
       await this.pulumiChecked(["config", "set", key, value]);
+    await this.setSecrets(secrets);
+  }
+
+  /** Sets each secret by its config path (`tlsKey`, `appSecrets.JWT_SECRET`). */
+  async setSecrets(secrets: Record<string, string>): Promise<void> {
     // Secrets go in on stdin: an argument would show them in the process list.
     for (const [key, value] of Object.entries(secrets)) {
       const result = await run(
         "sh",
-        ["-c", `printf '%s' "$SECRET" | pulumi config set --secret "$1" --stack "$2"`, "-", key, this.stack],
+        [
+          "-c",
+          `printf '%s' "$SECRET" | pulumi config set --path --secret "$1" --stack "$2"`,
+          "-",
+          key,
+          this.stack,
+        ],
         {
           cwd: this.programDir,
           env: { ...this.env, SECRET: value },
