@@ -1,0 +1,236 @@
+/**
+ * The release flow on the dev stack, for real, watched the way a user watches it: a probe on the
+ * router through every `pulumi up`, keep-alive load through every switch, and faults made with
+ * Docker by hand. A release to the idle slot never moves traffic; a switch loses nothing; a
+ * replaced slot, in any order, never serves under the other colour's pointer; the router starts
+ * without the idle slot, and answers at once without the active one; a slot that dies inside the
+ * post-switch window costs no request, and the engine's state then agrees with what is live.
+ */
+import assert from "node:assert/strict";
+import * as http from "node:http";
+import { delay, httpGet, run, runChecked, waitForHttp } from "../support/process";
+import { projectFiles, TestStack } from "./support/engine";
+
+const containers = ["postgres", "redis", "app-blue", "app-green", "router"];
+const routerUrl = "http://127.0.0.1:8080";
+
+/** Who answered one request through the router: `blue 1.0.0`, or `HTTP 502`, or the socket error. */
+type Answer = string;
+
+/**
+ * Sends requests to the router until stopped, each of `connections` loops one after another on
+ * its own keep-alive connection. Unlike autocannon it honours `Connection: close` (nginx sends
+ * it every `keepalive_requests`), as browsers do, so an error here is a request a user lost.
+ */
+class Probe {
+  readonly answers: Answer[] = [];
+  private running = true;
+  private readonly done: Promise<void[]>;
+  private readonly agent: http.Agent;
+
+  constructor(connections = 1, pauseMs = 20) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+    this.done = Promise.all(Array.from({ length: connections }, () => this.loop(pauseMs)));
+  }
+
+  private async loop(pauseMs: number): Promise<void> {
+    while (this.running) {
+      this.answers.push(await this.once());
+      await delay(pauseMs);
+    }
+  }
+
+  private once(): Promise<Answer> {
+    return new Promise((resolve) => {
+      const req = http.get(`${routerUrl}/`, { agent: this.agent, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on("end", () =>
+          resolve(
+            res.statusCode === 200
+              ? `${res.headers["x-slot"]} ${res.headers["x-app-version"]}`
+              : `HTTP ${res.statusCode}`,
+          ),
+        );
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out")));
+      req.on("error", (error) => resolve(`error ${error.message}`));
+    });
+  }
+
+  /** Every distinct answer, with how many times it came. */
+  async stop(): Promise<Record<Answer, number>> {
+    this.running = false;
+    await this.done;
+    this.agent.destroy();
+    const counts: Record<Answer, number> = {};
+    for (const answer of this.answers) counts[answer] = (counts[answer] ?? 0) + 1;
+    return counts;
+  }
+}
+
+/** Who answers each of `count` requests on new connections. */
+async function answersOnNewConnections(count: number): Promise<Answer[]> {
+  const seen = new Set<Answer>();
+  for (let i = 0; i < count; i++) {
+    const res = await httpGet(`${routerUrl}/`);
+    seen.add(
+      res.status === 200 ? `${res.headers["x-slot"]} ${res.headers["x-app-version"]}` : `HTTP ${res.status}`,
+    );
+  }
+  return [...seen];
+}
+
+async function containerId(name: string): Promise<string> {
+  return (await runChecked("docker", ["inspect", "--format", "{{.Id}}", name])).stdout.trim();
+}
+
+describe("the release flow through the real engine", function () {
+  this.timeout(900_000);
+  let stack: TestStack;
+
+  /** The operations a preview plans, `op name`, except `same`. */
+  const plannedChanges = async () =>
+    (await stack.previewSteps())
+      .filter((step) => step.op !== "same")
+      .map((step) => `${step.op} ${step.urn.split("::").pop()}`)
+      .sort();
+
+  /** `pulumi up` with the probe running; the probe's counts. */
+  const upWatched = async (): Promise<Record<Answer, number>> => {
+    const probe = new Probe();
+    try {
+      await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    } finally {
+      await delay(200);
+    }
+    return probe.stop();
+  };
+
+  before(async () => {
+    const taken = [];
+    for (const name of containers)
+      if ((await run("docker", ["container", "inspect", name])).code === 0) taken.push(name);
+    assert.deepEqual(
+      taken,
+      [],
+      "containers of a dev stack already run here: `pulumi destroy` that stack first",
+    );
+    stack = new TestStack({ project: projectFiles, stack: "dev" });
+    await stack.init({});
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.0"]);
+  });
+
+  after(async () => {
+    if (!stack) return;
+    for (const name of ["app-blue", "app-green"]) await run("docker", ["start", name]);
+    const destroyed = await stack.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
+    if (destroyed.code !== 0) console.error(destroyed.output);
+    stack.dispose();
+  });
+
+  it("releases the idle slot: only green's parts change, and every request meanwhile is blue's", async () => {
+    await stack.pulumiChecked(["config", "set", "--path", "slots.green.version", "1.2.0"]);
+    const changes = await plannedChanges();
+    assert.ok(changes.length > 0);
+    assert.deepEqual(
+      changes.filter((change) => !/ app-green(-|$)/.test(change)),
+      [],
+      "nothing but the green slot and its gate",
+    );
+    const blue = await containerId("app-blue");
+    const seen = await upWatched();
+    assert.deepEqual(Object.keys(seen), ["blue 1.0.0"], JSON.stringify(seen));
+    assert.equal(await containerId("app-blue"), blue);
+  });
+
+  it("switches under keep-alive load: nothing lost, and every request after `pulumi up` is green's", async () => {
+    await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
+    const load = new Probe(32, 0);
+    let seen: Record<Answer, number>;
+    try {
+      await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+      assert.deepEqual(await answersOnNewConnections(20), ["green 1.2.0"]);
+    } finally {
+      seen = await load.stop();
+    }
+    // Every request answered 200 by one of the two slots: nothing refused, reset or failed.
+    assert.deepEqual(
+      Object.keys(seen).filter((answer) => !["blue 1.0.0", "green 1.2.0"].includes(answer)),
+      [],
+      JSON.stringify(seen),
+    );
+  });
+
+  it("replaces the idle slot, then the active one by rollout: no answer ever comes from the other colour", async () => {
+    await stack.pulumiChecked(["config", "set", "--path", "slots.blue.version", "1.0.1"]);
+    const idleRelease = await upWatched();
+    assert.deepEqual(Object.keys(idleRelease), ["green 1.2.0"], JSON.stringify(idleRelease));
+
+    // The active slot goes down while Docker replaces it: errors are expected, blue never is.
+    await stack.pulumiChecked(["config", "set", "--path", "slots.green.rollout", "1"]);
+    const activeRollout = await upWatched();
+    assert.deepEqual(
+      Object.keys(activeRollout).filter((answer) => answer.startsWith("blue")),
+      [],
+      JSON.stringify(activeRollout),
+    );
+    assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
+  });
+
+  it("restarts and reloads the router with the idle slot stopped, and serves the active one", async () => {
+    await runChecked("docker", ["stop", "app-blue"]);
+    try {
+      await runChecked("docker", ["restart", "router"]);
+      await waitForHttp(`${routerUrl}/`, (res) => res.status === 200, 30_000);
+      await runChecked("docker", ["exec", "router", "nginx", "-s", "reload"]);
+      assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
+    } finally {
+      await runChecked("docker", ["start", "app-blue"]);
+    }
+  });
+
+  it("starts the router with the active slot down, and answers 502 at once", async () => {
+    await runChecked("docker", ["stop", "app-green"]);
+    try {
+      await runChecked("docker", ["restart", "router"]);
+      const answered = await waitForHttp(`${routerUrl}/`, () => true, 30_000);
+      assert.equal(answered.status, 502);
+      const started = Date.now();
+      assert.deepEqual(await answersOnNewConnections(10), ["HTTP 502"]);
+      // Ten refusals on loopback; an address nobody holds would take seconds each.
+      assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms for 10 answers`);
+    } finally {
+      await runChecked("docker", ["start", "app-green"]);
+    }
+    await waitForHttp(`${routerUrl}/`, (res) => res.status === 200, 60_000);
+  });
+
+  it("loses nothing when the new slot dies inside the post-switch window; refresh and preview then agree", async () => {
+    await stack.pulumiChecked(["config", "set", "activeSlot", "blue"]);
+    const load = new Probe(32, 0);
+    let seen: Record<Answer, number>;
+    try {
+      const up = stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+      await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "blue", 120_000);
+      await runChecked("docker", ["kill", "app-blue"]);
+      const failed = await up;
+      assert.notEqual(failed.code, 0, failed.output);
+      assert.match(failed.output, /the router did not hold blue on version 1\.0\.1/);
+      assert.match(failed.output, /Switched back: traffic is on green again/);
+      assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
+    } finally {
+      seen = await load.stop();
+    }
+    assert.deepEqual(
+      Object.keys(seen).filter((answer) => !["blue 1.0.1", "green 1.2.0"].includes(answer)),
+      [],
+      JSON.stringify(seen),
+    );
+
+    await runChecked("docker", ["start", "app-blue"]);
+    await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
+    await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);
+    await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
+  });
+});
