@@ -1,3 +1,4 @@
+import { demoAppDir, startDemoApp } from "../support/demoApp";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -18,7 +19,6 @@ import {
 } from "../support/process";
 import { startRedis } from "../support/redis";
 
-const APP_DIR = path.resolve(__dirname, "../../examples/demo-app");
 const MIGRATION_FILES = ["001_create_items.sql", "002_add_items_created_at.sql"];
 const VERSION = "1.4.2-test";
 const SLOT = "green";
@@ -86,17 +86,18 @@ describe("demo app against real PostgreSQL", () => {
 
   const startApp = async (extra: Record<string, string> = {}): Promise<App> => {
     const port = await freePort();
-    const child = new Background(process.execPath, ["server.js"], {
-      cwd: APP_DIR,
-      env: appEnv({ PORT: String(port), HOST: "127.0.0.1", APP_VERSION: VERSION, SLOT, ...extra }),
+    const child = await startDemoApp(port, {
+      DATABASE_URL: pg.url(database),
+      APP_VERSION: VERSION,
+      SLOT,
+      ...extra,
     });
     onCleanup(() => child.stop("SIGKILL"));
-    await child.waitForOutput(/"msg":"listening"/);
     return { process: child, baseUrl: `http://127.0.0.1:${port}` };
   };
 
   const migrate = (args: string[] = [], extra: Record<string, string> = {}): Promise<RunResult> =>
-    run(process.execPath, ["migrate.js", ...args], { cwd: APP_DIR, env: appEnv(extra) });
+    run(process.execPath, ["migrate.js", ...args], { cwd: demoAppDir, env: appEnv(extra) });
 
   const migrateOk = async (): Promise<RunResult> => {
     const result = await migrate();
@@ -241,7 +242,7 @@ describe("demo app against real PostgreSQL", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-migrations-"));
     onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));
     for (const file of MIGRATION_FILES) {
-      fs.copyFileSync(path.join(APP_DIR, "migrations", file), path.join(dir, file));
+      fs.copyFileSync(path.join(demoAppDir, "migrations", file), path.join(dir, file));
     }
     // The valid first statement proves the whole file shares one transaction.
     fs.writeFileSync(path.join(dir, "003_broken.sql"), "CREATE TABLE half_done (id int);\nSELEC 1;\n");

@@ -4,9 +4,9 @@
  * the HealthGate provider as the engine runs it: from its serialized text, locally and through
  * a real sshd with the health endpoint reached by port forwarding.
  */
+import { demoAppDir, startDemoApp } from "../support/demoApp";
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import type { ExecutorSpec } from "../../components/providers/executor";
@@ -446,7 +446,6 @@ describe("health gate against real HTTP servers", () => {
 });
 
 describe("health gate on the demo app against real PostgreSQL", () => {
-  const appDir = path.resolve(__dirname, "../../examples/demo-app");
   const version = "3.1.0-gate";
   let pg: PgServer;
   let database: string;
@@ -462,17 +461,7 @@ describe("health gate on the demo app against real PostgreSQL", () => {
     database = uniqueDatabaseName("gate");
     await pg.createDatabase(database);
     const port = await freePort();
-    app = new Background(process.execPath, ["server.js"], {
-      cwd: appDir,
-      env: {
-        ...env(),
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        APP_VERSION: version,
-        SLOT: "blue",
-      },
-    });
-    await app.waitForOutput(/"msg":"listening"/);
+    app = await startDemoApp(port, { DATABASE_URL: pg.url(database), APP_VERSION: version, SLOT: "blue" });
     baseUrl = `http://127.0.0.1:${port}`;
   });
 
@@ -505,7 +494,7 @@ describe("health gate on the demo app against real PostgreSQL", () => {
     await untilReported(progress, pending, gate);
     const beforeMigrate = [...progress];
     const migrated = await run(process.execPath, ["migrate.js"], {
-      cwd: appDir,
+      cwd: demoAppDir,
       env: env(),
     });
     assert.equal(migrated.code, 0, migrated.output);

@@ -4,20 +4,19 @@
  * environment its env-file stdin gives), then the app reports its migrations up to date. The
  * snapshot taken first then undoes the migrations.
  */
+import { demoAppDir, startDemoApp } from "../support/demoApp";
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { loadStackConfigFor } from "../../bin/stackConfigSource";
 import { migrationDockerArgv, migrationEnvFile } from "../../components/MigrationJob";
 import { openExecutor } from "../../components/providers/executor";
 import { type PgSnapshotInputs, pgSnapshotProvider } from "../../components/providers/PgSnapshot";
 import { restoreSnapshot } from "../../components/providers/snapshotStore";
 import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
-import { Background, freePort, run, waitForHttp } from "../support/process";
+import { freePort, run, waitForHttp } from "../support/process";
 import { repoRoot } from "../support/program";
 import { Cleanups, localLocation, temporaryDirectory } from "../support/snapshotFixtures";
 
 /** The migration image's build context: its WORKDIR holds exactly these files. */
-const appDir = path.join(repoRoot, "examples", "demo-app");
 
 /**
  * What `docker run` does with MigrationJob's argv and stdin: runs the command that follows the
@@ -97,7 +96,7 @@ describe("migrations after a snapshot, against real PostgreSQL", function () {
     assert.deepEqual(Object.keys(container.env), ["DATABASE_URL"]);
     const [program, ...args] = container.command;
     const migrated = await run(program, args, {
-      cwd: appDir,
+      cwd: demoAppDir,
       env: { PATH: process.env.PATH, ...container.env },
     });
     assert.equal(migrated.code, 0, migrated.output);
@@ -105,18 +104,8 @@ describe("migrations after a snapshot, against real PostgreSQL", function () {
 
     // 3. The app on the migrated database.
     const port = await freePort();
-    const app = new Background(process.execPath, ["server.js"], {
-      cwd: appDir,
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: databaseUrl,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        SLOT: "blue",
-      },
-    });
+    const app = await startDemoApp(port, { DATABASE_URL: databaseUrl, SLOT: "blue" });
     cleanups.add(() => app.stop("SIGKILL"));
-    await app.waitForOutput(/"msg":"listening"/);
     const health = `http://127.0.0.1:${port}/health`;
     // A first connection may outlast the app's 1 s check timeout on a busy machine: wait for a settled answer.
     const migratedHealth = await waitForHttp(health, (response) => response.status === 200, 30_000);

@@ -6,6 +6,7 @@
  * window is switched away from by the switch itself, `read` sees a switch made by hand, and the
  * serialized provider does all this from the text the engine would store.
  */
+import { demoAppDir, startDemoApp } from "../support/demoApp";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -30,7 +31,6 @@ import {
 import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
 import { Background, freePort, httpGet, run, waitForHttp } from "../support/process";
 
-const appDir = path.resolve(__dirname, "../../examples/demo-app");
 const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
 /**
  * The post-switch check's per-check timeout in tests that switch under a load saturating the
@@ -108,7 +108,7 @@ describe("router switch on real nginx in front of the demo app", () => {
     database = uniqueDatabaseName("router");
     await pg.createDatabase(database);
     const migrated = await run(process.execPath, ["migrate.js"], {
-      cwd: appDir,
+      cwd: demoAppDir,
       env: { PATH: process.env.PATH, DATABASE_URL: pg.url(database) },
     });
     assert.equal(migrated.code, 0, migrated.output);
@@ -122,19 +122,12 @@ describe("router switch on real nginx in front of the demo app", () => {
       colour === "green"
         ? pg.url(database).replace(`:${pg.port}/`, `:${greenDatabase.port}/`)
         : pg.url(database);
-    const app = new Background(process.execPath, ["server.js"], {
-      cwd: appDir,
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: databaseUrl,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        APP_VERSION: versions[colour],
-        SLOT: colour,
-      },
+    const app = await startDemoApp(port, {
+      DATABASE_URL: databaseUrl,
+      APP_VERSION: versions[colour],
+      SLOT: colour,
     });
     slots[colour] = { app, address: `127.0.0.1:${port}` };
-    await app.waitForOutput(/"msg":"listening"/);
     await waitForHttp(`http://${slots[colour].address}/health`, (res) => res.status === 200);
   }
 
