@@ -11,6 +11,7 @@ import {
   containerNginxMain,
   renderNginxMain,
   renderRouterFiles,
+  parseCanaryKey,
   renderTlsFiles,
   routerCommands,
 } from "./providers/nginxConfig";
@@ -45,6 +46,10 @@ export interface RouterArgs {
   activeSlot: SlotColour;
   /** Percent of requests for the idle slot. */
   canaryWeight: number;
+  /** `cookie:<name>` or `header:<Name>`: whose value pins a user to one side of the canary. */
+  canaryKey?: string;
+  /** Values of `canaryKey` that always get the canary. */
+  canaryAllowlist: string[];
   slots: Record<SlotColour, AppSlot>;
   /** Certificate chain and key (secrets); without them the router serves plain HTTP. */
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
@@ -117,6 +122,9 @@ export class Router extends pulumi.ComponentResource {
         listen: { address: args.bindAddress, http: args.httpPort, https: args.httpsPort, check: checkPort },
         tls: args.tls !== undefined,
         stateDir: containerNginxMain.stateDir,
+        canary: args.canaryKey
+          ? { key: parseCanaryKey(args.canaryKey), allowlist: args.canaryAllowlist }
+          : undefined,
       }),
     );
     const tls = args.tls;

@@ -409,6 +409,18 @@ export const stackConfigSchema = z
           .max(100)
           .prefault(0)
           .describe("Percent of requests sent to the idle slot (0 = none)"),
+        canaryKey: z
+          .string()
+          .regex(/^(cookie:[A-Za-z0-9_]+|header:[A-Za-z0-9-]+)$/, "cookie:<name> or header:<Name>")
+          .optional()
+          .describe(
+            "Cookie or header whose value keeps a user on one side of the canary, e.g. cookie:account_id; requests without it, and every request when unset, are split one by one",
+          ),
+        canaryAllowlist: z
+          .array(z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, "letters, digits and . _ : @ -, at most 128"))
+          .max(1000)
+          .prefault([])
+          .describe("Values of canaryKey that always get the canary while canaryWeight is above 0"),
       })
       .prefault({})
       .describe("The nginx router in front of the slots"),
@@ -541,6 +553,9 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
     const taken = hostPorts.slice(0, index).find(([, earlier]) => earlier === port);
     if (taken) fail(key, `must differ from ${taken[0].join(".")}: both bind on the host`);
   });
+
+  if (config.router.canaryAllowlist.length > 0 && config.router.canaryKey === undefined)
+    fail(["router", "canaryAllowlist"], "needs router.canaryKey: the allowlist holds values of that key");
 
   deliveryRules(config, fail);
 

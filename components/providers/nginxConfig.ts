@@ -134,6 +134,33 @@ export interface RouterSite {
   tls: boolean;
   /** The state directory as nginx sees it (`NginxMain.stateDir`). */
   stateDir: string;
+  /** What keeps a user on one side of a canary; without it, each request is split on its own. */
+  canary?: CanaryStickiness;
+}
+
+/**
+ * A canary pinned per user, as kamal-proxy's rollout does: the bucket is a hash of a cookie or
+ * header the app sets (an account id), so a user's page and its assets come from one version,
+ * and raising the weight only adds users. Requests without the key are split one by one;
+ * allowlisted keys always fall in bucket 0, the first to get the canary.
+ */
+export interface CanaryStickiness {
+  key: { from: "cookie" | "header"; name: string };
+  allowlist: string[];
+}
+
+/** `cookie:account_id` or `header:X-Account-Id`, as the config holds it. */
+export function parseCanaryKey(text: string): CanaryStickiness["key"] {
+  const [from, name] = text.split(":", 2);
+  if ((from !== "cookie" && from !== "header") || !name) throw new Error(`not a canary key: ${text}`);
+  return { from, name };
+}
+
+/** The nginx variable holding a request's canary key. */
+export function canaryKeyVariable(key: CanaryStickiness["key"]): string {
+  return key.from === "cookie"
+    ? `$cookie_${key.name}`
+    : `$http_${key.name.toLowerCase().replaceAll("-", "_")}`;
 }
 
 export const upstreamNames: Record<SlotColour, string> = {
@@ -200,6 +227,7 @@ export function renderRouterSite(site: RouterSite): string {
   const buckets = Array.from({ length: bucketCount }, (_, bucket) =>
     bucket < bucketCount - 1 ? `    1% ${bucket};` : `    * ${bucket};`,
   );
+  const split = site.canary ? stickySplit(site.canary, buckets) : perRequestSplit(buckets);
   /** Picks the upstream by testing the pointer's files; `name` is the bucket (a variable) or `active`. */
   const route = (name: string) => [
     '    set $switchyard_upstream "";',
@@ -221,11 +249,7 @@ export function renderRouterSite(site: RouterSite): string {
   const headers = securityHeaders.map((header) => `    ${header}`);
   const lines = [
     ...upstreams,
-    // Per request, not per client: the canary weight is a share of requests.
-    'split_clients "${request_id}" $switchyard_bucket {',
-    ...buckets,
-    "}",
-    "",
+    ...split,
     "server {",
     `    listen ${site.listen.address}:${site.listen.http} default_server;`,
     `    server_name ${site.serverName};`,
@@ -269,6 +293,32 @@ export function renderRouterSite(site: RouterSite): string {
     "",
   );
   return lines.join("\n");
+}
+
+/** Each request on its own: the canary weight is a share of requests. */
+function perRequestSplit(buckets: string[]): string[] {
+  return ['split_clients "${request_id}" $switchyard_bucket {', ...buckets, "}", ""];
+}
+
+/** A user's key picks the bucket; no key, the request id; an allowlisted key, bucket 0. */
+function stickySplit(canary: CanaryStickiness, buckets: string[]): string[] {
+  const key = canaryKeyVariable(canary.key);
+  return [
+    `map ${key} $switchyard_canary_key {`,
+    '    "" $request_id;',
+    `    default ${key};`,
+    "}",
+    "",
+    'split_clients "${switchyard_canary_key}" $switchyard_hashed_bucket {',
+    ...buckets,
+    "}",
+    "",
+    `map ${key} $switchyard_bucket {`,
+    ...canary.allowlist.map((value) => `    "${value}" 0;`),
+    "    default $switchyard_hashed_bucket;",
+    "}",
+    "",
+  ];
 }
 
 /**

@@ -3,11 +3,13 @@
  * router through every `pulumi up`, keep-alive load through every switch, and faults made with
  * Docker by hand. A release to the idle slot never moves traffic; a switch loses nothing; a
  * replaced slot, in any order, never serves under the other colour's pointer; the router starts
- * without the idle slot, and answers at once without the active one; a slot that dies inside the
- * post-switch window costs no request, and the engine's state then agrees with what is live.
+ * without the idle slot, and answers at once without the active one; a pointer moved by hand is
+ * found by refresh and put back by up; a slot that dies inside the post-switch window costs no
+ * request, and the engine's state then agrees with what is live; a killed `pulumi up` converges.
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
+import { containerNginxMain, routerCommands } from "../../components/providers/nginxConfig";
 import { delay, httpGet, run, runChecked, waitForHttp } from "../support/process";
 import { projectFiles, TestStack } from "./support/engine";
 
@@ -206,6 +208,19 @@ describe("the release flow through the real engine", function () {
     await waitForHttp(`${routerUrl}/`, (res) => res.status === 200, 60_000);
   });
 
+  it("finds the pointer an operator moved by hand on refresh, and puts it back with up", async () => {
+    const [command, ...args] = routerCommands.pointTraffic(containerNginxMain.stateDir, {
+      activeSlot: "blue",
+      canaryWeight: 0,
+    });
+    await runChecked("docker", ["exec", "router", command, ...args]);
+    assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.1"]);
+    await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);
+    assert.deepEqual(await plannedChanges(), ["update router-upstream"]);
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
+  });
+
   it("loses nothing when the new slot dies inside the post-switch window; refresh and preview then agree", async () => {
     await stack.pulumiChecked(["config", "set", "activeSlot", "blue"]);
     const load = new Probe(32, 0);
@@ -232,5 +247,31 @@ describe("the release flow through the real engine", function () {
     await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
     await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);
     await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
+  });
+
+  it("converges after `pulumi up` is killed inside the post-switch window, every request answered meanwhile", async () => {
+    await stack.pulumiChecked(["config", "set", "activeSlot", "blue"]);
+    const probe = new Probe(4, 10);
+    let seen: Record<Answer, number>;
+    try {
+      const up = stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+      await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "blue", 120_000);
+      await runChecked("pkill", ["-KILL", "-f", `pulumi up --yes --skip-preview --stack ${stack.stack}`]);
+      const killed = await up;
+      assert.notEqual(killed.code, 0, killed.output);
+      // The file backend's lock outlives a killed update; `pulumi cancel` removes it.
+      await stack.pulumiChecked(["cancel", "--yes"]);
+      await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);
+      await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+      assert.deepEqual(await answersOnNewConnections(10), ["blue 1.0.1"]);
+      await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
+    } finally {
+      seen = await probe.stop();
+    }
+    assert.deepEqual(
+      Object.keys(seen).filter((answer) => !["blue 1.0.1", "green 1.2.0"].includes(answer)),
+      [],
+      JSON.stringify(seen),
+    );
   });
 });

@@ -129,6 +129,63 @@ describe("router configuration against real nginx", () => {
     assert.equal(parseRoute(""), undefined);
   });
 
+  describe("a canary pinned per user", () => {
+    const canary = { key: { from: "cookie" as const, name: "account_id" }, allowlist: ["vip-1", "vip-2"] };
+
+    /** The slot that answers a GET carrying `headers`. */
+    const slotFor = async (headers: Record<string, string>) => {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get(`${router?.url}/`, { agent: false, headers }, resolve).on("error", reject),
+      );
+      res.resume();
+      assert.equal(res.statusCode, 200);
+      return String(res.headers["x-slot"]);
+    };
+
+    it("sends about the weight's share of users to the canary, each user always to the same side", async () => {
+      router = await TestRouter.start();
+      await createRouter(router.inputs(choice({ canaryWeight: 10, canary })));
+      const users = Array.from({ length: 300 }, (_, i) => `account-${i}`);
+      const sides = new Map<string, Set<string>>();
+      for (let round = 0; round < 3; round++) {
+        for (const user of users) {
+          const slot = await slotFor({ Cookie: `theme=dark; account_id=${user}` });
+          sides.set(user, (sides.get(user) ?? new Set()).add(slot));
+        }
+      }
+      const switching = users.filter((user) => sides.get(user)?.size !== 1);
+      assert.deepEqual(switching, [], "every user stays on one side, request after request");
+      const canaryUsers = users.filter((user) => sides.get(user)?.has("green")).length;
+      // The hash of these fixed ids decides; about 10% of 300, far from none or all.
+      assert.ok(canaryUsers >= 15 && canaryUsers <= 45, `${canaryUsers} of 300 users on the canary`);
+    });
+
+    it("always gives allowlisted users the canary, even at 1%", async () => {
+      router = await TestRouter.start();
+      await createRouter(router.inputs(choice({ canaryWeight: 1, canary })));
+      for (let i = 0; i < 20; i++) {
+        assert.equal(await slotFor({ Cookie: "account_id=vip-1" }), "green");
+        assert.equal(await slotFor({ Cookie: "account_id=vip-2" }), "green");
+      }
+      assert.equal(await slotFor({ Cookie: "account_id=account-1" }), "blue", "1% is not everyone");
+    });
+
+    it("reads the key from a header too, and splits requests without it one by one", async () => {
+      router = await TestRouter.start();
+      const byHeader = { ...canary, key: { from: "header" as const, name: "X-Account-Id" } };
+      await createRouter(router.inputs(choice({ canaryWeight: 50, canary: byHeader })));
+      assert.equal(await slotFor({ "X-Account-Id": "vip-1" }), "green");
+      const first = await slotFor({ "X-Account-Id": "account-7" });
+      for (let i = 0; i < 10; i++) assert.equal(await slotFor({ "X-Account-Id": "account-7" }), first);
+      // Without the key, each request on its own: at 50%, 100 of them reach both sides.
+      const anonymous = await slotsServing(`${router.url}/`, 100);
+      assert.ok(
+        (anonymous.get("blue") ?? 0) > 0 && (anonymous.get("green") ?? 0) > 0,
+        JSON.stringify([...anonymous]),
+      );
+    });
+  });
+
   it("every rendered configuration passes nginx -t, staged and once live", async () => {
     router = await TestRouter.start();
     const tls = await selfSignedCertificate();

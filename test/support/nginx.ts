@@ -12,6 +12,7 @@ import {
   nginxUpstreamProvider,
 } from "../../components/providers/NginxUpstream";
 import {
+  type CanaryStickiness,
   type NginxMain,
   type RouterSite,
   renderNginxMain,
@@ -135,6 +136,7 @@ export interface RouterChoice extends Traffic {
   tls?: { certificate: string; key: string };
   /** The post-switch window; short by default so tests stay quick. */
   stableForMs?: number;
+  canary?: CanaryStickiness;
 }
 
 /** A real nginx on free loopback ports, running the router's main configuration. */
@@ -178,6 +180,7 @@ export class TestRouter {
       listen: this.listen,
       tls: choice.tls !== undefined,
       stateDir: this.prefix.main.stateDir,
+      canary: choice.canary,
     };
     return {
       executor: { kind: "local" },

@@ -257,6 +257,18 @@ describe("config rules", () => {
       accepted: minimal({ app: { loopbackPorts: { blue: 18079 } } }),
     },
     {
+      rule: "a canary allowlist names values of a canary key",
+      refused: minimal({ router: { canaryAllowlist: ["vip-1"] } }),
+      problem: ["router.canaryAllowlist", "needs router.canaryKey: the allowlist holds values of that key"],
+      accepted: minimal({ router: { canaryKey: "cookie:account_id", canaryAllowlist: ["vip-1"] } }),
+    },
+    {
+      rule: "a canary key is a cookie nginx can name, or a header",
+      refused: minimal({ router: { canaryKey: "cookie:account-id" } }),
+      problem: ["router.canaryKey", "cookie:<name> or header:<Name>"],
+      accepted: minimal({ router: { canaryKey: "header:X-Account-Id" } }),
+    },
+    {
       rule: "the check listener's port is not a public one",
       refused: minimal({ router: { httpPort: 8080, checkPort: 8080 } }),
       problem: ["router.checkPort", "must differ from router.httpPort: both bind on the host"],

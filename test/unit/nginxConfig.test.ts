@@ -32,6 +32,8 @@ import {
   upstreamNames,
   upstreamServers,
   fallbackSuffix,
+  canaryKeyVariable,
+  parseCanaryKey,
 } from "../../components/providers/nginxConfig";
 import { type SlotColour, slotColours } from "../../infra/config";
 
@@ -351,6 +353,52 @@ describe("nginx configuration", () => {
           ]);
         }
       }
+    });
+
+    it("with a canary key, hashes the key (the request id without one) and puts allowlisted keys in bucket 0", () => {
+      const canary = {
+        key: { from: "cookie" as const, name: "account_id" },
+        allowlist: ["vip-1", "a@b.example"],
+      };
+      const config = parseConfig(renderRouterSite({ ...site, canary }));
+      assert.deepEqual(
+        config.map((d) => d.name).filter((name) => name !== "upstream" && name !== "server"),
+        ["map", "split_clients", "map"],
+      );
+      const [key, bucket] = named(config, "map");
+      assert.deepEqual(key.args, ["$cookie_account_id", "$switchyard_canary_key"]);
+      assert.deepEqual(
+        blockOf(key).map((d) => [d.name, ...d.args]),
+        [
+          ['""', "$request_id"],
+          ["default", "$cookie_account_id"],
+        ],
+      );
+      const split = only(config, "split_clients");
+      assert.deepEqual(split.args, ['"${switchyard_canary_key}"', "$switchyard_hashed_bucket"]);
+      assert.equal(blockOf(split).length, bucketCount);
+      assert.deepEqual(bucket.args, ["$cookie_account_id", "$switchyard_bucket"]);
+      assert.deepEqual(
+        blockOf(bucket).map((d) => [d.name, ...d.args]),
+        [
+          ['"vip-1"', "0"],
+          ['"a@b.example"', "0"],
+          ["default", "$switchyard_hashed_bucket"],
+        ],
+      );
+    });
+
+    it("names the key's nginx variable: a cookie as it is, a header lower-cased with underscores", () => {
+      assert.equal(canaryKeyVariable({ from: "cookie", name: "account_id" }), "$cookie_account_id");
+      assert.equal(canaryKeyVariable({ from: "header", name: "X-Account-Id" }), "$http_x_account_id");
+      fc.assert(
+        fc.property(
+          fc.constantFrom("cookie" as const, "header" as const),
+          fc.stringMatching(/^[A-Za-z0-9_]{1,20}$/),
+          (from, name) => assert.deepEqual(parseCanaryKey(`${from}:${name}`), { from, name }),
+        ),
+      );
+      assert.throws(() => parseCanaryKey("query:id"), /not a canary key: query:id/);
     });
 
     it("splits requests by request id into 100 buckets of 1% each, the last taking the rest", () => {
