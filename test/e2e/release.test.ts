@@ -5,7 +5,8 @@
  * replaced slot, in any order, never serves under the other colour's pointer; the router starts
  * without the idle slot, and answers at once without the active one; a pointer moved by hand is
  * found by refresh and put back by up; a slot that dies inside the post-switch window costs no
- * request, and the engine's state then agrees with what is live; a killed `pulumi up` converges.
+ * request, and the engine's state then agrees with what is live; a killed `pulumi up` converges;
+ * a canary keyed by a cookie keeps each user on one side.
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
@@ -273,5 +274,30 @@ describe("the release flow through the real engine", function () {
       [],
       JSON.stringify(seen),
     );
+  });
+
+  it("keeps each user on one side of a canary set by config, and gives allowlisted users the canary", async () => {
+    await stack.pulumiChecked(["config", "set", "--path", "router.canaryWeight", "20"]);
+    await stack.pulumiChecked(["config", "set", "--path", "router.canaryKey", "cookie:account_id"]);
+    await stack.pulumiChecked(["config", "set", "--path", "router.canaryAllowlist[0]", "vip-1"]);
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    const sideOf = async (user: string) => {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+        http
+          .get(`${routerUrl}/`, { agent: false, headers: { Cookie: `account_id=${user}` } }, resolve)
+          .on("error", reject),
+      );
+      res.resume();
+      return `${res.statusCode} ${res.headers["x-slot"]}`;
+    };
+    const users = Array.from({ length: 100 }, (_, i) => `account-${i}`);
+    const first = await Promise.all(users.map(sideOf));
+    const second = await Promise.all(users.map(sideOf));
+    assert.deepEqual(second, first, "every user stays on one side");
+    const canary = first.filter((side) => side === "200 green").length;
+    assert.equal(first.filter((side) => side === "200 blue").length + canary, users.length);
+    // The hash of these fixed ids decides; about 20 of 100, far from none or all.
+    assert.ok(canary >= 8 && canary <= 35, `${canary} of 100 users on the canary`);
+    for (let i = 0; i < 5; i++) assert.equal(await sideOf("vip-1"), "200 green");
   });
 });
