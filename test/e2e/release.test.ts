@@ -71,6 +71,22 @@ class Probe {
   }
 }
 
+/** What `probe` saw while `action` ran: every answer, with how many times it came. */
+async function whileProbing(probe: Probe, action: () => Promise<unknown>): Promise<Record<Answer, number>> {
+  try {
+    await action();
+  } catch (error) {
+    await probe.stop();
+    throw error;
+  }
+  return probe.stop();
+}
+
+/** The answers in `seen` other than 200s from the `expected` slots: refused, reset, failed or misrouted. */
+function unexpected(seen: Record<Answer, number>, expected: Answer[]): Record<Answer, number> {
+  return Object.fromEntries(Object.entries(seen).filter(([answer]) => !expected.includes(answer)));
+}
+
 /** Who answers each of `count` requests on new connections. */
 async function answersOnNewConnections(count: number): Promise<Answer[]> {
   const seen = new Set<Answer>();
@@ -99,15 +115,11 @@ describe("the release flow through the real engine", function () {
       .sort();
 
   /** `pulumi up` with the probe running; the probe's counts. */
-  const upWatched = async (): Promise<Record<Answer, number>> => {
-    const probe = new Probe();
-    try {
+  const upWatched = () =>
+    whileProbing(new Probe(), async () => {
       await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
-    } finally {
       await delay(200);
-    }
-    return probe.stop();
-  };
+    });
 
   before(async () => {
     const taken = [];
@@ -149,20 +161,11 @@ describe("the release flow through the real engine", function () {
 
   it("switches under keep-alive load: nothing lost, and every request after `pulumi up` is green's", async () => {
     await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
-    const load = new Probe(32, 0);
-    let seen: Record<Answer, number>;
-    try {
+    const seen = await whileProbing(new Probe(32, 0), async () => {
       await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
       assert.deepEqual(await answersOnNewConnections(20), ["green 1.2.0"]);
-    } finally {
-      seen = await load.stop();
-    }
-    // Every request answered 200 by one of the two slots: nothing refused, reset or failed.
-    assert.deepEqual(
-      Object.keys(seen).filter((answer) => !["blue 1.0.0", "green 1.2.0"].includes(answer)),
-      [],
-      JSON.stringify(seen),
-    );
+    });
+    assert.deepEqual(unexpected(seen, ["blue 1.0.0", "green 1.2.0"]), {}, JSON.stringify(seen));
   });
 
   it("replaces the idle slot, then the active one by rollout: no answer ever comes from the other colour", async () => {
@@ -224,9 +227,7 @@ describe("the release flow through the real engine", function () {
 
   it("loses nothing when the new slot dies inside the post-switch window; refresh and preview then agree", async () => {
     await stack.pulumiChecked(["config", "set", "activeSlot", "blue"]);
-    const load = new Probe(32, 0);
-    let seen: Record<Answer, number>;
-    try {
+    const seen = await whileProbing(new Probe(32, 0), async () => {
       const up = stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
       await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "blue", 120_000);
       await runChecked("docker", ["kill", "app-blue"]);
@@ -235,14 +236,8 @@ describe("the release flow through the real engine", function () {
       assert.match(failed.output, /the router did not hold blue on version 1\.0\.1/);
       assert.match(failed.output, /Switched back: traffic is on green again/);
       assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
-    } finally {
-      seen = await load.stop();
-    }
-    assert.deepEqual(
-      Object.keys(seen).filter((answer) => !["blue 1.0.1", "green 1.2.0"].includes(answer)),
-      [],
-      JSON.stringify(seen),
-    );
+    });
+    assert.deepEqual(unexpected(seen, ["blue 1.0.1", "green 1.2.0"]), {}, JSON.stringify(seen));
 
     await runChecked("docker", ["start", "app-blue"]);
     await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
@@ -252,9 +247,7 @@ describe("the release flow through the real engine", function () {
 
   it("converges after `pulumi up` is killed inside the post-switch window, every request answered meanwhile", async () => {
     await stack.pulumiChecked(["config", "set", "activeSlot", "blue"]);
-    const probe = new Probe(4, 10);
-    let seen: Record<Answer, number>;
-    try {
+    const seen = await whileProbing(new Probe(4, 10), async () => {
       const up = stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
       await waitForHttp(`${routerUrl}/`, (res) => res.headers["x-slot"] === "blue", 120_000);
       await runChecked("pkill", ["-KILL", "-f", `pulumi up --yes --skip-preview --stack ${stack.stack}`]);
@@ -266,14 +259,8 @@ describe("the release flow through the real engine", function () {
       await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
       assert.deepEqual(await answersOnNewConnections(10), ["blue 1.0.1"]);
       await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
-    } finally {
-      seen = await probe.stop();
-    }
-    assert.deepEqual(
-      Object.keys(seen).filter((answer) => !["blue 1.0.1", "green 1.2.0"].includes(answer)),
-      [],
-      JSON.stringify(seen),
-    );
+    });
+    assert.deepEqual(unexpected(seen, ["blue 1.0.1", "green 1.2.0"]), {}, JSON.stringify(seen));
   });
 
   it("keeps each user on one side of a canary set by config, and gives allowlisted users the canary", async () => {
