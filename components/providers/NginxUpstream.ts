@@ -509,14 +509,17 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
     // Nothing of the router's state left: the resource is gone.
     if (live.route === undefined && live.site === undefined) return {};
     const traffic = live.route ? parseRoute(live.route) : undefined;
+    // The engine refuses an undefined property ("Unexpected struct type"): a missing pointer or
+    // site (a router that started without one) is a missing key, which the next diff sees.
+    const { activeSlot: _activeSlot, generation: _generation, ...kept } = state;
     return {
       id,
       props: {
-        ...state,
-        activeSlot: traffic?.activeSlot,
+        ...kept,
         canaryWeight: traffic?.canaryWeight ?? 0,
-        generation: live.site?.replace(/^sites\//, ""),
-      },
+        ...(traffic ? { activeSlot: traffic.activeSlot } : {}),
+        ...(live.site ? { generation: live.site.replace(/^sites\//, "") } : {}),
+      } as NginxUpstreamOutputs,
     };
   },
 

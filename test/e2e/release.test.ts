@@ -3,14 +3,15 @@
  * router through every `pulumi up`, keep-alive load through every switch, and faults made with
  * Docker by hand. A release to the idle slot never moves traffic; a switch loses nothing; a
  * replaced slot, in any order, never serves under the other colour's pointer; the router starts
- * without the idle slot, and answers at once without the active one; a pointer moved by hand is
+ * without the idle slot, answers at once without the active one, and starts on a site it cannot
+ * load rather than loop; a pointer moved by hand is
  * found by refresh and put back by up; a slot that dies inside the post-switch window costs no
  * request, and the engine's state then agrees with what is live; a killed `pulumi up` converges;
  * a canary keyed by a cookie keeps each user on one side.
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import { containerNginxMain, routerCommands } from "../../components/providers/nginxConfig";
+import { containerNginxMain, routerCommands, routerLayout } from "../../components/providers/nginxConfig";
 import { delay, httpGet, run, runChecked, waitForHttp } from "../support/process";
 import { projectFiles, TestStack } from "./support/engine";
 
@@ -210,6 +211,26 @@ describe("the release flow through the real engine", function () {
       await runChecked("docker", ["start", "app-green"]);
     }
     await waitForHttp(`${routerUrl}/`, (res) => res.status === 200, 60_000);
+  });
+
+  it("starts the router on a site that does not load instead of looping, and refresh and up apply one", async () => {
+    const { sites, current } = routerLayout(containerNginxMain.stateDir);
+    const plant = [
+      'mkdir -p "$1/unloadable"',
+      'printf "upstream old_layout { server app-blue:3000; }\\n" > "$1/unloadable/site.conf"',
+      'ln -sfn "$1/unloadable" "$2.next" && mv -Tf "$2.next" "$2"',
+    ].join(" && ");
+    await runChecked("docker", ["exec", "router", "sh", "-c", plant, "sh", sites, current]);
+    await runChecked("docker", ["restart", "router"]);
+    await delay(2000);
+    const state = (
+      await runChecked("docker", ["inspect", "--format", "{{.State.Status}} {{.RestartCount}}", "router"])
+    ).stdout.trim();
+    assert.equal(state, "running 0", "nginx runs, without a restart loop");
+    assert.match((await run("docker", ["logs", "router"])).output, /does not load here; starting without it/);
+    await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
   });
 
   it("finds the pointer an operator moved by hand on refresh, and puts it back with up", async () => {

@@ -413,6 +413,26 @@ describe("router switch on real nginx in front of the demo app", () => {
     assert.equal(fs.readlinkSync(path.join(router.prefix.main.stateDir, "live")), "routes/green-0");
   });
 
+  it("reads a router that started without a site with no undefined property, which the engine would refuse", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    fs.rmSync(path.join(router.prefix.main.stateDir, "current"));
+    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    const props = { ...read?.props } as Record<string, unknown>;
+    assert.deepEqual(
+      Object.keys(props).filter((key) => props[key] === undefined),
+      [],
+    );
+    assert.equal(props.generation, undefined, "no site: no generation, so the next diff applies one");
+    assert.equal(props.activeSlot, "blue");
+    const diff = await nginxUpstreamProvider.diff?.(
+      applied.id,
+      read?.props as NginxUpstreamOutputs,
+      router.inputs(choice("blue")),
+    );
+    assert.deepEqual(diff?.changes, true);
+  });
+
   it("reports a switch made by hand through read, so a refresh finds the drift, and update puts it back", async () => {
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));
