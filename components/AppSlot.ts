@@ -93,7 +93,7 @@ export class AppSlot extends pulumi.ComponentResource {
       const waiting = unreleasedSettings(released, wanted);
       if (waiting.length === 0) return;
       pulumi.log.info(
-        `${this.containerName} keeps running its last release; the new ${waiting.join(", ")} reach it ` +
+        `${this.containerName} keeps running its last release; the new ${waiting.join(", ")} ${waiting.length === 1 ? "reaches" : "reach"} it ` +
           `when it is released again (new image or version, or bump slots.${args.colour}.rollout)`,
         this,
       );
@@ -107,6 +107,9 @@ export class AppSlot extends pulumi.ComponentResource {
         envs: pulumi.secret(pinned.apply((release) => slotEnv(args.colour, args.version, release))),
         command: this.release.apply((settings) => settings.command),
         user: this.release.apply((settings) => settings.user ?? undefined),
+        labels: this.release.apply((settings) => [
+          { label: overridesLabel, value: imageOverrides(settings) },
+        ]),
         ports: this.release.apply((settings) => [
           { internal: settings.port, external: settings.loopbackPort, ip: "127.0.0.1" },
         ]),
@@ -157,6 +160,19 @@ export function healthcheckScript(url: string, allowDegraded: boolean): string {
     `code=$(curl -s -o /dev/null -w '%{http_code}' ${shellQuote(url)})`,
     `case "$code" in 206) exit ${allowDegraded ? 0 : 1} ;; 2??) exit 0 ;; *) exit 1 ;; esac`,
   ].join("; ");
+}
+
+/** The label that names what a slot overrides of its image. */
+export const overridesLabel = "switchyard.overrides";
+
+/**
+ * The command and user the slot runs instead of its image's (null: the image's own), as a label.
+ * Docker's provider keeps a container's command and user as read back when those inputs go away,
+ * so taking an override back would change nothing and the slot would keep the old command; a
+ * changed label replaces the container, which then starts with its image's own.
+ */
+export function imageOverrides(settings: Pick<SlotSettings, "command" | "user">): string {
+  return JSON.stringify({ command: settings.command ?? null, user: settings.user ?? null });
 }
 
 /** The config key of each shared setting a slot pins, as the user sets it. */

@@ -345,6 +345,26 @@ for (const stack of ["stage", "production"] as const) {
       assert.equal(activeEnv.FEATURE_FLAGS, undefined, "the active slot still runs its own release");
     });
 
+    it("taking app.command or app.user back replaces the released slot, though Docker reads both back", async () => {
+      const idle = values.activeSlot === "blue" ? "green" : "blue";
+      const releaseIdle = (v: StackValues, rollout: number, app: Record<string, unknown>) => {
+        v.app = { ...(v.app as object), ...app };
+        slotsOf(v)[idle].rollout = rollout;
+      };
+      const state = new EngineState();
+      const overridden = await mustRun(stack, {
+        state,
+        mutate: (v) => releaseIdle(v, 1, { command: ["node", "other.js"], user: "999" }),
+      });
+      const taken = await mustRun(stack, { state, mutate: (v) => releaseIdle(v, 2, { user: null }) });
+      // Docker's provider keeps these as read back from the container when the inputs go away.
+      const notReadBack = (run: ProgramRun) => {
+        const inputs = reveal(new Graph(run.registrations).byName(`app-${idle}`, container).inputs);
+        return { ...(inputs as Record<string, unknown>), command: undefined, user: undefined };
+      };
+      assert.notDeepEqual(notReadBack(taken), notReadBack(overridden));
+    });
+
     it("a new image for the idle slot replaces that slot only", async () => {
       const state = new EngineState();
       const first = await mustRun(stack, { state });
