@@ -306,6 +306,13 @@ class RouterSession {
     });
   }
 
+  /** Whether anything answers where the router runs: `docker exec` fails when its container is gone or stopped. */
+  async present(): Promise<boolean> {
+    return (
+      (await this.executor.run([...this.inputs.exec, "true"], { timeoutMs: commandTimeoutMs })).exitCode === 0
+    );
+  }
+
   async live(): Promise<Live> {
     const { stdout } = await this.run(routerCommands.readPointers(this.inputs.stateDir));
     const value = (key: string) => {
@@ -503,11 +510,13 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
   async read(id, props) {
     if (!props?.executor) throw new Error(`${id}: reading needs the state this resource was created with`);
     const state = props;
-    const live = await withExecutor(state.executor, (executor) =>
-      new RouterSession(executor, state, "http://127.0.0.1").live(),
-    );
-    // Nothing of the router's state left: the resource is gone.
-    if (live.route === undefined && live.site === undefined) return {};
+    const live = await withExecutor(state.executor, async (executor) => {
+      const router = new RouterSession(executor, state, "http://127.0.0.1");
+      return (await router.present()) ? router.live() : undefined;
+    });
+    // No router to serve it (its container removed or stopped), or nothing of its state left:
+    // the resource is gone, and the next `up` applies it again to the router it recreates.
+    if (live === undefined || (live.route === undefined && live.site === undefined)) return {};
     const traffic = live.route ? parseRoute(live.route) : undefined;
     // The engine refuses an undefined property ("Unexpected struct type"): a missing pointer or
     // site (a router that started without one) is a missing key, which the next diff sees.

@@ -433,6 +433,14 @@ describe("router switch on real nginx in front of the demo app", () => {
     assert.deepEqual(diff?.changes, true);
   });
 
+  it("reads a router whose container is gone as gone, so refresh drops it and the next up applies it again", async () => {
+    router = await TestRouter.start();
+    const applied = await createRouter(router.inputs(choice("blue")));
+    // `docker exec` into a removed or stopped container exits 1, as `false` does.
+    const read = await nginxUpstreamProvider.read?.(applied.id, { ...applied.outs, exec: ["false"] });
+    assert.deepEqual(read, {});
+  });
+
   it("reports a switch made by hand through read, so a refresh finds the drift, and update puts it back", async () => {
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));
