@@ -23,6 +23,18 @@ const pipeline = config.github
     })
   : undefined;
 
+// Outside development the data is kept for good: its volume is protected. This protected resource
+// depends on all the others, so `pulumi destroy` deletes it first and stops there; the volume alone
+// refuses only once everything using it is gone, and `--skip-preview` would take the site down first.
+if (config.environment !== "development") {
+  new pulumi.Stash(
+    "keep-data-outside-development",
+    // Its name is what the refusal shows: the why.
+    { input: "`pulumi state unprotect` this resource, then destroy, to delete all but the kept volumes" },
+    { protect: true, dependsOn: pipeline ? [deployment, pipeline] : [deployment] },
+  );
+}
+
 /**
  * The stack outputs. Those a stack does not have (no GitHub side, no frontend, no migrations) are
  * left out rather than exported as undefined, which Pulumi warns about on every update.

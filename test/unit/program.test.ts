@@ -147,6 +147,23 @@ for (const stack of ["stage", "production"] as const) {
       assert.equal(dataVolume.options.protect, true, "no update can even plan the data volume's deletion");
     });
 
+    it("refuses `pulumi destroy` before it deletes anything: a protected guard depends on every resource", () => {
+      const guard = graph.byName("keep-data-outside-development", "pulumi:index:Stash");
+      assert.equal(guard.options.protect, true);
+      const unguarded = graph.registrations.filter(
+        (r) =>
+          r.custom &&
+          r.urn !== guard.urn &&
+          !r.type.startsWith("pulumi:providers:") &&
+          !guard.dependencies.includes(r.urn),
+      );
+      assert.deepEqual(
+        unguarded.map((r) => `${r.type}::${r.name}`),
+        [],
+        "destroy would delete these before it reached the guard",
+      );
+    });
+
     it("binds slots to loopback only, with limits, a restart policy, a healthcheck and a non-root user", () => {
       for (const colour of ["blue", "green"] as const) {
         const slot = reveal(graph.byName(`app-${colour}`, container).inputs) as Record<string, unknown>;
@@ -455,6 +472,10 @@ describe("program under mocks: wherever it runs from", () => {
       assert.equal(volume.options.protect, false, volume.name);
       assert.equal(volume.options.retainOnDelete, false, volume.name);
     }
+    assert.ok(
+      !graph.registrations.some((r) => r.name === "keep-data-outside-development"),
+      "destroy takes a dev stack whole",
+    );
   });
 });
 
