@@ -7,10 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { delay, httpGet, run } from "../support/process";
-import { projectFiles, TestStack } from "./support/engine";
+import { devStackContainers as containers, newDevStack, type TestStack } from "./support/engine";
 
-/** The dev stack's fixed names: a deployment has no name of its own yet (see the shape issue). */
-const containers = ["postgres", "redis", "app-blue", "app-green", "router"];
 const networks = ["switchyard-private", "switchyard-edge"];
 const routerHealth = "http://127.0.0.1:8080/health";
 
@@ -63,15 +61,7 @@ describe("the dev stack through the real engine", function () {
   let stack: TestStack;
 
   before(async () => {
-    const taken = [];
-    for (const name of containers) if (await inspect("container", name)) taken.push(name);
-    assert.deepEqual(
-      taken,
-      [],
-      "containers of a dev stack already run here: `pulumi destroy` that stack first",
-    );
-    stack = new TestStack({ project: projectFiles, stack: "dev" });
-    await stack.init({});
+    stack = await newDevStack();
   });
 
   after(async () => {

@@ -7,102 +7,22 @@
  * load rather than loop; a pointer moved by hand is
  * found by refresh and put back by up; a slot that dies inside the post-switch window costs no
  * request, and the engine's state then agrees with what is live; a killed `pulumi up` converges;
- * a canary keyed by a cookie keeps each user on one side.
+ * a restarted Docker engine brings the same slot back, and a router removed by hand comes back on
+ * the same pointer; a canary keyed by a cookie keeps each user on one side.
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { containerNginxMain, routerCommands, routerLayout } from "../../components/providers/nginxConfig";
-import { delay, httpGet, run, runChecked, waitForHttp } from "../support/process";
-import { projectFiles, TestStack } from "./support/engine";
-
-const containers = ["postgres", "redis", "app-blue", "app-green", "router"];
-const routerUrl = "http://127.0.0.1:8080";
-
-/** Who answered one request through the router: `blue 1.0.0`, or `HTTP 502`, or the socket error. */
-type Answer = string;
-
-/**
- * Sends requests to the router until stopped, each of `connections` loops one after another on
- * its own keep-alive connection. Unlike autocannon it honours `Connection: close` (nginx sends
- * it every `keepalive_requests`), as browsers do, so an error here is a request a user lost.
- */
-class Probe {
-  readonly answers: Answer[] = [];
-  private running = true;
-  private readonly done: Promise<void[]>;
-  private readonly agent: http.Agent;
-
-  constructor(connections = 1, pauseMs = 20) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-    this.done = Promise.all(Array.from({ length: connections }, () => this.loop(pauseMs)));
-  }
-
-  private async loop(pauseMs: number): Promise<void> {
-    while (this.running) {
-      this.answers.push(await this.once());
-      await delay(pauseMs);
-    }
-  }
-
-  private once(): Promise<Answer> {
-    return new Promise((resolve) => {
-      const req = http.get(`${routerUrl}/`, { agent: this.agent, timeout: 10_000 }, (res) => {
-        res.resume();
-        res.on("end", () =>
-          resolve(
-            res.statusCode === 200
-              ? `${res.headers["x-slot"]} ${res.headers["x-app-version"]}`
-              : `HTTP ${res.statusCode}`,
-          ),
-        );
-      });
-      req.on("timeout", () => req.destroy(new Error("timed out")));
-      req.on("error", (error) => resolve(`error ${error.message}`));
-    });
-  }
-
-  /** Every distinct answer, with how many times it came. */
-  async stop(): Promise<Record<Answer, number>> {
-    this.running = false;
-    await this.done;
-    this.agent.destroy();
-    const counts: Record<Answer, number> = {};
-    for (const answer of this.answers) counts[answer] = (counts[answer] ?? 0) + 1;
-    return counts;
-  }
-}
-
-/** What `probe` saw while `action` ran: every answer, with how many times it came. */
-async function whileProbing(probe: Probe, action: () => Promise<unknown>): Promise<Record<Answer, number>> {
-  try {
-    await action();
-  } catch (error) {
-    await probe.stop();
-    throw error;
-  }
-  return probe.stop();
-}
-
-/** The answers in `seen` other than 200s from the `expected` slots: refused, reset, failed or misrouted. */
-function unexpected(seen: Record<Answer, number>, expected: Answer[]): Record<Answer, number> {
-  return Object.fromEntries(Object.entries(seen).filter(([answer]) => !expected.includes(answer)));
-}
-
-/** Who answers each of `count` requests on new connections. */
-async function answersOnNewConnections(count: number): Promise<Answer[]> {
-  const seen = new Set<Answer>();
-  for (let i = 0; i < count; i++) {
-    const res = await httpGet(`${routerUrl}/`);
-    seen.add(
-      res.status === 200 ? `${res.headers["x-slot"]} ${res.headers["x-app-version"]}` : `HTTP ${res.status}`,
-    );
-  }
-  return [...seen];
-}
-
-async function containerId(name: string): Promise<string> {
-  return (await runChecked("docker", ["inspect", "--format", "{{.Id}}", name])).stdout.trim();
-}
+import { delay, run, runChecked, waitForHttp } from "../support/process";
+import { newDevStack, restartDockerEngine, type TestStack } from "./support/engine";
+import {
+  answersOnNewConnections,
+  containerId,
+  Probe,
+  routerUrl,
+  unexpected,
+  whileProbing,
+} from "./support/traffic";
 
 describe("the release flow through the real engine", function () {
   this.timeout(900_000);
@@ -123,16 +43,7 @@ describe("the release flow through the real engine", function () {
     });
 
   before(async () => {
-    const taken = [];
-    for (const name of containers)
-      if ((await run("docker", ["container", "inspect", name])).code === 0) taken.push(name);
-    assert.deepEqual(
-      taken,
-      [],
-      "containers of a dev stack already run here: `pulumi destroy` that stack first",
-    );
-    stack = new TestStack({ project: projectFiles, stack: "dev" });
-    await stack.init({});
+    stack = await newDevStack();
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.0"]);
   });
@@ -167,6 +78,23 @@ describe("the release flow through the real engine", function () {
       assert.deepEqual(await answersOnNewConnections(20), ["green 1.2.0"]);
     });
     assert.deepEqual(unexpected(seen, ["blue 1.0.0", "green 1.2.0"]), {}, JSON.stringify(seen));
+  });
+
+  it("keeps both slots running as they were through a shared change, and says what waits for which slot", async () => {
+    await stack.pulumiChecked(["config", "set", "--path", "app.env.FEATURE_FLAGS", "checkout-v2"]);
+    await stack.pulumiChecked(["config", "set", "--path", "app.resources.memoryMb", "320"]);
+    const started = async (name: string) =>
+      (
+        await runChecked("docker", ["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", name])
+      ).stdout.trim();
+    const before = [await started("app-blue"), await started("app-green")];
+    const up = await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.deepEqual([await started("app-blue"), await started("app-green")], before);
+    for (const slot of ["app-blue", "app-green"])
+      assert.match(
+        up.output,
+        new RegExp(`${slot} keeps running its last release; the new app\\.env, app\\.resources reach it`),
+      );
   });
 
   it("replaces the idle slot, then the active one by rollout: no answer ever comes from the other colour", async () => {
@@ -282,6 +210,21 @@ describe("the release flow through the real engine", function () {
       await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
     });
     assert.deepEqual(unexpected(seen, ["blue 1.0.1", "green 1.2.0"]), {}, JSON.stringify(seen));
+  });
+
+  it("comes back on the same slot after the Docker engine restarts, and refresh finds nothing to change", async () => {
+    await restartDockerEngine();
+    await waitForHttp(`${routerUrl}/`, (res) => res.status === 200, 120_000);
+    assert.deepEqual(await answersOnNewConnections(10), ["blue 1.0.1"]);
+    await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
+    await stack.pulumiChecked(["refresh", "--yes", "--skip-preview", "--expect-no-changes"], 600_000);
+  });
+
+  it("recreates a router removed by hand on the same pointer with `pulumi up --refresh`", async () => {
+    await runChecked("docker", ["rm", "--force", "router"]);
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview", "--refresh"], 600_000);
+    assert.deepEqual(await answersOnNewConnections(10), ["blue 1.0.1"]);
+    await stack.pulumiChecked(["preview", "--expect-no-changes", "--diff"]);
   });
 
   it("keeps each user on one side of a canary set by config, and gives allowlisted users the canary", async () => {
