@@ -14,7 +14,7 @@ import {
   type SnapshotLocation,
 } from "../components/providers/snapshotStore";
 import { databaseContainerName } from "../components/Database";
-import { parseTarget } from "../components/target";
+import { dockerCommand, parseTarget } from "../components/target";
 import { type ParsedStackConfig, PROJECT } from "../infra/config";
 import { loadStackConfigFor } from "./stackConfigSource";
 
@@ -124,7 +124,7 @@ export function snapshotLocation(
           user,
           database: name,
         }
-      : containerAccess(databaseContainerName, config.database),
+      : containerAccess(dockerCommand(parseTarget(config.target)), databaseContainerName, config.database),
   };
 }
 

@@ -18,7 +18,14 @@ import { HealthGate } from "./providers/HealthGateResource";
 import { PgSnapshot } from "./providers/PgSnapshot";
 import { containerAccess } from "./providers/snapshotStore";
 import { Router } from "./Router";
-import { dockerHost, knownHostsLine, parseTarget, strictSshOptions, type Target } from "./target";
+import {
+  dockerCommand,
+  dockerHost,
+  knownHostsLine,
+  parseTarget,
+  strictSshOptions,
+  type Target,
+} from "./target";
 
 export interface DeploymentArgs {
   /** The validated stack config (`loadStackConfig`). */
@@ -107,7 +114,7 @@ export class Deployment extends pulumi.ComponentResource {
               stack: config.stack,
               directory: config.snapshots.directory,
               retention: config.snapshots.retention,
-              ...containerAccess(this.database.host, config.database),
+              ...containerAccess(dockerCommand(target), this.database.host, config.database),
               password: this.database.password,
               migrationSet: config.migrations.version,
               image: migrationImage,

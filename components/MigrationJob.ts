@@ -1,6 +1,6 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { Target } from "./target";
+import { dockerCommand, type Target } from "./target";
 import { targetCommand } from "./targetCommand";
 
 export interface MigrationJobArgs {
@@ -38,7 +38,9 @@ export class MigrationJob extends pulumi.ComponentResource {
         sshPrivateKey: args.sshPrivateKey,
         argv: pulumi
           .all([args.image, args.network])
-          .apply(([image, network]) => migrationDockerArgv(name, network, image, args.command)),
+          .apply(([image, network]) =>
+            migrationDockerArgv(dockerCommand(args.target), name, network, image, args.command),
+          ),
         stdin: pulumi.secret(pulumi.output(args.databaseUrl).apply(migrationEnvFile)),
         triggers: [args.version, args.image],
       },
@@ -55,13 +57,14 @@ export class MigrationJob extends pulumi.ComponentResource {
  * string is never on a command line.
  */
 export function migrationDockerArgv(
+  docker: readonly string[],
   name: string,
   network: string,
   image: string,
   command: readonly string[],
 ): string[] {
   return [
-    "docker",
+    ...docker,
     "run",
     "--rm",
     "--name",

@@ -15,7 +15,7 @@ import {
   renderTlsFiles,
   routerCommands,
 } from "./providers/nginxConfig";
-import type { Target } from "./target";
+import { dockerCommand, type Target } from "./target";
 
 /** The post-switch check: the health contract's settings that apply through the router. */
 export interface RouterHealth {
@@ -134,13 +134,12 @@ export class Router extends pulumi.ComponentResource {
           .apply(([certificate, key]) => renderTlsFiles({ certificate, key }))
       : {};
 
-    const dockerCli = args.target.kind === "local" ? ["docker", "-H", args.target.dockerHost] : ["docker"];
     const { health } = args;
     this.upstream = new NginxUpstream(
       `${name}-upstream`,
       {
         executor: args.executor,
-        exec: [...dockerCli, "exec", "-i", this.containerName],
+        exec: [...dockerCommand(args.target), "exec", "-i", this.containerName],
         nginx: ["nginx"],
         mainConfig: containerMainConfig,
         stateDir: containerNginxMain.stateDir,

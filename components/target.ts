@@ -29,6 +29,14 @@ export function dockerHost(target: Target): string {
   return target.kind === "local" ? target.dockerHost : `ssh://${target.user}@${target.host}:${target.port}`;
 }
 
+/**
+ * The docker CLI for commands run on the target: over ssh the VPS's own engine; on this machine
+ * the configured socket, which need not be the default one the bare CLI would use.
+ */
+export function dockerCommand(target: Target): string[] {
+  return target.kind === "local" ? ["docker", "-H", target.dockerHost] : ["docker"];
+}
+
 /** A `known_hosts` line that pins the target's host key. */
 export function knownHostsLine(target: Extract<Target, { kind: "ssh" }>): string {
   const name = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;

@@ -76,10 +76,17 @@ export interface RestoreReport {
   finishedAt: string;
 }
 
-/** The PostgreSQL tools over `docker exec` into a switchyard stack's database container, through its socket. */
-export function containerAccess(container: string, database: { name: string; user: string }): PgAccess {
+/**
+ * The PostgreSQL tools over `docker exec` into a switchyard stack's database container, through its
+ * socket; `docker` is the target's CLI (`dockerCommand`).
+ */
+export function containerAccess(
+  docker: readonly string[],
+  container: string,
+  database: { name: string; user: string },
+): PgAccess {
   return {
-    commandPrefix: ["docker", "exec", "-i", container],
+    commandPrefix: [...docker, "exec", "-i", container],
     user: database.user,
     database: database.name,
   };

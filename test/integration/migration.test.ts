@@ -87,7 +87,7 @@ describe("migrations after a snapshot, against real PostgreSQL", function () {
     );
 
     // 2. MigrationJob's container, run the way docker would run it.
-    const argv = migrationDockerArgv("migrate", "switchyard-private", image, migrations.command);
+    const argv = migrationDockerArgv(["docker"], "migrate", "switchyard-private", image, migrations.command);
     const stdin = migrationEnvFile(databaseUrl);
     assert.deepEqual(argv.slice(0, 3), ["docker", "run", "--rm"]);
     assert.ok(!argv.join(" ").includes(pg.password), "the password is not on docker's command line");

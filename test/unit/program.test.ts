@@ -436,6 +436,24 @@ describe("program under mocks: dev stack", () => {
   });
 });
 
+describe("program under mocks: a local engine on another socket", () => {
+  it("runs every docker command against that engine: the router's, the snapshot's, the migration's", async () => {
+    const socket = "unix:///run/other-engine/docker.sock";
+    const graph = new Graph(
+      (await mustRun("dev", { mutate: (v) => void (v.target = { host: socket }) })).registrations,
+    );
+    const inputs = (name: string, type: string) =>
+      reveal(graph.byName(name, type).inputs) as Record<string, unknown>;
+    const docker = ["docker", "-H", socket];
+    assert.deepEqual((inputs("router-upstream", nginxUpstream).exec as string[]).slice(0, 3), docker);
+    assert.deepEqual((inputs("db-snapshot", pgSnapshot).commandPrefix as string[]).slice(0, 3), docker);
+    assert.ok(
+      String(inputs("migrate-run", "command:local:Command").create).includes(`exec ${docker.join(" ")} run `),
+      "the migration runs on that engine",
+    );
+  });
+});
+
 describe("program under mocks: wherever it runs from", () => {
   it("finds build directories from the project directory, not the working directory", async () => {
     // The engine runs the program from its `main` directory (infra/); a user may be anywhere.

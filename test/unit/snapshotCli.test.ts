@@ -168,7 +168,8 @@ describe("npm run snapshot: stack config and usage", () => {
       owner: { project: "switchyard", stack: "dev" },
       directory: "/tmp/switchyard-snapshots",
       access: {
-        commandPrefix: ["docker", "exec", "-i", "postgres"],
+        // The engine the stack names (Pulumi.dev.yaml's target), not whatever the bare CLI would use.
+        commandPrefix: ["docker", "-H", "unix:///var/run/docker.sock", "exec", "-i", "postgres"],
         user: "app",
         database: "app",
       },
