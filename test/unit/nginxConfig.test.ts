@@ -678,6 +678,29 @@ describe("nginx configuration", () => {
   });
 
   describe("traffic", () => {
+    it("parses back every route it names, bare or under routes/, and names back every route it parses", () => {
+      const traffic = fc.record(
+        {
+          activeSlot: fc.constantFrom(...slotColours),
+          canaryWeight: fc.integer({ min: 0, max: 100 }),
+          fallback: fc.constant(true),
+        },
+        { requiredKeys: ["activeSlot", "canaryWeight"] },
+      );
+      fc.assert(
+        fc.property(traffic, (t) => {
+          assert.deepEqual(parseRoute(routeName(t)), { ...t });
+          assert.deepEqual(parseRoute(`routes/${routeName(t)}`), { ...t });
+        }),
+      );
+      fc.assert(
+        fc.property(fc.string(), (target) => {
+          const parsed = parseRoute(target);
+          if (parsed) assert.ok(target.trim().endsWith(routeName(parsed)), target);
+        }),
+      );
+    });
+
     it("the idle slot is the other one", () => {
       assert.equal(idleSlot("blue"), "green");
       assert.equal(idleSlot("green"), "blue");
