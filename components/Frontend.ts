@@ -17,7 +17,7 @@ export interface FrontendArgs {
   stack: string;
   /**
    * What must hold before the frontend goes out: the router switch and its post-switch
-   * verification (e.g. the NginxUpstream resource and the post-switch HealthGate). These are
+   * verification (the NginxUpstream resource, which holds the post-switch window). These are
    * resources, not values: the deploy waits until each is created or updated, and a failed one
    * stops it. An empty list deploys without waiting, which only the tests should want.
    */

@@ -1,6 +1,6 @@
 /**
  * `npm run docs:config`: rewrites the config reference in README.md from the schema, between
- * the `config-reference` markers. test/unit/config-reference.test.ts fails when it is stale.
+ * the `config-reference` markers. test/unit/config.test.ts fails when it is stale.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -16,10 +16,11 @@
  *   than guess. For the post-switch window the route also has `fallback`: public requests then
  *   go to the slot's `_fallback` upstream, where the slot that served before the switch is a
  *   backup server, so a new slot that dies inside the window costs no request while the watch
- *   switches back. Leaving the window is one more rename, to the route without it. Cost, measured in one run by bench/switch.bench.ts as router CPU per proxied
- *   request on nginx 1.22: a static upstream 27 us, these two file tests 32 us, an njs `js_set`
- *   reading a pointer file 43 us (njs 0.7 clones its VM per request and keeps nothing between
- *   requests to cache the pointer in). It also needs no module: any nginx build serves it.
+ *   switches back. Leaving the window is one more rename, to the route without it. The two file
+ *   tests cost less router CPU per request than an njs `js_set` reading a pointer file (njs
+ *   clones its VM per request and keeps nothing between requests to cache the pointer in; the
+ *   figures are in the README, from `npm run bench -- switch`), and need no module: any nginx
+ *   build serves them.
  *   The router container's main configuration (`containerNginxMain`) assumes the official
  *   image's layout — a `nginx` user, `/var/run/nginx.pid`, logs under `/var/log/nginx` — which
  *   Debian's own package does not have (its user is www-data); `engine/images/nginx` builds
