@@ -2,9 +2,15 @@
  * Names of database snapshot files, and which of them retention removes. Pure: the provider
  * and the `snapshot` command decide with these functions and only then touch the target.
  *
- * A snapshot is `<project>_<stack>_<UTC stamp>_<label>.dump`, e.g.
- * `switchyard_production_20261123T101502.123Z_2026-11-20-041.dump`. The stamp is fixed-width, so
- * names of one stack sort by time; the label says which migration set the snapshot preceded.
+ * A snapshot is `<project>+<stack>+<UTC stamp>+<label>.dump`, e.g.
+ * `switchyard+production+20261123T101502.123Z+2026-11-20-041.dump`. No project or stack name can
+ * hold a `+`, so no owner's names start like another's, and one stack's retention never takes
+ * another's files from a shared directory. The stamp is fixed-width, so names of one stack sort
+ * by time; the label says which migration set the snapshot preceded.
+ *
+ * Names written before were `<project>_<stack>_<UTC stamp>_<label>.dump`. Two owners can share
+ * that prefix when a name holds `_` (`shop` + `eu_prod` and `shop_eu` + `prod`), so those are read
+ * (listed, restored, pruned) only for owners whose names hold none, which no other owner can match.
  */
 
 import type { InputProblem } from "./inputs";
@@ -25,8 +31,11 @@ export interface SnapshotName {
 
 export const snapshotExtension = ".dump";
 
-/** Project and stack names as Pulumi allows them; `_` is fine because parsing knows the owner. */
+/** Project and stack names as Pulumi allows them. */
 const ownerPart = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** Between the parts of a name: not a character of project or stack names. */
+const separator = "+";
+const legacySeparator = "_";
 const labelPattern = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/;
 const maxLabelLength = 64;
 /** What keeps project and stack from being part of a file name that parses back; empty when nothing. */
@@ -73,20 +82,40 @@ function parseStamp(stamp: string): Date | undefined {
   return !Number.isNaN(date.getTime()) && snapshotStamp(date) === stamp ? date : undefined;
 }
 
+/** What every snapshot name of `owner` starts with. */
+export function snapshotPrefix(owner: SnapshotOwner): string {
+  return `${owner.project}${separator}${owner.stack}${separator}`;
+}
+
+/** How the owner's snapshot names look, for messages. */
+export function snapshotNameShape(owner: SnapshotOwner): string {
+  return `${snapshotPrefix(owner)}<UTC stamp>${separator}<label>${snapshotExtension}`;
+}
+
 export function snapshotFileName(owner: SnapshotOwner, takenAt: Date, trigger: string): string {
   throwFirst(ownerProblems(owner));
-  return `${owner.project}_${owner.stack}_${snapshotStamp(takenAt)}_${snapshotLabel(trigger)}${snapshotExtension}`;
+  return `${snapshotPrefix(owner)}${snapshotStamp(takenAt)}${separator}${snapshotLabel(trigger)}${snapshotExtension}`;
 }
 
 /** The owner's snapshot this name denotes, or undefined for any other file (another stack's, a partial, a stranger's). */
 export function parseSnapshotFileName(owner: SnapshotOwner, fileName: string): SnapshotName | undefined {
-  const prefix = `${owner.project}_${owner.stack}_`;
+  const current = parseAfter(owner, fileName, snapshotPrefix(owner), separator);
+  if (current || [owner.project, owner.stack].some((part) => part.includes(legacySeparator))) return current;
+  return parseAfter(owner, fileName, `${owner.project}_${owner.stack}_`, legacySeparator);
+}
+
+function parseAfter(
+  owner: SnapshotOwner,
+  fileName: string,
+  prefix: string,
+  between: string,
+): SnapshotName | undefined {
   if (!fileName.startsWith(prefix) || !fileName.endsWith(snapshotExtension)) return undefined;
   const rest = fileName.slice(prefix.length, -snapshotExtension.length);
-  const separator = rest.indexOf("_");
-  if (separator === -1) return undefined;
-  const takenAt = parseStamp(rest.slice(0, separator));
-  const label = rest.slice(separator + 1);
+  const end = rest.indexOf(between);
+  if (end === -1) return undefined;
+  const takenAt = parseStamp(rest.slice(0, end));
+  const label = rest.slice(end + 1);
   if (!takenAt || !labelPattern.test(label)) return undefined;
   return { fileName, owner: { ...owner }, takenAt, label };
 }
@@ -98,8 +127,10 @@ export function ownSnapshots(owner: SnapshotOwner, fileNames: Iterable<string>):
     const parsed = parseSnapshotFileName(owner, fileName);
     if (parsed) own.push(parsed);
   }
-  // Fixed-width stamps: comparing names compares times, and ties still order deterministically.
-  return own.sort((a, b) => (a.fileName < b.fileName ? 1 : a.fileName > b.fileName ? -1 : 0));
+  // By time, across both name formats; ties still order deterministically.
+  const byName = (a: SnapshotName, b: SnapshotName) =>
+    a.fileName < b.fileName ? 1 : a.fileName > b.fileName ? -1 : 0;
+  return own.sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || byName(a, b));
 }
 
 /**

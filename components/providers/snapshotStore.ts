@@ -18,6 +18,8 @@ import {
   ownSnapshots,
   type SnapshotOwner,
   snapshotFileName,
+  snapshotNameShape,
+  snapshotPrefix,
   snapshotsToPrune,
   throwFirst,
 } from "./snapshotFiles";
@@ -231,7 +233,7 @@ export async function restoreSnapshot(
   throwFirst([...locationProblems(location), ...passwordProblems(request.password)]);
   if (!ownSnapshots(location.owner, [request.fileName]).length) {
     throw new Error(
-      `${request.fileName}: not a snapshot of stack ${location.owner.stack}; expected a name like ${location.owner.project}_${location.owner.stack}_<UTC stamp>_<label>.dump`,
+      `${request.fileName}: not a snapshot of stack ${location.owner.stack}; expected a name like ${snapshotNameShape(location.owner)}`,
     );
   }
   if (!pgIdentifier.test(request.targetDatabase))
@@ -337,7 +339,7 @@ function preamble(access: PgAccess): string[] {
 function takeScript(location: SnapshotLocation, fileName: string): string {
   const { owner, access } = location;
   const q = shellQuote;
-  const stalePattern = `${q(`.${owner.project}_${owner.stack}_`)}*${q(".dump.partial")}`;
+  const stalePattern = `${q(`.${snapshotPrefix(owner)}`)}*${q(".dump.partial")}`;
   return [
     ...preamble(access),
     `dir=${q(location.directory.replace(/\/+$/, "") || "/")}`,

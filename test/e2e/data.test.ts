@@ -143,7 +143,7 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
       },
     );
     assert.ok(
-      String(outputs.lastSnapshot).startsWith(`${snapshots}/switchyard_dev_`),
+      String(outputs.lastSnapshot).startsWith(`${snapshots}/switchyard+dev+`),
       String(outputs.lastSnapshot),
     );
   });
@@ -171,7 +171,7 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
     );
     assert.equal(await sql("SELECT max(version) FROM schema_migrations"), "003_scale_quantities");
     assert.ok(
-      fs.readdirSync(snapshots).some((file) => /^switchyard_dev_.+_003\.dump$/.test(file)),
+      fs.readdirSync(snapshots).some((file) => /^switchyard\+dev\+.+\+003\.dump$/.test(file)),
       fs.readdirSync(snapshots).join(", "),
     );
 

@@ -101,7 +101,10 @@ describe("the dev stack through the real engine", function () {
     const outputs = await stack.outputs();
     assert.equal(outputs.activeSlot, "blue");
     assert.equal(outputs.routerUrl, "http://localhost:8080");
-    assert.match(String(outputs.lastSnapshot), /^\/tmp\/switchyard-snapshots\/switchyard_dev_.+_002\.dump$/);
+    assert.match(
+      String(outputs.lastSnapshot),
+      /^\/tmp\/switchyard-snapshots\/switchyard\+dev\+.+\+002\.dump$/,
+    );
   });
 
   it("previews no changes right after the deploy, and after a refresh", async () => {

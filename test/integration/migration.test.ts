@@ -83,7 +83,7 @@ describe("migrations after a snapshot, against real PostgreSQL", function () {
     assert.ok(snapshot, "create returns the snapshot's outputs");
     assert.match(
       snapshot.fileName,
-      new RegExp(`^switchyard_dev_\\d{8}T\\d{6}\\.\\d{3}Z_${migrations.version}\\.dump$`),
+      new RegExp(`^switchyard\\+dev\\+\\d{8}T\\d{6}\\.\\d{3}Z\\+${migrations.version}\\.dump$`),
     );
 
     // 2. MigrationJob's container, run the way docker would run it.

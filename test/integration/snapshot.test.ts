@@ -23,6 +23,7 @@ import {
 import { callSerializedProvider, providerTextOf } from "../support/dynamicProvider";
 import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
 import { delay } from "../support/process";
+import { literal } from "../support/regexp";
 import { type SshServer, startSshd } from "../support/sshd";
 import {
   addBulk,
@@ -183,7 +184,10 @@ describe("database snapshots against real PostgreSQL", function () {
           targetDatabase: database,
         }),
         (error: Error) => {
-          assert.match(error.message, new RegExp(`restore of ${dir}/${truncated} into database ${database}`));
+          assert.match(
+            error.message,
+            new RegExp(`restore of ${literal(`${dir}/${truncated}`)} into database ${database}`),
+          );
           assert.match(
             error.message,
             /pg_restore into a scratch database failed \(exit status 1\); \w+ is unchanged/,
@@ -207,7 +211,7 @@ describe("database snapshots against real PostgreSQL", function () {
           targetDatabase: database,
         }),
         new RegExp(
-          `^Error: ${foreign.replace(/[.+]/g, "\\$&")}: not a snapshot of stack test; expected a name like switchyard_test_<UTC stamp>_<label>\\.dump$`,
+          `^Error: ${literal(foreign)}: not a snapshot of stack test; expected a name like switchyard\\+test\\+<UTC stamp>\\+<label>\\.dump$`,
         ),
       );
     });
@@ -459,7 +463,7 @@ describe("database snapshots against real PostgreSQL", function () {
           .readdirSync(dir)
           .find((name) => name.endsWith(".partial") && fs.statSync(path.join(dir, name)).size > 256 * 1024),
       );
-      assert.ok(partial.startsWith(".switchyard_test_"), partial);
+      assert.ok(partial.startsWith(".switchyard+test+"), partial);
       const pgDump = processesRunning("pg_dump", bulkDatabase);
       assert.equal(pgDump.length, 1, "one pg_dump for this database");
       assert.ok(!pgDump[0].argv.includes(pg.password), "the password is not on pg_dump's command line");

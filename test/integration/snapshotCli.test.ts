@@ -10,6 +10,7 @@ import { type Executor, openExecutor } from "../../components/providers/executor
 import { takeSnapshot } from "../../components/providers/snapshotStore";
 import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
 import { type RunResult, run } from "../support/process";
+import { literal } from "../support/regexp";
 import { repoRoot } from "../support/program";
 import {
   Cleanups,
@@ -112,9 +113,12 @@ describe("npm run snapshot against real PostgreSQL", function () {
     assert.equal(lines[1], `2 snapshots in ${dir}, newest first:`);
     assert.match(
       lines[2],
-      new RegExp(`^  ${second.snapshot.fileName}  2026-11-02T03:00:00.000Z  002  \\d+\\.\\d KiB$`),
+      new RegExp(`^  ${literal(second.snapshot.fileName)}  2026-11-02T03:00:00.000Z  002  \\d+\\.\\d KiB$`),
     );
-    assert.match(lines[3], new RegExp(`^  ${first.snapshot.fileName}  2026-11-01T03:00:00.000Z  001  `));
+    assert.match(
+      lines[3],
+      new RegExp(`^  ${literal(first.snapshot.fileName)}  2026-11-01T03:00:00.000Z  001  `),
+    );
     assert.equal(lines.length, 4);
   });
 
@@ -139,12 +143,12 @@ describe("npm run snapshot against real PostgreSQL", function () {
     cleanups.add(() => pg.dropDatabase(kept));
     assert.match(
       restored.stdout,
-      new RegExp(`restoring ${second.snapshot.fileName} into database ${database} \\(local\\)`),
+      new RegExp(`restoring ${literal(second.snapshot.fileName)} into database ${database} \\(local\\)`),
     );
     assert.match(
       restored.stdout,
       new RegExp(
-        `restored ${second.snapshot.path} \\(\\d+\\.\\d KiB, sha256 ${second.snapshot.sha256}\\) into database ${database} in \\d+\\.\\d s`,
+        `restored ${literal(second.snapshot.path)} \\(\\d+\\.\\d KiB, sha256 ${second.snapshot.sha256}\\) into database ${database} in \\d+\\.\\d s`,
       ),
     );
     assert.match(restored.stdout, new RegExp(`  DROP DATABASE "${kept}";`));

@@ -17,7 +17,18 @@ describe("snapshot file names", () => {
   it("names a snapshot by project, stack, UTC stamp and label", () => {
     assert.equal(
       snapshotFileName(owner, at("2026-11-23T10:15:02.123Z"), "2026-11-20-041"),
-      "switchyard_production_20261123T101502.123Z_2026-11-20-041.dump",
+      "switchyard+production+20261123T101502.123Z+2026-11-20-041.dump",
+    );
+  });
+
+  it("reads the names written before, `<project>_<stack>_<stamp>_<label>.dump`, for owners without `_`", () => {
+    const legacy = "switchyard_production_20261123T101502.123Z_2026-11-20-041.dump";
+    assert.equal(parseSnapshotFileName(owner, legacy)?.label, "2026-11-20-041");
+    assert.deepEqual(
+      ownSnapshots(owner, [legacy, snapshotFileName(owner, at("2026-11-24T00:00:00.000Z"), "003")]).map(
+        (s) => s.label,
+      ),
+      ["003", "2026-11-20-041"],
     );
   });
 
@@ -211,16 +222,39 @@ describe("snapshot file names", () => {
     assert.equal(parseSnapshotFileName(eu, name)?.label, "002");
   });
 
-  it("never takes another owner's snapshot when neither name has an underscore", () => {
-    const part = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9.-]{0,12}$/);
+  it("never takes another owner's snapshot, whatever the names hold", () => {
+    const part = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,12}$/);
     const someOwner = fc.record({ project: part, stack: part });
     fc.assert(
       fc.property(someOwner, someOwner, (ours, theirs) => {
         fc.pre(ours.project !== theirs.project || ours.stack !== theirs.stack);
         const name = snapshotFileName(theirs, at("2026-11-23T10:15:02.123Z"), "002");
         assert.equal(parseSnapshotFileName(ours, name), undefined);
+        const legacy = `${theirs.project}_${theirs.stack}_20261123T101502.123Z_002.dump`;
+        assert.equal(parseSnapshotFileName(ours, legacy), undefined, legacy);
       }),
     );
+  });
+
+  it("keeps shop/eu_prod's retention off shop_eu/prod's dumps in a shared directory, and the other way", () => {
+    const a = { project: "shop", stack: "eu_prod" };
+    const b = { project: "shop_eu", stack: "prod" };
+    const files = (who: typeof a) =>
+      Array.from({ length: 4 }, (_, day) =>
+        snapshotFileName(who, at(`2026-11-0${day + 1}T03:00:00.000Z`), "1"),
+      );
+    // Their names before this format were the same: shop_eu_prod_<stamp>_1.dump.
+    const legacy = "shop_eu_prod_20261020T030000.000Z_1.dump";
+    const directory = [...files(a), ...files(b), legacy];
+    for (const [ours, theirs] of [
+      [a, b],
+      [b, a],
+    ]) {
+      const justTaken = files(ours)[3];
+      const pruned = snapshotsToPrune(ours, directory, 2, justTaken);
+      assert.deepEqual(pruned.sort(), files(ours).slice(0, 2).sort());
+      assert.ok(!pruned.some((name) => files(theirs).includes(name) || name === legacy));
+    }
   });
 
   it("tells a stack from another whose name extends it", () => {
