@@ -3,7 +3,7 @@
  * Types are matched by token so the pack needs none of the providers' SDKs.
  */
 import type { PolicyResource } from "@pulumi/policy";
-import { type SlotColour, slotColours } from "../infra/config";
+import { type SlotColour, slotColours } from "../infra/stackKeys";
 
 export const types = {
   container: "docker:index/container:Container",

@@ -7,7 +7,7 @@
  */
 import type { EnforcementLevel } from "@pulumi/policy";
 import * as pulumi from "@pulumi/pulumi";
-import { decodeRawConfig } from "../infra/config";
+import { decodeRawConfig } from "../infra/stackKeys";
 
 export interface StackFacts {
   stack: string;

@@ -34,7 +34,7 @@
  *   so nothing is reloaded.
  */
 import { createHash } from "node:crypto";
-import type { SlotColour } from "../../infra/config";
+import type { SlotColour } from "../../infra/stackKeys";
 
 /** Process-level settings of the main `nginx.conf`; it never changes with traffic or sites. */
 export interface NginxMain {

@@ -4,7 +4,7 @@
  */
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { bucketCount, bucketSlot } from "../../components/providers/nginxConfig";
-import { type SlotColour, slotColours } from "../../infra/config";
+import { type SlotColour, slotColours } from "../../infra/stackKeys";
 import { ancestorOfType, commandTypes, envMap, isUnder, slotColourOf, types, waitsFor } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 

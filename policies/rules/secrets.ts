@@ -5,7 +5,7 @@
  * Messages name where a secret was found, never the secret.
  */
 import type { ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { secretKeys } from "../../infra/config";
+import { secretKeys } from "../../infra/stackKeys";
 import { commandTypes, types } from "../resources";
 import type { StackFacts } from "../stack";
 

@@ -14,7 +14,9 @@
  * `additionalSecretOutputs` (nor those); no policy reads them. A real provider may return fewer
  * outputs than the mocks' state holds, so stack policies read only fields their provider returns.
  */
+import * as fs from "node:fs";
 import { createRequire } from "node:module";
+import * as path from "node:path";
 import {
   type EnforcementLevel,
   type PolicyPackArgs,
@@ -26,6 +28,7 @@ import {
   UnknownValueError,
   unknownCheckingProxy,
 } from "@pulumi/policy";
+import ts from "typescript";
 import { Background } from "./process";
 import type { Registration } from "./program";
 import { reveal } from "./program";
@@ -235,11 +238,31 @@ interface AnalyzeResponse {
   }[];
 }
 
+/**
+ * The files a pack reaches from its `index.ts` through relative imports (some outside its
+ * directory), and every other module they import: a package or one of node's own.
+ */
+export function packSources(packDir: string): { files: string[]; packages: Map<string, string[]> } {
+  const files: string[] = [];
+  const packages = new Map<string, string[]>();
+  const visit = (file: string) => {
+    if (files.includes(file)) return;
+    files.push(file);
+    for (const { fileName: specifier } of ts.preProcessFile(fs.readFileSync(file, "utf8")).importedFiles) {
+      if (specifier.startsWith(".")) visit(`${path.resolve(path.dirname(file), specifier)}.ts`);
+      else packages.set(specifier, [...(packages.get(specifier) ?? []), file]);
+    }
+  };
+  visit(path.join(packDir, "index.ts"));
+  return { files, packages };
+}
+
 export async function startPolicyPack(
   directory: string,
   stack: { name: string; project: string; config: Record<string, string>; programDirectory: string },
 ): Promise<PolicyPackProcess> {
-  const runner = require.resolve("@pulumi/pulumi/cmd/run-policy-pack");
+  // The pack's own @pulumi/pulumi, as the CLI's policy analyzer runs it.
+  const runner = require.resolve("@pulumi/pulumi/cmd/run-policy-pack", { paths: [directory] });
   // As Pulumi CLI 3.248 starts a pack through the Node language host: in the program's main
   // directory, with nothing of the stack in its environment; the stack comes in ConfigureStack.
   const {

@@ -4,6 +4,7 @@
  * "graph edited" changes the registrations the program produced, for what no config can cause.
  */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,6 +13,7 @@ import { types } from "../../policies/resources";
 import { currentStackFacts, enforcementLevelFor, type StackFacts } from "../../policies/stack";
 import {
   checkPolicies,
+  packSources,
   type PolicyPackProcess,
   type PolicyReport,
   startPolicyPack,
@@ -878,6 +880,29 @@ describe("policy pack: switchyard", () => {
       }
     });
   }
+});
+
+describe("policy pack: on its own", () => {
+  it("imports, through every file it reaches, only node's modules and what policies/package.json declares", () => {
+    const packDir = path.join(repoRoot, "policies");
+    const manifest = JSON.parse(fs.readFileSync(path.join(packDir, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const declared = Object.keys(manifest.dependencies);
+    const { files, packages } = packSources(packDir);
+    const undeclared = [...packages]
+      .filter(
+        ([specifier]) =>
+          !specifier.startsWith("node:") &&
+          !declared.some((name) => specifier === name || specifier.startsWith(`${name}/`)),
+      )
+      .map(
+        ([specifier, importers]) =>
+          `${specifier} (${importers.map((file) => path.relative(repoRoot, file))})`,
+      );
+    assert.ok(files.length > 5, `followed ${files.length} files`);
+    assert.deepEqual(undeclared, []);
+  });
 });
 
 describe("policy pack: as the Pulumi CLI runs it", function () {
