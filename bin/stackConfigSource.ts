@@ -64,6 +64,23 @@ export async function loadStackConfigFor(options: ConfigSourceOptions): Promise<
  * Pulumi keeps secret count as secret here too, so the same rules apply as in the program.
  */
 function fromStackFile(file: string): ParsedStackConfig {
+  const { raw, encrypted } = readStackFile(file);
+  if (encrypted.length > 0) {
+    throw new Error(
+      `${file} holds encrypted values (${encrypted.join(", ")}) and there is no pulumi CLI to decrypt them: ` +
+        "install pulumi and log in to the stack's backend, or pass --config <file> with a plain-text copy",
+    );
+  }
+  return parseStackConfig(decodeRawConfig(raw, isKeptSecret));
+}
+
+/** Whether Pulumi keeps this full key (`switchyard:tlsKey`) secret. */
+export function isKeptSecret(fullKey: string): boolean {
+  return (secretKeys as readonly string[]).includes(fullKey.slice(PROJECT.length + 1));
+}
+
+/** A stack file's config as Pulumi's raw map (objects as JSON), and the full keys whose values are encrypted. */
+export function readStackFile(file: string): { raw: Record<string, string>; encrypted: string[] } {
   let document: unknown;
   try {
     document = parseYaml(fs.readFileSync(file, "utf8"));
@@ -79,15 +96,7 @@ function fromStackFile(file: string): ParsedStackConfig {
     if (holdsEncryptedValue(value)) encrypted.push(fullKey);
     raw[fullKey] = typeof value === "string" ? value : JSON.stringify(value);
   }
-  if (encrypted.length > 0) {
-    throw new Error(
-      `${file} holds encrypted values (${encrypted.join(", ")}) and there is no pulumi CLI to decrypt them: ` +
-        "install pulumi and log in to the stack's backend, or pass --config <file> with a plain-text copy",
-    );
-  }
-  const isSecret = (fullKey: string) =>
-    (secretKeys as readonly string[]).includes(fullKey.slice(PROJECT.length + 1));
-  return parseStackConfig(decodeRawConfig(raw, isSecret));
+  return { raw, encrypted };
 }
 
 function holdsEncryptedValue(value: unknown): boolean {

@@ -573,8 +573,10 @@ function deliveryRules(
     if (config.githubToken === undefined)
       fail(["githubToken"], "required with the github section (set it with --secret)");
     for (const list of ["secrets", "repositorySecrets"] as const) {
-      github[list].forEach((key, index) => {
-        if (config[key] === undefined) fail(["github", list, index], `lists ${key}, which is not set`);
+      github[list].forEach((key) => {
+        // Reported on the secret itself: that is the key to set.
+        if (config[key] === undefined)
+          fail([key], `published by github.${list} but not set (set it with --secret)`);
       });
     }
     const listsAccessToken = [...github.secrets, ...github.repositorySecrets].includes("pulumiAccessToken");
@@ -643,7 +645,10 @@ export class ConfigError extends Error {
  * in the wrong place are never echoed.
  */
 export function parseStackConfig(raw: RawStackConfig): ParsedStackConfig {
-  const problems: string[] = [];
+  const problems: string[] = (raw.misspelled ?? []).map(
+    (fullKey) =>
+      `${fullKey}: not a ${PROJECT} key; did you mean ${PROJECT}:${fullKey.slice(fullKey.indexOf(":") + 1)}?`,
+  );
   for (const key of Object.keys(raw.values)) {
     const isSecretKey = (secretKeys as readonly string[]).includes(key);
     if (isSecretKey && !raw.secret.has(key)) {

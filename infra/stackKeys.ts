@@ -26,6 +26,8 @@ export interface RawStackConfig {
   values: Record<string, unknown>;
   /** Keys (without prefix) that Pulumi holds as secrets. */
   secret: ReadonlySet<string>;
+  /** Full keys of another namespace that reads like ours misspelled (`switchyrd:activeSlot`). */
+  misspelled?: string[];
 }
 
 /**
@@ -38,13 +40,36 @@ export function decodeRawConfig(
 ): RawStackConfig {
   const values: Record<string, unknown> = {};
   const secret = new Set<string>();
+  const misspelled: string[] = [];
   for (const [fullKey, text] of Object.entries(all)) {
-    if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+    const namespace = fullKey.slice(0, Math.max(0, fullKey.indexOf(":")));
+    if (namespace !== PROJECT) {
+      if (looksLikeOurs(namespace)) misspelled.push(fullKey);
+      continue;
+    }
     const key = fullKey.slice(PROJECT.length + 1);
     values[key] = decodeValue(text);
     if (isSecret(fullKey)) secret.add(key);
   }
-  return { values, secret };
+  return { values, secret, misspelled };
+}
+
+/** Two edits or fewer from our namespace, in any case: a typo, not another provider's settings. */
+function looksLikeOurs(namespace: string): boolean {
+  const a = namespace.toLowerCase();
+  const b = PROJECT;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    previous = current;
+  }
+  return namespace !== "" && previous[b.length] <= 2;
 }
 
 /** Pulumi hands objects over as JSON text; anything that does not parse stays a string for the schema to judge. */

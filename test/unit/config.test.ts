@@ -333,7 +333,7 @@ describe("config rules", () => {
       refused: withSecrets(githubSecrets, {
         github: github({ secrets: ["pulumiAccessToken", "sshPrivateKey"] }),
       }),
-      problem: ["github.secrets.1", "lists sshPrivateKey, which is not set"],
+      problem: ["sshPrivateKey", "published by github.secrets but not set (set it with --secret)"],
       accepted: withSecrets(
         { ...githubSecrets, sshPrivateKey },
         { github: github({ secrets: ["pulumiAccessToken", "sshPrivateKey"] }) },
@@ -342,7 +342,7 @@ describe("config rules", () => {
     {
       rule: "a repository secret published must be set",
       refused: withSecrets(githubSecrets, { github: github({ repositorySecrets: ["netlifyToken"] }) }),
-      problem: ["github.repositorySecrets.0", "lists netlifyToken, which is not set"],
+      problem: ["netlifyToken", "published by github.repositorySecrets but not set (set it with --secret)"],
       accepted: withSecrets(
         { ...githubSecrets, netlifyToken },
         { github: github({ repositorySecrets: ["netlifyToken"] }) },
@@ -631,6 +631,27 @@ describe("Pulumi's raw config map", () => {
     });
     assert.deepEqual([...raw.secret].sort(), ["tlsCertificate", "tlsKey"]);
     assert.equal(parseStackConfig(raw).activeSlot, "green");
+  });
+
+  it("reports a key whose namespace reads like ours misspelled, with the other problems, never its value", () => {
+    const all = {
+      "switchyard:slots": JSON.stringify(minimal().values.slots),
+      "switchyrd:activeSlot": "green",
+      "Switchyard:router": "{}",
+      "swtichyard:appSecrets": "hunter2",
+      "docker:host": "ssh://deploy@203.0.113.10",
+      "pulumi:tags": "{}",
+      "switchyard-extra:mode": "x",
+      "switchyard:activeSlot": "purple",
+    };
+    const problems = problemsOf(decodeRawConfig(all, () => false));
+    assert.deepEqual(problems.slice(0, 3), [
+      "switchyrd:activeSlot: not a switchyard key; did you mean switchyard:activeSlot?",
+      "Switchyard:router: not a switchyard key; did you mean switchyard:router?",
+      "swtichyard:appSecrets: not a switchyard key; did you mean switchyard:appSecrets?",
+    ]);
+    assert.match(problems.slice(3).join("\n"), /^switchyard:activeSlot: expected one of/m);
+    assert.ok(!problems.join("\n").includes("hunter2"));
   });
 
   it("decodes objects and arrays from JSON and leaves every other text as it is", () => {

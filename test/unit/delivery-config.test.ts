@@ -115,7 +115,7 @@ describe("delivery config", () => {
     {
       name: "published secret that is not set",
       stack: "production",
-      expected: /^switchyard:github\.secrets\.1: lists netlifyToken, which is not set/,
+      expected: /^switchyard:netlifyToken: published by github\.secrets but not set/,
       mutate: (v) => {
         github(v).secrets = ["pulumiAccessToken", "netlifyToken"];
         delete v.netlifyToken;
