@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { dockerdPidFile, ensureDockerEngine } from "../../../engine/dockerd";
+import { dockerdPidFile, dockerServerVersion } from "../../../engine/dockerd";
 import { engineEnvironment, withEngine } from "../../../engine/env";
 import {
   type ImageDigests,
@@ -16,7 +16,7 @@ import {
   repositoryOf,
 } from "../../../engine/images";
 import { engineLayout, repoRoot } from "../../../engine/layout";
-import { stopDaemon } from "../../../engine/shell";
+import { startDaemon, stopDaemon, waitFor } from "../../../engine/shell";
 import { run, runChecked, type RunResult } from "../../support/process";
 
 export const layout = engineLayout(repoRoot);
@@ -245,19 +245,25 @@ export async function newDevStack(config: Record<string, string> = {}, name = "d
 }
 
 /**
- * Restarts the Docker engine as its owner would: the one `npm run engine` started, by its pid
- * (a minute's grace, longer than dockerd's own shutdown timeout), or a systemd one.
+ * Restarts the Docker engine: a systemd one through systemd; otherwise the dockerd running here
+ * (the one `npm run engine` started, by its pid file, or the only one there is) is stopped with a
+ * minute's grace, longer than its own shutdown timeout, and started again with the same command.
  */
 export async function restartDockerEngine(): Promise<void> {
-  if (fs.existsSync(dockerdPidFile(layout))) {
-    await stopDaemon(dockerdPidFile(layout), 60_000);
-    const log = path.join(layout.logs, "dockerd.restart.log");
-    await ensureDockerEngine(layout, { log, status: () => undefined });
-  } else if ((await run("systemctl", ["is-active", "--quiet", "docker"])).code === 0) {
+  if ((await run("systemctl", ["is-active", "--quiet", "docker"])).code === 0) {
     await runChecked("systemctl", ["restart", "docker"], { timeoutMs: 120_000 });
-  } else {
-    throw new Error(
-      "no Docker engine this test may restart: neither one `npm run engine` started nor a systemd docker.service",
-    );
+    return;
   }
+  const pidFile = dockerdPidFile(layout);
+  const pid = fs.existsSync(pidFile)
+    ? fs.readFileSync(pidFile, "utf8").trim()
+    : (await run("pgrep", ["-x", "dockerd"])).stdout.trim();
+  if (!/^\d+$/.test(pid)) throw new Error(`expected one running dockerd to restart, found: ${pid || "none"}`);
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  fs.mkdirSync(path.dirname(pidFile), { recursive: true });
+  fs.writeFileSync(pidFile, `${pid}\n`);
+  await stopDaemon(pidFile, 60_000);
+  fs.mkdirSync(layout.logs, { recursive: true });
+  startDaemon(argv, { log: path.join(layout.logs, "dockerd.daemon.log"), pidFile });
+  await waitFor("dockerd", async () => (await dockerServerVersion()) !== undefined, 60_000);
 }
