@@ -31,11 +31,20 @@ export const types = {
 
 export const commandTypes: readonly string[] = [types.localCommand, types.remoteCommand];
 
+/** A router switch's `files` or `secretFiles`, name to content; what is not text is left out. */
+export function routerFiles(
+  props: Record<string, unknown>,
+  key: "files" | "secretFiles",
+): Record<string, string> {
+  const files = props[key] && typeof props[key] === "object" ? (props[key] as Record<string, unknown>) : {};
+  return Object.fromEntries(
+    Object.entries(files).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
+  );
+}
+
 /** The nginx site the router switch applies (`files["site.conf"]`, see nginxConfig.ts). */
 export function routerSite(props: Record<string, unknown>): string {
-  const files =
-    props.files && typeof props.files === "object" ? (props.files as Record<string, unknown>) : {};
-  return typeof files["site.conf"] === "string" ? files["site.conf"] : "";
+  return routerFiles(props, "files")["site.conf"] ?? "";
 }
 
 /** A RemoteImage with a `build` block is built on the machine running Pulumi, not pulled. */

@@ -1,21 +1,17 @@
 /** The public edge: TLS in production, and the headers every response carries. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { routerSite, types } from "../resources";
+import { routerFiles, routerSite, types } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
 const certificateBlock = "-----BEGIN CERTIFICATE-----";
 const privateKeyBlock = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
-function fileMap(value: unknown): Record<string, string> {
-  return value && typeof value === "object" ? (value as Record<string, string>) : {};
-}
-
 const tlsRemedy = "Set switchyard:tlsCertificate and switchyard:tlsKey with `pulumi config set --secret`.";
 
 /** What the router's site lacks for TLS: a listener, a certificate chain, a key sent as a secret. */
 function siteTlsProblems(args: ResourceValidationArgs): string[] {
-  const files = fileMap(args.props.files);
-  const secretFiles = fileMap(args.props.secretFiles);
+  const files = routerFiles(args.props, "files");
+  const secretFiles = routerFiles(args.props, "secretFiles");
   const problems: string[] = [];
   if (!/^\s*listen\s+\S+\s+ssl\b/m.test(routerSite(args.props)))
     problems.push("the site has no TLS listener");
