@@ -48,6 +48,11 @@ export interface AppSlotArgs {
 interface Release {
   settings: SlotSettings;
   secretEnv: Record<string, string>;
+  /**
+   * `imageOverrides(settings)`, the container's label. Pinned with the release: a release pinned
+   * before the label existed has none, so upgrading switchyard replaces no running slot.
+   */
+  overrides?: string;
 }
 
 /**
@@ -78,7 +83,13 @@ export class AppSlot extends pulumi.ComponentResource {
 
     const stash = new pulumi.Stash(
       `${name}-release`,
-      { input: { settings: args.settings, secretEnv: pulumi.secret(args.secretEnv) } },
+      {
+        input: {
+          settings: args.settings,
+          secretEnv: pulumi.secret(args.secretEnv),
+          overrides: imageOverrides(args.settings),
+        },
+      },
       {
         parent: this,
         replacementTrigger: pulumi
@@ -107,9 +118,9 @@ export class AppSlot extends pulumi.ComponentResource {
         envs: pulumi.secret(pinned.apply((release) => slotEnv(args.colour, args.version, release))),
         command: this.release.apply((settings) => settings.command),
         user: this.release.apply((settings) => settings.user ?? undefined),
-        labels: this.release.apply((settings) => [
-          { label: overridesLabel, value: imageOverrides(settings) },
-        ]),
+        labels: pinned.apply(({ overrides }) =>
+          overrides === undefined ? undefined : [{ label: overridesLabel, value: overrides }],
+        ),
         ports: this.release.apply((settings) => [
           { internal: settings.port, external: settings.loopbackPort, ip: "127.0.0.1" },
         ]),

@@ -382,6 +382,30 @@ for (const stack of ["stage", "production"] as const) {
       assert.notDeepEqual(notReadBack(taken), notReadBack(overridden));
     });
 
+    it("upgrading to the overrides label replaces no running slot: a release pinned before it has none", async () => {
+      const state = new EngineState();
+      const first = await mustRun(stack, { state });
+      // What the engine holds for slots released by a switchyard without the label.
+      // The release is a secret as a whole (it holds the secret env): its value is inside the wrapper.
+      for (const [name, stash] of state.stashes)
+        if (name.endsWith("-release"))
+          delete (stash.output as { value: { overrides?: string } }).value.overrides;
+      const upgraded = await mustRun(stack, { state });
+      for (const colour of ["blue", "green"]) {
+        const inputs = (run: ProgramRun) =>
+          reveal(new Graph(run.registrations).byName(`app-${colour}`, container).inputs) as Record<
+            string,
+            unknown
+          >;
+        assert.equal(inputs(upgraded).labels ?? undefined, undefined, `${colour}: no label, as in its state`);
+        assert.deepEqual(
+          { ...inputs(upgraded), labels: undefined },
+          { ...inputs(first), labels: undefined },
+          colour,
+        );
+      }
+    });
+
     it("a new image for the idle slot replaces that slot only", async () => {
       const state = new EngineState();
       const first = await mustRun(stack, { state });
