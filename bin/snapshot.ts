@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { type ExecutorSpec, executorSpecFor, withExecutor } from "../components/providers/executor";
+import { isPort, portReason } from "../components/providers/inputs";
 import {
   containerAccess,
   type ListedSnapshot,
@@ -94,8 +95,7 @@ function parseCommand(argv: readonly string[]) {
   if ((values.host === undefined) !== (values.port === undefined))
     throw new Error("--host and --port go together");
   const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535))
-    throw new Error(`--port: expected 1-65535, got ${values.port}`);
+  if (port !== undefined && !isPort(port)) throw new Error(`--port: ${portReason(values.port)}`);
   return {
     verb,
     file: rest[0],

@@ -7,6 +7,7 @@
  */
 import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
+import { hostKeyLine, portRange } from "../components/providers/inputs";
 import { cpusKept } from "./dockerReadBack";
 import { unpinnedImageReason } from "./images";
 import { PROJECT, type RawStackConfig, type SecretKey, secretKeys, slotColours } from "./stackKeys";
@@ -43,7 +44,7 @@ const reservedEnvNames = ["DATABASE_URL", "REDIS_URL", "APP_VERSION", "SLOT", "P
 /** Plain env values under these names are almost always secrets that belong in `appSecrets`. */
 const secretLookingEnvName = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|API_?KEY|CREDENTIAL)/;
 
-const port = z.int().min(1).max(65535);
+const port = z.int().min(portRange.min).max(portRange.max);
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, "env names are upper-case letters, digits and _");
 const dockerName = z
   .string()
@@ -224,7 +225,7 @@ export const stackConfigSchema = z
         hostKey: z
           .string()
           .regex(
-            /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/,
+            hostKeyLine,
             "a public host key line such as `ssh-ed25519 AAAA...` (from `ssh-keyscan -t ed25519 <host>`)",
           )
           .optional()

@@ -6,9 +6,9 @@
  * version, or where it looks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
+import { type ExecutorSpec, executorSpecProblems, executorTarget, withExecutor } from "./executor";
 import { type GateSpec, gateSpecProblems, type SmokeCheck, waitUntilStable } from "./healthGate";
-import { canonical, type InputProblem } from "./inputs";
+import { canonical, type InputProblem, isPort, portReason } from "./inputs";
 
 /** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
 export interface HealthGateInputs extends Omit<GateSpec, "url" | "headers"> {
@@ -43,13 +43,10 @@ const unknownValue = pulumi.runtime.unknownValue;
 /** A change to any of these re-runs the gate; timing settings alone do not. */
 const guardedKeys = ["target", "host", "port", "path", "expectedVersion", "guards"] as const;
 
-function targetOf(executor: ExecutorSpec): string {
-  return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
-}
 function guardedOf(inputs: HealthGateInputs): Pick<HealthGateOutputs, (typeof guardedKeys)[number]> {
   const { host, port, path, expectedVersion, guards } = inputs;
   return {
-    target: targetOf(inputs.executor),
+    target: executorTarget(inputs.executor),
     host,
     port,
     path,
@@ -85,11 +82,7 @@ function inputProblems(news: HealthGateInputs): InputProblem[] {
       property: "host",
       reason: `expected a host name or IP address, got ${JSON.stringify(news.host)}`,
     });
-  if (!Number.isInteger(news.port) || news.port < 1 || news.port > 65535)
-    problems.push({
-      property: "port",
-      reason: `expected a port 1-65535, got ${JSON.stringify(news.port)}`,
-    });
+  if (!isPort(news.port)) problems.push({ property: "port", reason: portReason(news.port) });
   if (typeof news.path !== "string" || !/^\/\S*$/.test(news.path))
     problems.push({
       property: "path",

@@ -13,9 +13,16 @@ import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../../infra/config";
-import { type Executor, type ExecutorSpec, executorSpecProblems, runChecked, withExecutor } from "./executor";
+import {
+  type Executor,
+  type ExecutorSpec,
+  executorSpecProblems,
+  executorTarget,
+  runChecked,
+  withExecutor,
+} from "./executor";
 import { firstPollDelayMs, type GateSpec, gateSpecProblems, type SmokeCheck, tryOnce } from "./healthGate";
-import { canonical, type InputProblem } from "./inputs";
+import { canonical, type InputProblem, isPort, portReason } from "./inputs";
 import {
   forGeneration,
   generationId,
@@ -205,11 +212,8 @@ function verificationProblems(v: RouterVerification): InputProblem[] {
       property: "checkHost",
       reason: `expected a host name or IP address, got ${JSON.stringify(v.checkHost)}`,
     });
-  if (known(v.checkPort) && (!Number.isInteger(v.checkPort) || v.checkPort < 1 || v.checkPort > 65535))
-    problems.push({
-      property: "checkPort",
-      reason: `expected a port 1-65535, got ${JSON.stringify(v.checkPort)}`,
-    });
+  if (known(v.checkPort) && !isPort(v.checkPort))
+    problems.push({ property: "checkPort", reason: portReason(v.checkPort) });
   const path = typeof v.path === "string" ? v.path : "";
   for (const problem of gateSpecProblems(verificationSpec(v, `http://127.0.0.1:1${path}`))) {
     // The URL is made of checkHost, checkPort and path; the first two are checked above.
@@ -256,10 +260,6 @@ function describeTraffic(traffic: Traffic | undefined): string {
   if (!traffic) return "no slot (the router answers 503)";
   if (traffic.canaryWeight === 0) return traffic.activeSlot;
   return `${traffic.activeSlot} with ${traffic.canaryWeight}% canary to ${idleSlot(traffic.activeSlot)}`;
-}
-
-function targetOf(executor: ExecutorSpec): string {
-  return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
 }
 
 function errorMessage(error: unknown): string {
@@ -500,7 +500,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
 
   async create(inputs) {
     const outs = await apply(inputs, undefined);
-    return { id: `${targetOf(inputs.executor)}:${inputs.stateDir}`, outs };
+    return { id: `${executorTarget(inputs.executor)}:${inputs.stateDir}`, outs };
   },
 
   async update(_id, olds, news) {

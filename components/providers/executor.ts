@@ -10,7 +10,7 @@ import * as net from "node:net";
 import { constants as osConstants } from "node:os";
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, utils as sshUtils } from "ssh2";
 import { shellCommand, type Target } from "../target";
-import type { InputProblem } from "./inputs";
+import { hostKeyLine, type InputProblem, isPort, portReason } from "./inputs";
 
 export type ExecutorSpec =
   | { kind: "local" }
@@ -113,10 +113,12 @@ export function executorSpecFor(target: Target, privateKey?: string): ExecutorSp
   };
 }
 
-/** A pinned host key as `ssh-keyscan` prints it, without the host name. */
-const hostKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/;
-
 /** What is wrong with an `executor` input, for a provider's `check`; never quotes the private key. */
+/** The target an executor reaches, for state and messages: `local`, or `ssh user@host:port`. */
+export function executorTarget(executor: ExecutorSpec): string {
+  return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
+}
+
 export function executorSpecProblems(spec: unknown): InputProblem[] {
   const bad = (reason: string) => [{ property: "executor", reason }];
   if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
@@ -124,8 +126,7 @@ export function executorSpecProblems(spec: unknown): InputProblem[] {
   if (kind === "local") return [];
   if (kind !== "ssh") return bad(`expected kind "local" or "ssh", got ${JSON.stringify(kind)}`);
   if (typeof host !== "string" || host === "") return bad("ssh needs a host");
-  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
-    return bad("ssh needs a port 1-65535");
+  if (!isPort(port)) return bad(`ssh needs a port: ${portReason(port)}`);
   if (typeof user !== "string" || user === "") return bad("ssh needs a user");
   if (typeof hostKey !== "string" || !hostKeyLine.test(hostKey))
     return bad("ssh needs a pinned hostKey like `ssh-ed25519 AAAA...`");

@@ -9,6 +9,21 @@ export interface InputProblem {
   reason: string;
 }
 
+/** TCP ports, as every input takes them. */
+export const portRange = { min: 1, max: 65535 } as const;
+
+export function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= portRange.min && (value as number) <= portRange.max;
+}
+
+/** The reason a value that is not a port gets. */
+export function portReason(value: unknown): string {
+  return `expected a port ${portRange.min}-${portRange.max}, got ${JSON.stringify(value)}`;
+}
+
+/** A pinned host key as `ssh-keyscan` prints it, without the host name. */
+export const hostKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/;
+
 /** JSON with object keys sorted: state comes back from the engine with its keys in any order. */
 export function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, inner: unknown) =>

@@ -12,7 +12,7 @@
 
 import { shellQuote } from "../target";
 import { type Executor, runChecked } from "./executor";
-import type { InputProblem } from "./inputs";
+import { type InputProblem, isPort, portReason } from "./inputs";
 import {
   ownerProblems,
   ownSnapshots,
@@ -118,11 +118,7 @@ export function locationProblems(location: SnapshotLocation): InputProblem[] {
     !(typeof access.host === "string" && /^[A-Za-z0-9_.:/-]+$/.test(access.host))
   )
     problem("host", `expected a host name, address or socket directory, got ${JSON.stringify(access.host)}`);
-  if (
-    access.port !== undefined &&
-    !(Number.isInteger(access.port) && access.port >= 1 && access.port <= 65535)
-  )
-    problem("port", `expected 1-65535, got ${JSON.stringify(access.port)}`);
+  if (access.port !== undefined && !isPort(access.port)) problem("port", portReason(access.port));
   return problems;
 }
 

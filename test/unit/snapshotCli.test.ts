@@ -190,7 +190,10 @@ describe("npm run snapshot: stack config and usage", () => {
     [["list", "x.dump", "--stack", "dev"], /^list takes no file, got x\.dump/],
     [["list", "--stack", "dev", "--target-db", "x"], /^--target-db applies to restore only/],
     [["list", "--stack", "dev", "--host", "db"], /^--host and --port go together/],
-    [["list", "--stack", "dev", "--host", "db", "--port", "99999"], /^--port: expected 1-65535, got 99999/],
+    [
+      ["list", "--stack", "dev", "--host", "db", "--port", "99999"],
+      /^--port: expected a port 1-65535, got "99999"/,
+    ],
     [["list", "--stack", "dev", "--verbose"], /Unknown option '--verbose'/],
   ] as const) {
     it(`exits 2 with usage: ${args.join(" ") || "(no arguments)"}`, async () => {

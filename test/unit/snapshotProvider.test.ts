@@ -76,7 +76,7 @@ describe("PgSnapshot provider", () => {
       ["database with a quote", { database: 'shop"; drop' }, /^database: expected a PostgreSQL identifier/],
       ["user missing", { user: undefined }, /^user: /],
       ["empty prefix word", { commandPrefix: ["docker", ""] }, /^commandPrefix: /],
-      ["port 0", { port: 0 }, /^port: expected 1-65535/],
+      ["port 0", { port: 0 }, /^port: expected a port 1-65535/],
       ["host with a space", { host: "db host" }, /^host: /],
       ["empty migration set", { migrationSet: "" }, /^migrationSet: expected a non-empty string/],
       ["image missing", { image: undefined }, /^image: /],
