@@ -7,6 +7,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, decodeRawConfig, parseStackConfig } from "../infra/config";
+import type { CommandIo } from "./snapshot";
 import { isKeptSecret, readStackFile } from "./stackConfigSource";
 
 export const usage = `usage:
@@ -14,12 +15,8 @@ export const usage = `usage:
 
 Reads Pulumi.<name>.yaml (or --config <file>, laid out the same way).`;
 
-export interface CheckIo {
-  out(line: string): void;
-  err(line: string): void;
-  /** Project directory: where Pulumi.yaml and the stack files are. */
-  projectDir: string;
-}
+/** What the snapshot command gets, but the environment: this one reads no variable. */
+export type CheckIo = Omit<CommandIo, "env">;
 
 /**
  * The problems `pulumi up` would report for this stack file, but those only its encrypted values

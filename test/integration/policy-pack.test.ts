@@ -2,7 +2,7 @@
  * The policy pack as someone gets it who has only its directory's manifest: `npm ci` in a copy
  * of policies/ (with the files it imports from the rest of the repository, and no repository
  * node_modules above it), then started the way the CLI starts it, from there. It must announce
- * the policies the in-process pack has and judge the production stack the same way.
+ * the policies the in-process pack has and judge a violating production stack the same way.
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -44,7 +44,10 @@ describe("policy pack: installed on its own", function () {
     });
     assert.equal(installed.code, 0, installed.output);
 
-    const program = await runProgram("production");
+    // Retention 3 passes the config but not the pack: the comparison has a violation to agree on.
+    const program = await runProgram("production", {
+      mutate: (values) => void ((values.snapshots as { retention: number }).retention = 3),
+    });
     assert.equal(program.error, undefined);
     const facts = currentStackFacts();
     const pack = await startPolicyPack(path.join(copy, "policies"), {
@@ -60,6 +63,10 @@ describe("policy pack: installed on its own", function () {
         inProcess.policies.map((policy) => policy.name),
       );
       const expected = (await checkPolicies(inProcess, program.registrations)).violations;
+      assert.deepEqual(
+        expected.map((v) => v.policy),
+        ["snapshot-retention"],
+      );
       assert.deepEqual(
         (await pack.analyze(program.registrations)).map((v) => v.policy),
         expected.map((v) => v.policy),
