@@ -229,8 +229,18 @@ export function renderRouterSite(site: RouterSite): string {
     bucket < bucketCount - 1 ? `    1% ${bucket};` : `    * ${bucket};`,
   );
   const split = site.canary ? stickySplit(site.canary, buckets) : perRequestSplit(buckets);
-  /** Picks the upstream by testing the pointer's files; `name` is the bucket (a variable) or `active`. */
-  const route = (name: string) => [
+  /**
+   * Picks the upstream by testing the pointer's files; `name` is the bucket (a variable) or
+   * `active`. With `fallback`, the route's fallback marker is read first: a switch back that
+   * renames `live` between the tests then still lands on an upstream with the previous slot as
+   * backup, never on the dying slot alone (read last, it could pair the old route's slot with the
+   * new route's lack of a fallback).
+   */
+  const route = (name: string, fallback: boolean) => [
+    '    set $switchyard_fallback "";',
+    ...(fallback
+      ? [`    if (-f ${live}/${fallbackEntry}) { set $switchyard_fallback ${fallbackSuffix}; }`]
+      : []),
     '    set $switchyard_upstream "";',
     `    if (-f ${live}/${routedEntry}) { set $switchyard_upstream ${upstreamNames.blue}; }`,
     `    if (-f ${live}/green.${name}) { set $switchyard_upstream ${upstreamNames.green}; }`,
@@ -239,14 +249,11 @@ export function renderRouterSite(site: RouterSite): string {
     "    location / {",
     // No pointer (nothing switched yet, or it was removed): refuse rather than guess a slot.
     '        if ($switchyard_upstream = "") { return 503; }',
-    "        proxy_pass http://$switchyard_upstream;",
+    "        proxy_pass http://$switchyard_upstream$switchyard_fallback;",
     ...proxySettings.map((setting) => `        ${setting}`),
     "    }",
   ];
-  const publicRoute = [
-    ...route("${switchyard_bucket}"),
-    `    if (-f ${live}/${fallbackEntry}) { set $switchyard_upstream "\${switchyard_upstream}${fallbackSuffix}"; }`,
-  ];
+  const publicRoute = route("${switchyard_bucket}", true);
   const headers = securityHeaders.map((header) => `    ${header}`);
   const lines = [
     ...upstreams,
@@ -283,7 +290,7 @@ export function renderRouterSite(site: RouterSite): string {
     "server {",
     `    listen 127.0.0.1:${site.listen.check};`,
     "    server_name _;",
-    ...route("active"),
+    ...route("active", false),
     ...headers,
     `    location = ${generationProbePath} {`,
     "        default_type text/plain;",
