@@ -1,7 +1,3 @@
-import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, type SlotColour, slotColours } from "../infra/config";
@@ -10,22 +6,17 @@ import { AppSlot } from "./AppSlot";
 import { Cache } from "./Cache";
 import { containerImage } from "./containers";
 import { Database } from "./Database";
+import { writeDockerSshKeys } from "./providers/sshKeyFiles";
 import { Frontend } from "./Frontend";
 import { MigrationJob } from "./MigrationJob";
 import { executorSpecFor, type ExecutorSpec } from "./providers/executor";
 import { gateSettings } from "./providers/healthGate";
 import { HealthGate } from "./providers/HealthGateResource";
+import { TargetReachable } from "./providers/TargetReachable";
 import { PgSnapshot } from "./providers/PgSnapshot";
 import { containerAccess } from "./providers/snapshotStore";
 import { Router } from "./Router";
-import {
-  dockerCommand,
-  dockerHost,
-  knownHostsLine,
-  parseTarget,
-  strictSshOptions,
-  type Target,
-} from "./target";
+import { dockerCommand, dockerHost, parseTarget, type Target } from "./target";
 
 export interface DeploymentArgs {
   /** The validated stack config (`loadStackConfig`). */
@@ -53,10 +44,20 @@ export class Deployment extends pulumi.ComponentResource {
     super("switchyard:index:Deployment", name, {}, opts);
     const { config } = args;
     const target = parseTarget(config.target);
+    const executor = executorFor(target, config);
+    // Over SSH, one connection first: a wrong pinned host key or a refused key stops the run
+    // before the Docker provider or any command reaches the VPS.
+    const reachable =
+      target.kind === "ssh"
+        ? new TargetReachable("target-reachable", { executor }, { parent: this })
+        : undefined;
     const dockerProvider = new docker.Provider(
       "docker",
-      { host: dockerHost(target), sshOpts: target.kind === "ssh" ? sshOptions(target, config) : undefined },
-      { parent: this },
+      {
+        host: dockerHost(target),
+        sshOpts: target.kind === "ssh" ? dockerSshOptions(target, config) : undefined,
+      },
+      { parent: this, dependsOn: reachable ? [reachable] : [] },
     );
     const child = { parent: this, providers: { docker: dockerProvider } };
     const childResource = { parent: this, provider: dockerProvider };
@@ -95,7 +96,6 @@ export class Deployment extends pulumi.ComponentResource {
       );
     }
 
-    const executor = executorFor(target, config);
     if (config.migrations) {
       const migrationImage = containerImage(
         "migrate-image",
@@ -251,45 +251,11 @@ function slotGate(slot: AppSlot, config: StackConfig, executor: pulumi.Output<Ex
   );
 }
 
-/**
- * ssh options for the docker provider. The key and the pinned host key go to a private
- * directory (the provider's ssh needs files) whose path is the same on every run: a provider
- * input that changed each time would make Pulumi diff the provider and everything under it.
- */
-function sshOptions(target: Extract<Target, { kind: "ssh" }>, config: StackConfig): pulumi.Output<string[]> {
+/** ssh options for the docker provider, over key files written for this command. */
+function dockerSshOptions(
+  target: Extract<Target, { kind: "ssh" }>,
+  config: StackConfig,
+): pulumi.Output<string[]> {
   if (!config.secrets.sshPrivateKey) throw new Error("an ssh:// target needs sshPrivateKey");
-  const id = createHash("sha256")
-    .update(`${config.stack}\n${knownHostsLine(target)}`)
-    .digest("hex")
-    .slice(0, 16);
-  const dir = path.join(os.tmpdir(), `switchyard-ssh-${id}`);
-  const identity = path.join(dir, "key");
-  const knownHosts = path.join(dir, "known_hosts");
-  return config.secrets.sshPrivateKey.apply((key) => {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(dir, 0o700);
-    fs.writeFileSync(identity, `${key.trim()}\n`, { mode: 0o600 });
-    fs.writeFileSync(knownHosts, `${knownHostsLine(target)}\n`, { mode: 0o600 });
-    removeOnExit(dir);
-    return strictSshOptions(identity, knownHosts);
-  });
-}
-
-/**
- * Deletes the key directory when the process ends. One listener per process, kept on a global
- * symbol because a process may evaluate the program more than once (the mocks tests do).
- */
-function removeOnExit(dir: string): void {
-  const key = Symbol.for("switchyard.sshKeyDirectories");
-  const registry = globalThis as { [key]?: Set<string> };
-  let directories = registry[key];
-  if (!directories) {
-    const created = new Set<string>();
-    process.once("exit", () => {
-      for (const each of created) fs.rmSync(each, { recursive: true, force: true });
-    });
-    registry[key] = created;
-    directories = created;
-  }
-  directories.add(dir);
+  return config.secrets.sshPrivateKey.apply((key) => writeDockerSshKeys(target, config.stack, key));
 }

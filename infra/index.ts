@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Deployment } from "../components/Deployment";
+import { DockerSshKeys } from "../components/providers/DockerSshKeys";
 import { Pipeline } from "../components/Pipeline";
 import { parseTarget } from "../components/target";
 import { slotColours } from "./config";
@@ -23,6 +24,16 @@ const pipeline = config.github
     })
   : undefined;
 
+// Over SSH, what a destroy deletes first: it writes the key files the Docker provider needs then.
+const sshKeys =
+  target.kind === "ssh" && config.secrets.sshPrivateKey
+    ? new DockerSshKeys(
+        "docker-ssh-keys",
+        { target, stack: config.stack, privateKey: config.secrets.sshPrivateKey },
+        { dependsOn: [deployment] },
+      )
+    : undefined;
+
 // Outside development the data is kept for good: its volume is protected. This protected resource
 // depends on all the others, so `pulumi destroy` deletes it first and stops there; the volume alone
 // refuses only once everything using it is gone, and `--skip-preview` would take the site down first.
@@ -31,7 +42,10 @@ if (config.environment !== "development") {
     "keep-data-outside-development",
     // Its name is what the refusal shows: the why.
     { input: "`pulumi state unprotect` this resource, then destroy, to delete all but the kept volumes" },
-    { protect: true, dependsOn: pipeline ? [deployment, pipeline] : [deployment] },
+    {
+      protect: true,
+      dependsOn: [deployment, ...(pipeline ? [pipeline] : []), ...(sshKeys ? [sshKeys] : [])],
+    },
   );
 }
 

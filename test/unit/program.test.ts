@@ -577,6 +577,21 @@ describe("program under mocks: ssh target", () => {
     assert.match(options, /StrictHostKeyChecking=yes/);
     assert.match(options, /UserKnownHostsFile=\S+known_hosts/);
   });
+
+  it("writes the provider's key files first thing in a destroy: a resource every docker resource precedes", async () => {
+    const graph = new Graph((await mustRun("production")).registrations);
+    const keys = graph.byName("docker-ssh-keys", "pulumi-nodejs:dynamic/switchyard:DockerSshKeys");
+    assert.ok(isSecretValue(keys.inputs.privateKey), "the key is stored encrypted");
+    const docker = graph.registrations.filter((r) => r.custom && r.type.startsWith("docker:"));
+    assert.ok(docker.length > 0);
+    assert.deepEqual(
+      docker.filter((r) => !keys.dependencies.includes(r.urn)).map((r) => r.name),
+      [],
+      "a destroy would reach these before the key files exist",
+    );
+    const guard = graph.byName("keep-data-outside-development", "pulumi:index:Stash");
+    assert.ok(guard.dependencies.includes(keys.urn), "the guard still refuses before anything is deleted");
+  });
 });
 
 describe("program under mocks: bad config fails before anything is registered", () => {

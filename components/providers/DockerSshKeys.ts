@@ -1,0 +1,42 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Target } from "../target";
+import { writeDockerSshKeys } from "./sshKeyFiles";
+
+export interface DockerSshKeysInputs {
+  target: Extract<Target, { kind: "ssh" }>;
+  stack: string;
+  /** The deploy user's private key (a secret). */
+  privateKey: string;
+}
+
+/**
+ * `pulumi destroy` runs no program, so nothing would write the key files the Docker provider's
+ * ssh reads. This resource depends on every resource of the deployment, so a destroy deletes it
+ * first: its delete writes them, and they go when the command ends, as after `up`.
+ */
+const dockerSshKeysProvider: pulumi.dynamic.ResourceProvider = {
+  async create(inputs: DockerSshKeysInputs) {
+    return { id: inputs.stack, outs: inputs };
+  },
+  async update(_id, _olds, news: DockerSshKeysInputs) {
+    return { outs: news };
+  },
+  async delete(_id, props: DockerSshKeysInputs) {
+    writeDockerSshKeys(props.target, props.stack, props.privateKey);
+  },
+};
+
+export type DockerSshKeysArgs = { [K in keyof DockerSshKeysInputs]: pulumi.Input<DockerSshKeysInputs[K]> };
+
+export class DockerSshKeys extends pulumi.dynamic.Resource {
+  constructor(name: string, args: DockerSshKeysArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      dockerSshKeysProvider,
+      name,
+      { ...args, privateKey: pulumi.secret(args.privateKey) },
+      opts,
+      "switchyard",
+      "DockerSshKeys",
+    );
+  }
+}
