@@ -94,10 +94,10 @@ export function unexpected(seen: Record<Answer, number>, expected: Answer[]): Re
 }
 
 /** Who answers each of `count` requests on new connections. */
-export async function answersOnNewConnections(count: number): Promise<Answer[]> {
+export async function answersOnNewConnections(count: number, url = `${routerUrl}/`): Promise<Answer[]> {
   const seen = new Set<Answer>();
   for (let i = 0; i < count; i++) {
-    const res = await httpGet(`${routerUrl}/`);
+    const res = await httpGet(url);
     seen.add(
       res.status === 200 ? `${res.headers["x-slot"]} ${res.headers["x-app-version"]}` : `HTTP ${res.status}`,
     );
