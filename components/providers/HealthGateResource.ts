@@ -7,17 +7,24 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { type ExecutorSpec, executorSpecProblems, executorTarget, withExecutor } from "./executor";
-import { type GateSpec, gateSpecProblems, type SmokeCheck, waitUntilStable } from "./healthGate";
-import { canonical, type InputProblem, isPort, portReason } from "./inputs";
+import { type GateSpec, gateSpecProblems, waitUntilStable } from "./healthGate";
+import { type ArgsOf, canonical, type InputProblem, isPort, portReason } from "./inputs";
 
 /** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
 export interface HealthGateInputs extends Omit<GateSpec, "url" | "headers"> {
+  /** Where to look from: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
   executor: ExecutorSpec;
-  /** Where the health endpoint listens, as seen from the target (e.g. 127.0.0.1 and the slot's loopback port). */
+  /**
+   * Where the health endpoint listens, as seen from the target: `127.0.0.1`, the slot's
+   * loopback port, `health.path`.
+   */
   host: string;
   port: number;
   path: string;
-  /** Identifies what the gate vouches for (image id, container id, ...); any change re-runs it. */
+  /**
+   * What the gate vouches for, e.g. `{ image: imageId, container: container.id }` (image id,
+   * container id, ...); any change re-runs it.
+   */
   guards: string | Record<string, string>;
 }
 
@@ -163,26 +170,8 @@ async function runGate(inputs: HealthGateInputs): Promise<HealthGateOutputs> {
   return { ...guarded, ...result };
 }
 
-export interface HealthGateArgs {
-  /** Where to look from: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
-  executor: pulumi.Input<ExecutorSpec>;
-  /** The health endpoint as seen from the target: `127.0.0.1`, the slot's loopback port, `health.path`. */
-  host: pulumi.Input<string>;
-  port: pulumi.Input<number>;
-  path: pulumi.Input<string>;
-  /** The version the slot must report. */
-  expectedVersion: pulumi.Input<string>;
-  /** Longest wait between tries (they start at 50 ms). */
-  intervalMs: pulumi.Input<number>;
-  timeoutMs: pulumi.Input<number>;
-  deadlineMs: pulumi.Input<number>;
-  successesNeeded: pulumi.Input<number>;
-  stableForMs: pulumi.Input<number>;
-  allowDegraded: pulumi.Input<boolean>;
-  smokeChecks: pulumi.Input<pulumi.Input<SmokeCheck>[]>;
-  /** What the gate vouches for, e.g. `{ image: imageId, container: container.id }`; a change re-runs it. */
-  guards: pulumi.Input<string | Record<string, pulumi.Input<string>>>;
-}
+/** The resource's arguments: the provider's inputs, each one an Input. */
+export type HealthGateArgs = ArgsOf<HealthGateInputs>;
 
 /** Passes (is created) only once the slot is healthy on the expected version and stayed so. */
 export class HealthGate extends pulumi.dynamic.Resource {

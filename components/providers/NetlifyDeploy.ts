@@ -9,7 +9,7 @@
  */
 import type { NetlifyAPI } from "@netlify/api";
 import * as pulumi from "@pulumi/pulumi";
-import { canonical, type InputProblem } from "./inputs";
+import { type ArgsOf, canonical, type InputProblem } from "./inputs";
 
 /** Where Netlify's API answers; tests point it at a local server. */
 export interface NetlifyEndpoint {
@@ -29,7 +29,7 @@ export const netlifyApiEndpoint: NetlifyEndpoint = {
 export interface NetlifyDeployInputs {
   /** The site's id (a UUID). */
   siteId: string;
-  /** Netlify personal access token. Never in outputs, messages or progress. */
+  /** Netlify personal access token; stored as a secret, never in outputs, messages or progress. */
   token: string;
   /** Site variables for the production context, set before the build. */
   env: Record<string, string>;
@@ -412,19 +412,8 @@ export const netlifyDeployProvider: pulumi.dynamic.ResourceProvider<
   async delete() {},
 };
 
-export interface NetlifyDeployArgs {
-  siteId: pulumi.Input<string>;
-  /** Netlify access token; stored as a secret. */
-  token: pulumi.Input<string>;
-  env: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  revision: pulumi.Input<string>;
-  backendVersion: pulumi.Input<string>;
-  title: pulumi.Input<string>;
-  clearCache: pulumi.Input<boolean>;
-  deadlineMs: pulumi.Input<number>;
-  pollIntervalMs: pulumi.Input<number>;
-  api: pulumi.Input<NetlifyEndpoint>;
-}
+/** The resource's arguments: the provider's inputs, each one an Input. */
+export type NetlifyDeployArgs = ArgsOf<NetlifyDeployInputs>;
 
 /** Exists once the frontend built for this backend is live on Netlify. */
 export class NetlifyDeploy extends pulumi.dynamic.Resource {

@@ -22,7 +22,7 @@ import {
   withExecutor,
 } from "./executor";
 import { firstPollDelayMs, type GateSpec, gateSpecProblems, type SmokeCheck, tryOnce } from "./healthGate";
-import { canonical, type InputProblem, isPort, portReason } from "./inputs";
+import { type ArgsOf, canonical, type InputProblem, isPort, portReason } from "./inputs";
 import {
   forGeneration,
   generationId,
@@ -46,7 +46,10 @@ export interface RouterVerification {
   path: string;
   /** The version the active slot must report through the router. */
   expectedVersion: string;
-  /** How long it must keep passing after the switch; one failure switches back. */
+  /**
+   * The post-switch window (`health.postSwitchStableForSeconds`): how long it must keep passing
+   * after the switch; one failure inside it switches back.
+   */
   stableForMs: number;
   intervalMs: number;
   timeoutMs: number;
@@ -56,19 +59,28 @@ export interface RouterVerification {
 
 /** Inputs as the provider receives them: every value resolved, secrets in plain text. */
 export interface NginxUpstreamInputs extends RouterVerification {
+  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
   executor: ExecutorSpec;
-  /** Runs a command where nginx and its files are: `["docker", "exec", "-i", "router"]`, or `[]`. */
+  /**
+   * Runs a command where nginx and its files are: `["docker", "exec", "-i", "router"]`, or `[]`
+   * on the same machine.
+   */
   exec: string[];
   /** nginx and its fixed options, without `-c`: `["nginx"]`, or `["/usr/sbin/nginx", "-p", prefix]`. */
   nginx: string[];
-  /** The main configuration nginx runs with (it includes the `current` generation). */
+  /**
+   * The main configuration nginx runs with (`renderNginxMain`, which includes the `current`
+   * generation), e.g. `/etc/nginx/nginx.conf`.
+   */
   mainConfig: string;
   /** `NginxMain.stateDir`, as nginx sees it. */
   stateDir: string;
-  /** The site generation: `renderRouterFiles`, and `renderTlsFiles` (written with mode 0600). */
+  /** The site generation: `renderRouterFiles(...)`. */
   files: Record<string, string>;
+  /** `renderTlsFiles(...)`, or `{}`: kept secret, written with mode 0600. */
   secretFiles: Record<string, string>;
   activeSlot: SlotColour;
+  /** Percent of requests for the idle slot. */
   canaryWeight: number;
 }
 
@@ -541,38 +553,8 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
   },
 };
 
-export interface NginxUpstreamArgs {
-  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
-  executor: pulumi.Input<ExecutorSpec>;
-  /** Prefix that runs a command beside nginx: `["docker", "exec", "-i", "router"]`, or `[]` on the same machine. */
-  exec: pulumi.Input<pulumi.Input<string>[]>;
-  /** nginx and its fixed options, without `-c`: `["nginx"]`. */
-  nginx: pulumi.Input<pulumi.Input<string>[]>;
-  /** The main configuration nginx runs with (`renderNginxMain`), e.g. `/etc/nginx/nginx.conf`. */
-  mainConfig: pulumi.Input<string>;
-  /** `NginxMain.stateDir`, as nginx sees it. */
-  stateDir: pulumi.Input<string>;
-  /** `renderRouterFiles(...)`. */
-  files: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** `renderTlsFiles(...)`, or `{}` (kept secret). */
-  secretFiles: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  activeSlot: pulumi.Input<SlotColour>;
-  /** Percent of requests for the idle slot. */
-  canaryWeight: pulumi.Input<number>;
-  /** The router's check listener as seen from the target: 127.0.0.1 and its loopback port. */
-  checkHost: pulumi.Input<string>;
-  checkPort: pulumi.Input<number>;
-  /** The app's health path. */
-  path: pulumi.Input<string>;
-  /** The version of the active slot, which must answer through the router. */
-  expectedVersion: pulumi.Input<string>;
-  /** The post-switch window (`health.postSwitchStableForSeconds`); one failure inside it switches back. */
-  stableForMs: pulumi.Input<number>;
-  intervalMs: pulumi.Input<number>;
-  timeoutMs: pulumi.Input<number>;
-  allowDegraded: pulumi.Input<boolean>;
-  smokeChecks: pulumi.Input<pulumi.Input<SmokeCheck>[]>;
-}
+/** The resource's arguments: the provider's inputs, each one an Input. */
+export type NginxUpstreamArgs = ArgsOf<NginxUpstreamInputs>;
 
 /** The router's live configuration and traffic pointer; see the file comment. */
 export class NginxUpstream extends pulumi.dynamic.Resource {

@@ -1,7 +1,26 @@
 /**
  * What the dynamic providers share about their inputs. Kept free of Pulumi and of Node
- * modules: it is serialized into every provider that uses it.
+ * modules at run time (only types come from the SDK): it is serialized into every provider
+ * that uses it.
  */
+import type { Input } from "@pulumi/pulumi";
+
+/**
+ * A value as a resource argument takes it: the value, or an Input of it, at every level of its
+ * lists and maps (`{ image: container.image }` where the provider gets `{ image: "sha256:..." }`).
+ */
+export type InputOf<T> = Input<T> | Input<Deep<T>>;
+type Deep<T> = T extends readonly (infer E)[]
+  ? InputOf<E>[]
+  : T extends object
+    ? { [K in keyof T]: InputOf<T[K]> }
+    : T;
+
+/**
+ * A dynamic resource's public arguments, derived from the inputs its provider receives, so the
+ * two never drift apart and each field is documented once, on the inputs.
+ */
+export type ArgsOf<Inputs> = { [K in keyof Inputs]: InputOf<Inputs[K]> };
 
 /** One thing wrong with a dynamic resource's inputs, named by the input a user set. */
 export interface InputProblem {
