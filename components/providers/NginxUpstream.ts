@@ -9,7 +9,6 @@
  * Pulumi's state and what is live agree. `read` reports the live pointer, so `pulumi refresh`
  * finds a switch made by hand.
  */
-import * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../../infra/config";
@@ -21,7 +20,14 @@ import {
   runChecked,
   withExecutor,
 } from "./executor";
-import { firstPollDelayMs, type GateSpec, gateSpecProblems, type SmokeCheck, tryOnce } from "./healthGate";
+import {
+  type GateSpec,
+  gateSpecProblems,
+  httpGet,
+  type SmokeCheck,
+  type TryOutcome,
+  tryOnce,
+} from "./healthGate";
 import { type ArgsOf, canonical, type InputProblem, isPort, portReason } from "./inputs";
 import {
   forGeneration,
@@ -36,6 +42,7 @@ import {
   type Traffic,
   testMainFile,
 } from "./nginxConfig";
+import { firstPollDelayMs, type PollStep, type PollVerdict, pollUntil } from "./poll";
 
 /** The post-switch check, through the router's check listener (which serves the pointer's active slot). */
 export interface RouterVerification {
@@ -183,7 +190,7 @@ function verificationSpec(verify: RouterVerification, url: string): GateSpec {
  * Watches the router for the post-switch window and resolves with the time it held: every try
  * must pass, from the first one on. Unlike a slot's gate (`waitUntilStable`, where a failure
  * restarts the window), a switch that fails once while users are on it is a switch to undo.
- * Tries start 50 ms apart and back off to `intervalMs`, so an early failure is caught early.
+ * Tries follow the gate's loop (poll.ts), so an early failure is caught early.
  */
 async function holdThroughRouter(
   spec: GateSpec,
@@ -191,15 +198,11 @@ async function holdThroughRouter(
   log: (message: string) => void,
 ): Promise<string> {
   const started = performance.now();
-  let delay = firstPollDelayMs;
-  let checks = 0;
   log(
     `watching ${spec.url} for ${spec.stableForMs} ms: every check must pass on version ${spec.expectedVersion}`,
   );
-  for (;;) {
-    const outcome = await tryOnce(spec, spec.timeoutMs);
-    checks++;
-    const elapsed = performance.now() - started;
+  const judge = ({ attempt: outcome, tries: checks, now }: PollStep<TryOutcome>): PollVerdict<string> => {
+    const elapsed = now - started;
     if (!outcome.passed) {
       throw failure(
         "RouterDidNotHold",
@@ -210,11 +213,15 @@ async function holdThroughRouter(
     }
     if (elapsed >= spec.stableForMs) {
       log(`held for ${Math.round(elapsed)} ms over ${checks} checks`);
-      return new Date().toISOString();
+      return { done: new Date().toISOString() };
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, spec.stableForMs - elapsed)));
-    delay = Math.min(delay * 1.1, spec.intervalMs);
-  }
+    return { waitAtMostMs: spec.stableForMs - elapsed };
+  };
+  return pollUntil(
+    { intervalMs: spec.intervalMs, startedAt: started },
+    () => tryOnce(spec, spec.timeoutMs),
+    judge,
+  );
 }
 
 function verificationProblems(v: RouterVerification): InputProblem[] {
@@ -283,23 +290,6 @@ function failure(name: string, message: string): Error {
   return Object.assign(new Error(message), { name });
 }
 
-/** One GET on a fresh connection; resolves with the status and body, or undefined when nothing answered. */
-function probe(url: string, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        body += chunk;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on("error", () => resolve(undefined));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(undefined));
-  });
-}
-
 /** The router as one update sees it: commands through the executor and prefix, and its check listener. */
 class RouterSession {
   constructor(
@@ -365,21 +355,23 @@ class RouterSession {
     if (site === undefined) return;
     const expected = `${this.inputs.stateDir}/${site}`;
     const url = new URL(generationProbePath, this.checkUrl).toString();
-    const deadline = Date.now() + reloadTimeoutMs;
-    let seen = "no answer";
-    for (;;) {
-      const answer = await probe(url, 2000);
-      if (answer?.status === 200 && answer.body === expected) return;
-      seen = answer ? `HTTP ${answer.status} ${answer.body.slice(0, 100)}` : "no answer";
-      if (Date.now() > deadline) {
+    const probe = async () => {
+      const answer = await httpGet(url, undefined, 2000).catch(() => undefined);
+      if (answer?.statusCode === 200 && answer.body === expected) return { state: "loaded" };
+      return { state: answer ? `HTTP ${answer.statusCode} ${answer.body.slice(0, 100)}` : "no answer" };
+    };
+    // Every 50 ms: the loop's first wait, and its longest.
+    await pollUntil({ intervalMs: firstPollDelayMs }, probe, ({ attempt, startedAt, now }) => {
+      if (attempt.state === "loaded") return { done: undefined };
+      if (now - startedAt > reloadTimeoutMs) {
         throw failure(
           "NginxReloadFailed",
           `nginx did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
-            `(its check listener gave: ${seen}); see nginx's error log`,
+            `(its check listener gave: ${attempt.state}); see nginx's error log`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return { waitAtMostMs: Infinity };
+    });
   }
 
   point(traffic: Traffic) {
