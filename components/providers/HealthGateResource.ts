@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { type ExecutorSpec, executorSpecProblems, executorTarget, withExecutor } from "./executor";
 import { type GateSpec, gateSpecProblems, waitUntilStable } from "./healthGate";
-import { type ArgsOf, canonical, type InputProblem, isPort, portReason } from "./inputs";
+import { type ArgsOf, canonical, checked, type InputProblem, isPort, portReason } from "./inputs";
 
 /** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
 export interface HealthGateInputs extends Omit<GateSpec, "url" | "headers"> {
@@ -43,9 +43,6 @@ export interface HealthGateOutputs {
   version: string;
   status: string;
 }
-
-/** Captured as its value: the serialized provider does not need the SDK for it. */
-const unknownValue = pulumi.runtime.unknownValue;
 
 /** A change to any of these re-runs the gate; timing settings alone do not. */
 const guardedKeys = ["target", "host", "port", "path", "expectedVersion", "guards"] as const;
@@ -120,10 +117,7 @@ function inputProblems(news: HealthGateInputs): InputProblem[] {
  */
 export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInputs, HealthGateOutputs> = {
   async check(_olds, news) {
-    // In a preview, values computed by other resources arrive as a placeholder: judge them later.
-    const known = (problem: InputProblem) =>
-      (news as unknown as Record<string, unknown>)[problem.property.split(/[.[]/)[0]] !== unknownValue;
-    return { inputs: news, failures: inputProblems(news).filter(known) };
+    return checked(news, inputProblems(news));
   },
 
   async diff(_id, olds, news) {

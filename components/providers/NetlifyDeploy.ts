@@ -9,7 +9,7 @@
  */
 import type { NetlifyAPI } from "@netlify/api";
 import * as pulumi from "@pulumi/pulumi";
-import { type ArgsOf, canonical, type InputProblem } from "./inputs";
+import { type ArgsOf, canonical, checked, type InputProblem, redact } from "./inputs";
 
 /** Where Netlify's API answers; tests point it at a local server. */
 export interface NetlifyEndpoint {
@@ -156,7 +156,7 @@ function netlifyError(operation: string, error: unknown, token: string): Error {
     if (status === 401) text += ": Netlify refused the token; check netlifyToken";
   }
   // Only our words and Netlify's go out; never the client's error object, which carries the request.
-  return new Error(`Netlify ${operation} failed: ${text.split(token).join("[token]")}`);
+  return new Error(`Netlify ${operation} failed: ${redact(text, token, "[token]")}`);
 }
 
 /** Calls one client method, turning its failure into a message that names the operation. */
@@ -283,9 +283,7 @@ async function waitUntilReady(
     if (deploy && state === "ready") return deploy;
     if (deploy && (state === "error" || state === "rejected")) {
       const said = deploy.error_message ? `: ${deploy.error_message}` : "";
-      throw new Error(
-        `Netlify deploy ${deployId} ended in ${state}${said}`.split(inputs.token).join("[token]"),
-      );
+      throw new Error(redact(`Netlify deploy ${deployId} ended in ${state}${said}`, inputs.token, "[token]"));
     }
     if (Date.now() - started + inputs.pollIntervalMs > inputs.deadlineMs) {
       const cancelled = await client.cancelSiteDeploy({ deploy_id: deployId }).then(
@@ -321,7 +319,7 @@ export async function publishFrontend(
     throw new Error(`Netlify getSite answered without the account of site ${inputs.siteId}`);
   const target = { account_id: site.account_id, site_id: inputs.siteId };
   const siteName = site.name ?? inputs.siteId;
-  const named = (message: string) => report(`${siteName}: ${message}`.split(token).join("[token]"));
+  const named = (message: string) => report(redact(`${siteName}: ${message}`, token, "[token]"));
 
   const undo: Undo[] = [];
   try {
@@ -387,7 +385,7 @@ export const netlifyDeployProvider: pulumi.dynamic.ResourceProvider<
   NetlifyDeployOutputs
 > = {
   async check(_olds, news) {
-    return { inputs: news, failures: netlifyInputProblems(news) };
+    return checked(news, netlifyInputProblems(news));
   },
 
   async diff(_id, olds, news) {

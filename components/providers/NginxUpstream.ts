@@ -28,7 +28,17 @@ import {
   type TryOutcome,
   tryOnce,
 } from "./healthGate";
-import { type ArgsOf, canonical, type InputProblem, isPort, portReason } from "./inputs";
+import {
+  type ArgsOf,
+  canonical,
+  checked,
+  errorMessage,
+  type InputProblem,
+  isKnown,
+  isPort,
+  portReason,
+  providerError,
+} from "./inputs";
 import {
   forGeneration,
   generationId,
@@ -133,8 +143,6 @@ interface Live {
   site: string | undefined;
 }
 
-/** What the engine sends for a value it does not know yet (preview). */
-const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const commandTimeoutMs = 60_000;
 /** How long nginx may take to load a new generation after `nginx -s reload` returned. */
 const reloadTimeoutMs = 15_000;
@@ -143,10 +151,6 @@ const reloadTimeoutMs = 15_000;
 const relativeFile = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 /** Goes into nginx configuration unquoted. */
 const safePath = /^\/[A-Za-z0-9._/-]*$/;
-
-function known(value: unknown): boolean {
-  return value !== unknownValue;
-}
 
 function isStringList(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((word) => typeof word === "string");
@@ -162,7 +166,7 @@ function filesProblems(property: string, files: unknown, required: string[]): In
         property: `${property}.${name}`,
         reason: "expected a relative path inside the generation",
       });
-    if (typeof content !== "string" && known(content))
+    if (typeof content !== "string" && isKnown(content))
       problems.push({ property: `${property}.${name}`, reason: "expected text" });
   }
   for (const name of required) {
@@ -204,7 +208,7 @@ async function holdThroughRouter(
   const judge = ({ attempt: outcome, tries: checks, now }: PollStep<TryOutcome>): PollVerdict<string> => {
     const elapsed = now - started;
     if (!outcome.passed) {
-      throw failure(
+      throw providerError(
         "RouterDidNotHold",
         `the router did not hold ${what} on version ${spec.expectedVersion} ` +
           `for ${spec.stableForMs} ms after the switch: ` +
@@ -226,48 +230,46 @@ async function holdThroughRouter(
 
 function verificationProblems(v: RouterVerification): InputProblem[] {
   const problems: InputProblem[] = [];
-  if (known(v.checkHost) && (typeof v.checkHost !== "string" || !/^[A-Za-z0-9.:-]+$/.test(v.checkHost)))
+  if (typeof v.checkHost !== "string" || !/^[A-Za-z0-9.:-]+$/.test(v.checkHost))
     problems.push({
       property: "checkHost",
       reason: `expected a host name or IP address, got ${JSON.stringify(v.checkHost)}`,
     });
-  if (known(v.checkPort) && !isPort(v.checkPort))
-    problems.push({ property: "checkPort", reason: portReason(v.checkPort) });
+  if (!isPort(v.checkPort)) problems.push({ property: "checkPort", reason: portReason(v.checkPort) });
   const path = typeof v.path === "string" ? v.path : "";
   for (const problem of gateSpecProblems(verificationSpec(v, `http://127.0.0.1:1${path}`))) {
     // The URL is made of checkHost, checkPort and path; the first two are checked above.
     const property = problem.property === "url" ? "path" : problem.property;
     // Derived here, not inputs.
     if (property === "deadlineMs" || property === "successesNeeded") continue;
-    const value = (v as unknown as Record<string, unknown>)[property.split(/[.[]/)[0]];
-    if (known(value)) problems.push({ property, reason: problem.reason });
+    problems.push({ property, reason: problem.reason });
   }
   return problems;
 }
 
 function inputProblems(news: NginxUpstreamInputs): InputProblem[] {
-  const problems = known(news.executor) ? executorSpecProblems(news.executor) : [];
-  if (known(news.exec) && !isStringList(news.exec))
+  const problems = executorSpecProblems(news.executor);
+  if (!isStringList(news.exec))
     problems.push({ property: "exec", reason: "expected a command prefix (a list of words), [] for none" });
-  if (known(news.nginx) && (!isStringList(news.nginx) || news.nginx.length === 0))
+  if (!isStringList(news.nginx) || news.nginx.length === 0)
     problems.push({ property: "nginx", reason: 'expected the nginx command, e.g. ["nginx"]' });
   for (const key of ["mainConfig", "stateDir"] as const) {
     const value = news[key];
-    if (known(value) && (typeof value !== "string" || !safePath.test(value) || value === "/"))
+    if (typeof value !== "string" || !safePath.test(value) || value === "/")
       problems.push({
         property: key,
         reason: `expected an absolute path of letters, digits, . _ - /, got ${JSON.stringify(value)}`,
       });
   }
-  if (known(news.files)) problems.push(...filesProblems("files", news.files, [siteFile, testMainFile]));
-  if (known(news.secretFiles)) problems.push(...filesProblems("secretFiles", news.secretFiles, []));
-  if (known(news.activeSlot) && news.activeSlot !== "blue" && news.activeSlot !== "green")
+  problems.push(...filesProblems("files", news.files, [siteFile, testMainFile]));
+  problems.push(...filesProblems("secretFiles", news.secretFiles, []));
+  if (news.activeSlot !== "blue" && news.activeSlot !== "green")
     problems.push({
       property: "activeSlot",
       reason: `expected blue or green, got ${JSON.stringify(news.activeSlot)}`,
     });
   const weight = news.canaryWeight;
-  if (known(weight) && (!Number.isInteger(weight) || weight < 0 || weight > 100))
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100)
     problems.push({
       property: "canaryWeight",
       reason: `expected a whole percent 0-100, got ${JSON.stringify(news.canaryWeight)}`,
@@ -279,15 +281,6 @@ function describeTraffic(traffic: Traffic | undefined): string {
   if (!traffic) return "no slot (the router answers 503)";
   if (traffic.canaryWeight === 0) return traffic.activeSlot;
   return `${traffic.activeSlot} with ${traffic.canaryWeight}% canary to ${idleSlot(traffic.activeSlot)}`;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** A plain `Error` with a name: a serialized subclass of Error would lose its message. */
-function failure(name: string, message: string): Error {
-  return Object.assign(new Error(message), { name });
 }
 
 /** The router as one update sees it: commands through the executor and prefix, and its check listener. */
@@ -337,7 +330,7 @@ class RouterSession {
     const test = await this.nginx(["-t", "-c", `${dir}/${testMainFile}`]);
     if (test.exitCode !== 0) {
       await this.run(["rm", "-rf", dir]);
-      throw failure(
+      throw providerError(
         "NginxRefused",
         "nginx refused the new router configuration; the live one is untouched and still serving:\n" +
           test.stderr.trim(),
@@ -350,7 +343,7 @@ class RouterSession {
     await this.run(routerCommands.pointLink(this.inputs.stateDir, "current", site));
     const reload = await this.nginx(["-c", this.inputs.mainConfig, "-s", "reload"]);
     if (reload.exitCode !== 0) {
-      throw failure("NginxReloadFailed", `nginx -s reload failed:\n${reload.stderr.trim()}`);
+      throw providerError("NginxReloadFailed", `nginx -s reload failed:\n${reload.stderr.trim()}`);
     }
     if (site === undefined) return;
     const expected = `${this.inputs.stateDir}/${site}`;
@@ -364,7 +357,7 @@ class RouterSession {
     await pollUntil({ intervalMs: firstPollDelayMs }, probe, ({ attempt, startedAt, now }) => {
       if (attempt.state === "loaded") return { done: undefined };
       if (now - startedAt > reloadTimeoutMs) {
-        throw failure(
+        throw providerError(
           "NginxReloadFailed",
           `nginx did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
             `(its check listener gave: ${attempt.state}); see nginx's error log`,
@@ -458,9 +451,9 @@ async function apply(
           undone = await putBack(router, before, moved);
         } catch (undoError) {
           const why = errorMessage(undoError);
-          throw failure(name, `${errorMessage(error)}; putting the router back failed too: ${why}`);
+          throw providerError(name, `${errorMessage(error)}; putting the router back failed too: ${why}`);
         }
-        throw failure(name, `${errorMessage(error)}. Switched back: ${undone}.`);
+        throw providerError(name, `${errorMessage(error)}. Switched back: ${undone}.`);
       }
       if (siteChanged) await router.run(routerCommands.pruneSites(inputs.stateDir, id));
 
@@ -488,7 +481,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
   NginxUpstreamOutputs
 > = {
   async check(_olds, news) {
-    return { inputs: news, failures: inputProblems(news) };
+    return checked(news, inputProblems(news));
   },
 
   async diff(_id, olds, news) {

@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
-import { type ArgsOf, canonical } from "./inputs";
+import { type ArgsOf, canonical, checked } from "./inputs";
 import { locationProblems, passwordProblems, type SnapshotLocation, takeSnapshot } from "./snapshotStore";
 
 /** Inputs as the provider receives them: every value resolved, secrets in plain text. */
@@ -114,7 +114,7 @@ export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInput
       if (typeof news[key] !== "string" || news[key] === "")
         failures.push({ property: key, reason: "expected a non-empty string" });
     }
-    return { inputs: news, failures };
+    return checked(news, failures);
   },
 
   async diff(_id, olds, news) {

@@ -11,7 +11,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { performance } from "node:perf_hooks";
-import type { InputProblem } from "./inputs";
+import { type InputProblem, throwIfProblems } from "./inputs";
 import { type PollStep, type PollVerdict, pollUntil } from "./poll";
 import {
   type HealthReport,
@@ -181,10 +181,7 @@ export async function waitUntilStable(
   onProgress: (message: string) => void = () => {},
   reminderMs = 10_000,
 ): Promise<GateResult> {
-  const problems = gateSpecProblems(spec);
-  if (problems.length > 0) {
-    throw new Error(`invalid health gate: ${problems.map((p) => `${p.property} ${p.reason}`).join("; ")}`);
-  }
+  throwIfProblems(gateSpecProblems(spec), "invalid health gate");
   const started = performance.now();
   const deadlineAt = started + spec.deadlineMs;
   const target = displayUrl(spec.url);

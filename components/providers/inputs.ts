@@ -51,3 +51,58 @@ export function canonical(value: unknown): string {
       : inner,
   );
 }
+
+/** What the engine sends, in a preview, for a value another resource has not computed yet. */
+export const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export function isKnown(value: unknown): boolean {
+  return value !== unknownValue;
+}
+
+/**
+ * A provider's `check` answer: the inputs as they came and what is wrong with them, leaving out
+ * the problems of inputs a preview does not know yet (they are judged once known, in the update).
+ * A problem belongs to the input its property starts with: `smokeChecks[0].path` to `smokeChecks`.
+ */
+export function checked<Inputs extends object>(
+  news: Inputs,
+  problems: InputProblem[],
+): { inputs: Inputs; failures: InputProblem[] } {
+  const bag = news as Record<string, unknown>;
+  return {
+    inputs: news,
+    failures: problems.filter((problem) => isKnown(bag[problem.property.split(/[.[]/)[0]])),
+  };
+}
+
+/**
+ * Throws when there are problems: the first as `property: reason`, or, after `lead`, all of them
+ * as `property reason; property reason` (for reasons worded `must be ...`).
+ */
+export function throwIfProblems(problems: InputProblem[], lead?: string): void {
+  if (problems.length === 0) return;
+  if (lead === undefined) throw new Error(`${problems[0].property}: ${problems[0].reason}`);
+  throw new Error(`${lead}: ${problems.map((p) => `${p.property} ${p.reason}`).join("; ")}`);
+}
+
+/**
+ * An `Error` callers tell apart by its `name`, with any fields it carries. A plain `Error`, not
+ * a subclass: closure serialization rebuilds a class as a function that calls `Error` without
+ * `new`, so a serialized subclass would lose its message inside the dynamic provider host.
+ */
+export function providerError<Name extends string, Fields extends object = object>(
+  name: Name,
+  message: string,
+  fields?: Fields,
+): Error & Fields & { name: Name } {
+  return Object.assign(new Error(message), fields, { name });
+}
+
+/** The text with every occurrence of a secret masked: messages quote what tools said, never a secret. */
+export function redact(text: string, secret: string, mask: string): string {
+  return secret === "" ? text : text.split(secret).join(mask);
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
