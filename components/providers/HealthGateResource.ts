@@ -6,27 +6,12 @@
  * version, or where it looks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { type ExecutorSpec, executorSpecProblems, executorTarget, withExecutor } from "./executor";
-import { type GateSpec, gateSpecProblems, waitUntilStable } from "./healthGate";
-import { type ArgsOf, canonical, checked, type InputProblem, isPort, portReason } from "./inputs";
+import { executorTarget, withExecutor } from "./executor";
+import { waitUntilStable } from "./healthGate";
+import { gateInputProblems, type HealthGateInputs, specOf, urlOf } from "./healthGateInputs";
+import { type ArgsOf, canonical, checked } from "./inputs";
 
-/** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
-export interface HealthGateInputs extends Omit<GateSpec, "url" | "headers"> {
-  /** Where to look from: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
-  executor: ExecutorSpec;
-  /**
-   * Where the health endpoint listens, as seen from the target: `127.0.0.1`, the slot's
-   * loopback port, `health.path`.
-   */
-  host: string;
-  port: number;
-  path: string;
-  /**
-   * What the gate vouches for, e.g. `{ image: imageId, container: container.id }` (image id,
-   * container id, ...); any change re-runs it.
-   */
-  guards: string | Record<string, string>;
-}
+export type { HealthGateInputs } from "./healthGateInputs";
 
 /** What the state keeps: only what the next diff compares, and what passed. Never the ssh key. */
 export interface HealthGateOutputs {
@@ -59,65 +44,13 @@ function guardedOf(inputs: HealthGateInputs): Pick<HealthGateOutputs, (typeof gu
   };
 }
 
-function urlOf(host: string, port: number, path: string): string {
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
-}
-
-function specOf(inputs: HealthGateInputs, url: string): GateSpec {
-  const { expectedVersion, intervalMs, timeoutMs, deadlineMs, successesNeeded, stableForMs } = inputs;
-  const { allowDegraded, smokeChecks } = inputs;
-  return {
-    url,
-    expectedVersion,
-    intervalMs,
-    timeoutMs,
-    deadlineMs,
-    successesNeeded,
-    stableForMs,
-    allowDegraded,
-    smokeChecks,
-  };
-}
-
-function inputProblems(news: HealthGateInputs): InputProblem[] {
-  const problems = executorSpecProblems(news.executor);
-  if (typeof news.host !== "string" || !/^[A-Za-z0-9.:-]+$/.test(news.host))
-    problems.push({
-      property: "host",
-      reason: `expected a host name or IP address, got ${JSON.stringify(news.host)}`,
-    });
-  if (!isPort(news.port)) problems.push({ property: "port", reason: portReason(news.port) });
-  if (typeof news.path !== "string" || !/^\/\S*$/.test(news.path))
-    problems.push({
-      property: "path",
-      reason: `expected a path starting with /, got ${JSON.stringify(news.path)}`,
-    });
-  const guards = news.guards;
-  const guardsReadable =
-    typeof guards === "string"
-      ? guards !== ""
-      : !!guards &&
-        typeof guards === "object" &&
-        !Array.isArray(guards) &&
-        Object.keys(guards).length > 0 &&
-        Object.values(guards).every((value) => typeof value === "string");
-  if (!guardsReadable)
-    problems.push({
-      property: "guards",
-      reason: "expected a non-empty string or a non-empty map of strings",
-    });
-  // host, port and path make the URL, and have been checked above in their own names.
-  const placeholder = "http://127.0.0.1:1/";
-  return [...problems, ...gateSpecProblems(specOf(news, placeholder)).filter((p) => p.property !== "url")];
-}
-
 /**
  * Thin on purpose: check validates, diff replaces when what is guarded changes, create and
  * update run the gate through the executor, delete has nothing to undo.
  */
 export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInputs, HealthGateOutputs> = {
   async check(_olds, news) {
-    return checked(news, inputProblems(news));
+    return checked(news, gateInputProblems(news));
   },
 
   async diff(_id, olds, news) {

@@ -40,6 +40,16 @@ export function portReason(value: unknown): string {
   return `expected a port ${portRange.min}-${portRange.max}, got ${JSON.stringify(value)}`;
 }
 
+/** A host name or IP address, as a check reaches it (from the target). */
+export function isHost(value: unknown): value is string {
+  return typeof value === "string" && /^[A-Za-z0-9.:-]+$/.test(value);
+}
+
+/** The reason a value that is not a host gets. */
+export function hostReason(value: unknown): string {
+  return `expected a host name or IP address, got ${JSON.stringify(value)}`;
+}
+
 /** A pinned host key as `ssh-keyscan` prints it, without the host name. */
 export const hostKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/;
 

@@ -1,7 +1,8 @@
 /**
  * The one polling loop the providers wait with: the health gate (`waitUntilStable`), the
- * router's post-switch watch and its wait for nginx to load a new generation. Each of them says
- * what a try is and what it means; the loop says when the next try happens.
+ * router's post-switch watch, its wait for nginx to load a new generation, and the wait for a
+ * Netlify deploy. Each of them says what a try is and what it means; the loop says when the
+ * next try happens.
  *
  * Waits start at 50 ms and grow by a tenth each try up to `intervalMs`, and start over fast
  * whenever what a try sees changes: a change is noticed within about a tenth of the time
@@ -35,6 +36,8 @@ export type PollVerdict<T> = { done: T } | { waitAtMostMs: number };
 export interface PollTiming {
   /** Longest wait between tries. */
   intervalMs: number;
+  /** The wait after the first try and after a change; 50 ms unless said. Equal to `intervalMs`, every wait is that. */
+  firstDelayMs?: number;
   /** `performance.now()` the caller counts from; now when left out. */
   startedAt?: number;
   /** How a wait is made; tests record the waits instead. */
@@ -47,10 +50,10 @@ export async function pollUntil<A extends Attempt, T>(
   attempt: () => Promise<A>,
   judge: (step: PollStep<A>) => PollVerdict<T>,
 ): Promise<T> {
-  const { intervalMs, startedAt = performance.now(), sleep = wait } = timing;
+  const { intervalMs, firstDelayMs = firstPollDelayMs, startedAt = performance.now(), sleep = wait } = timing;
   let tries = 0;
   let last: A | undefined;
-  let delay = firstPollDelayMs;
+  let delay = firstDelayMs;
   for (;;) {
     const outcome = await attempt();
     tries++;
@@ -59,7 +62,7 @@ export async function pollUntil<A extends Attempt, T>(
     last = outcome;
     const verdict = judge({ attempt: outcome, tries, startedAt, now, changed });
     if ("done" in verdict) return verdict.done;
-    delay = changed ? firstPollDelayMs : Math.min(delay * backoffGrowth, intervalMs);
+    delay = changed ? firstDelayMs : Math.min(delay * backoffGrowth, intervalMs);
     await sleep(Math.max(0, Math.min(delay, intervalMs, verdict.waitAtMostMs)));
   }
 }

@@ -5,7 +5,7 @@
 import type { SlotColour } from "../../infra/config";
 import { type ExecutorSpec, executorSpecProblems } from "./executor";
 import { type GateSpec, gateSpecProblems, type SmokeCheck } from "./healthGate";
-import { type InputProblem, isKnown, isPort, portReason } from "./inputs";
+import { hostReason, type InputProblem, isHost, isKnown, isPort, portReason } from "./inputs";
 import { siteFile, testMainFile } from "./nginxConfig";
 
 /** The post-switch check, through the router's check listener (which serves the pointer's active slot). */
@@ -101,11 +101,7 @@ export function verificationSpec(verify: RouterVerification, url: string): GateS
 
 function verificationProblems(v: RouterVerification): InputProblem[] {
   const problems: InputProblem[] = [];
-  if (typeof v.checkHost !== "string" || !/^[A-Za-z0-9.:-]+$/.test(v.checkHost))
-    problems.push({
-      property: "checkHost",
-      reason: `expected a host name or IP address, got ${JSON.stringify(v.checkHost)}`,
-    });
+  if (!isHost(v.checkHost)) problems.push({ property: "checkHost", reason: hostReason(v.checkHost) });
   if (!isPort(v.checkPort)) problems.push({ property: "checkPort", reason: portReason(v.checkPort) });
   const path = typeof v.path === "string" ? v.path : "";
   for (const problem of gateSpecProblems(verificationSpec(v, `http://127.0.0.1:1${path}`))) {

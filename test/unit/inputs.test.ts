@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   checked,
   errorMessage,
+  hostReason,
+  isHost,
   isKnown,
   providerError,
   redact,
@@ -58,6 +60,14 @@ describe("provider inputs", () => {
   it("masks every occurrence of a secret, and nothing when there is none", () => {
     assert.equal(redact("token abc in abc", "abc", "[token]"), "token [token] in [token]");
     assert.equal(redact("no secret", "", "[redacted]"), "no secret");
+  });
+
+  it("takes host names and IP addresses, and nothing a URL or a shell would read more into", () => {
+    for (const host of ["127.0.0.1", "::1", "app-green.internal", "fe80::1"]) assert.ok(isHost(host), host);
+    for (const host of ["", "a b", "host/path", "user@host", "[::1]", 7, undefined]) {
+      assert.ok(!isHost(host), String(host));
+    }
+    assert.equal(hostReason("a b"), 'expected a host name or IP address, got "a b"');
   });
 
   it("says an error's message, or the value thrown", () => {
