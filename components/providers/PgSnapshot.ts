@@ -6,7 +6,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
-import { locationProblems, passwordProblems, type SnapshotLocation, takeSnapshot } from "./snapshotStore";
+import {
+  locationProblems,
+  passwordProblems,
+  type SnapshotLocation,
+  type TakenSnapshot,
+  takeSnapshot,
+} from "./snapshotStore";
 
 /** Inputs as the provider receives them: every value resolved, secrets in plain text. */
 export interface PgSnapshotInputs {
@@ -38,15 +44,7 @@ export interface PgSnapshotInputs {
 }
 
 /** What the snapshot produced; stored beside the inputs so the next diff compares like with like. */
-export interface PgSnapshotResult {
-  path: string;
-  fileName: string;
-  size: number;
-  sha256: string;
-  startedAt: string;
-  finishedAt: string;
-  serverVersion: string;
-}
+export type PgSnapshotResult = Omit<TakenSnapshot, "pruned">;
 
 export type PgSnapshotOutputs = PgSnapshotInputs & PgSnapshotResult;
 
