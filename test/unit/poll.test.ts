@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { firstPollDelayMs, pollUntil, type PollStep } from "../../components/providers/poll";
 
 /** Runs the loop over a fixed list of states, recording the waits it asks for instead of waiting. */
-async function run(states: string[], intervalMs: number, waitAtMostMs = Infinity) {
+async function run(states: string[], intervalMs: number, waitAtMostMs = Infinity, firstDelayMs?: number) {
   const waits: number[] = [];
   const steps: Omit<PollStep<{ state: string }>, "now" | "startedAt">[] = [];
   let next = 0;
   const result = await pollUntil(
-    { intervalMs, sleep: async (ms) => void waits.push(ms) },
+    { intervalMs, firstDelayMs, sleep: async (ms) => void waits.push(ms) },
     async () => ({ state: states[next++] }),
     ({ attempt, tries, changed }) => {
       steps.push({ attempt, tries, changed });
@@ -45,6 +45,10 @@ describe("pollUntil", () => {
   it("never waits longer than the judge allows, nor less than nothing", async () => {
     assert.deepEqual((await run(["a", "a", "a"], 1000, 7)).waits, [7, 7]);
     assert.deepEqual((await run(["a", "a"], 1000, -5)).waits, [0]);
+  });
+
+  it("waits the interval every time when the first wait is the interval too", async () => {
+    assert.deepEqual((await run(["a", "b", "b", "c"], 5000, Infinity, 5000)).waits, [5000, 5000, 5000]);
   });
 
   it("keeps every wait within a short interval", async () => {
