@@ -6,20 +6,12 @@
  * version, or where it looks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { type ExecutorSpec, executorSpecProblems, executorTarget, withExecutor } from "./executor";
-import { type GateSpec, gateSpecProblems, type SmokeCheck, waitUntilStable } from "./healthGate";
-import { canonical, type InputProblem, isPort, portReason } from "./inputs";
+import { executorTarget, withExecutor } from "./executor";
+import { waitUntilStable } from "./healthGate";
+import { gateInputProblems, type HealthGateInputs, specOf, urlOf } from "./healthGateInputs";
+import { type ArgsOf, canonical, checked } from "./inputs";
 
-/** Inputs as the provider receives them: every value resolved, the ssh key in plain text. */
-export interface HealthGateInputs extends Omit<GateSpec, "url" | "headers"> {
-  executor: ExecutorSpec;
-  /** Where the health endpoint listens, as seen from the target (e.g. 127.0.0.1 and the slot's loopback port). */
-  host: string;
-  port: number;
-  path: string;
-  /** Identifies what the gate vouches for (image id, container id, ...); any change re-runs it. */
-  guards: string | Record<string, string>;
-}
+export type { HealthGateInputs } from "./healthGateInputs";
 
 /** What the state keeps: only what the next diff compares, and what passed. Never the ssh key. */
 export interface HealthGateOutputs {
@@ -37,9 +29,6 @@ export interface HealthGateOutputs {
   status: string;
 }
 
-/** Captured as its value: the serialized provider does not need the SDK for it. */
-const unknownValue = pulumi.runtime.unknownValue;
-
 /** A change to any of these re-runs the gate; timing settings alone do not. */
 const guardedKeys = ["target", "host", "port", "path", "expectedVersion", "guards"] as const;
 
@@ -55,68 +44,13 @@ function guardedOf(inputs: HealthGateInputs): Pick<HealthGateOutputs, (typeof gu
   };
 }
 
-function urlOf(host: string, port: number, path: string): string {
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}${path}`;
-}
-
-function specOf(inputs: HealthGateInputs, url: string): GateSpec {
-  const { expectedVersion, intervalMs, timeoutMs, deadlineMs, successesNeeded, stableForMs } = inputs;
-  const { allowDegraded, smokeChecks } = inputs;
-  return {
-    url,
-    expectedVersion,
-    intervalMs,
-    timeoutMs,
-    deadlineMs,
-    successesNeeded,
-    stableForMs,
-    allowDegraded,
-    smokeChecks,
-  };
-}
-
-function inputProblems(news: HealthGateInputs): InputProblem[] {
-  const problems = executorSpecProblems(news.executor);
-  if (typeof news.host !== "string" || !/^[A-Za-z0-9.:-]+$/.test(news.host))
-    problems.push({
-      property: "host",
-      reason: `expected a host name or IP address, got ${JSON.stringify(news.host)}`,
-    });
-  if (!isPort(news.port)) problems.push({ property: "port", reason: portReason(news.port) });
-  if (typeof news.path !== "string" || !/^\/\S*$/.test(news.path))
-    problems.push({
-      property: "path",
-      reason: `expected a path starting with /, got ${JSON.stringify(news.path)}`,
-    });
-  const guards = news.guards;
-  const guardsReadable =
-    typeof guards === "string"
-      ? guards !== ""
-      : !!guards &&
-        typeof guards === "object" &&
-        !Array.isArray(guards) &&
-        Object.keys(guards).length > 0 &&
-        Object.values(guards).every((value) => typeof value === "string");
-  if (!guardsReadable)
-    problems.push({
-      property: "guards",
-      reason: "expected a non-empty string or a non-empty map of strings",
-    });
-  // host, port and path make the URL, and have been checked above in their own names.
-  const placeholder = "http://127.0.0.1:1/";
-  return [...problems, ...gateSpecProblems(specOf(news, placeholder)).filter((p) => p.property !== "url")];
-}
-
 /**
  * Thin on purpose: check validates, diff replaces when what is guarded changes, create and
  * update run the gate through the executor, delete has nothing to undo.
  */
 export const healthGateProvider: pulumi.dynamic.ResourceProvider<HealthGateInputs, HealthGateOutputs> = {
   async check(_olds, news) {
-    // In a preview, values computed by other resources arrive as a placeholder: judge them later.
-    const known = (problem: InputProblem) =>
-      (news as unknown as Record<string, unknown>)[problem.property.split(/[.[]/)[0]] !== unknownValue;
-    return { inputs: news, failures: inputProblems(news).filter(known) };
+    return checked(news, gateInputProblems(news));
   },
 
   async diff(_id, olds, news) {
@@ -163,26 +97,8 @@ async function runGate(inputs: HealthGateInputs): Promise<HealthGateOutputs> {
   return { ...guarded, ...result };
 }
 
-export interface HealthGateArgs {
-  /** Where to look from: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
-  executor: pulumi.Input<ExecutorSpec>;
-  /** The health endpoint as seen from the target: `127.0.0.1`, the slot's loopback port, `health.path`. */
-  host: pulumi.Input<string>;
-  port: pulumi.Input<number>;
-  path: pulumi.Input<string>;
-  /** The version the slot must report. */
-  expectedVersion: pulumi.Input<string>;
-  /** Longest wait between tries (they start at 50 ms). */
-  intervalMs: pulumi.Input<number>;
-  timeoutMs: pulumi.Input<number>;
-  deadlineMs: pulumi.Input<number>;
-  successesNeeded: pulumi.Input<number>;
-  stableForMs: pulumi.Input<number>;
-  allowDegraded: pulumi.Input<boolean>;
-  smokeChecks: pulumi.Input<pulumi.Input<SmokeCheck>[]>;
-  /** What the gate vouches for, e.g. `{ image: imageId, container: container.id }`; a change re-runs it. */
-  guards: pulumi.Input<string | Record<string, pulumi.Input<string>>>;
-}
+/** The resource's arguments: the provider's inputs, each one an Input. */
+export type HealthGateArgs = ArgsOf<HealthGateInputs>;
 
 /** Passes (is created) only once the slot is healthy on the expected version and stayed so. */
 export class HealthGate extends pulumi.dynamic.Resource {

@@ -9,68 +9,17 @@
  * Pulumi's state and what is live agree. `read` reports the live pointer, so `pulumi refresh`
  * finds a switch made by hand.
  */
-import * as http from "node:http";
-import { performance } from "node:perf_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../../infra/config";
-import {
-  type Executor,
-  type ExecutorSpec,
-  executorSpecProblems,
-  executorTarget,
-  runChecked,
-  withExecutor,
-} from "./executor";
-import { firstPollDelayMs, type GateSpec, gateSpecProblems, type SmokeCheck, tryOnce } from "./healthGate";
-import { canonical, type InputProblem, isPort, portReason } from "./inputs";
-import {
-  forGeneration,
-  generationId,
-  generationProbePath,
-  idleSlot,
-  parseRoute,
-  routeName,
-  routerCommands,
-  routerLayout,
-  siteFile,
-  type Traffic,
-  testMainFile,
-} from "./nginxConfig";
+import { executorTarget, withExecutor } from "./executor";
+import { type ArgsOf, canonical, checked } from "./inputs";
+import { describeTraffic, generationId, parseRoute, routeName, type Traffic } from "./nginxConfig";
+import { type NginxUpstreamInputs, routerInputProblems } from "./routerInputs";
+import { undoingOnFailure } from "./routerRollback";
+import { RouterSession } from "./routerSession";
+import { holdThroughRouter } from "./routerWatch";
 
-/** The post-switch check, through the router's check listener (which serves the pointer's active slot). */
-export interface RouterVerification {
-  /** The check listener as seen from the target, e.g. 127.0.0.1 and its loopback port. */
-  checkHost: string;
-  checkPort: number;
-  /** The app's health path. */
-  path: string;
-  /** The version the active slot must report through the router. */
-  expectedVersion: string;
-  /** How long it must keep passing after the switch; one failure switches back. */
-  stableForMs: number;
-  intervalMs: number;
-  timeoutMs: number;
-  allowDegraded: boolean;
-  smokeChecks: SmokeCheck[];
-}
-
-/** Inputs as the provider receives them: every value resolved, secrets in plain text. */
-export interface NginxUpstreamInputs extends RouterVerification {
-  executor: ExecutorSpec;
-  /** Runs a command where nginx and its files are: `["docker", "exec", "-i", "router"]`, or `[]`. */
-  exec: string[];
-  /** nginx and its fixed options, without `-c`: `["nginx"]`, or `["/usr/sbin/nginx", "-p", prefix]`. */
-  nginx: string[];
-  /** The main configuration nginx runs with (it includes the `current` generation). */
-  mainConfig: string;
-  /** `NginxMain.stateDir`, as nginx sees it. */
-  stateDir: string;
-  /** The site generation: `renderRouterFiles`, and `renderTlsFiles` (written with mode 0600). */
-  files: Record<string, string>;
-  secretFiles: Record<string, string>;
-  activeSlot: SlotColour;
-  canaryWeight: number;
-}
+export type { NginxUpstreamInputs, RouterVerification } from "./routerInputs";
 
 /** State: the inputs but the files (the generation id stands for them), and what was verified. */
 export interface NginxUpstreamOutputs extends Omit<
@@ -106,299 +55,6 @@ const inputKeys = [
   "smokeChecks",
 ] as const;
 
-/** What is live on the router: the targets of its two links. */
-interface Live {
-  /** `routes/<name>`, or undefined without a pointer. */
-  route: string | undefined;
-  /** `sites/<id>`, or undefined before the first site. */
-  site: string | undefined;
-}
-
-/** What the engine sends for a value it does not know yet (preview). */
-const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const commandTimeoutMs = 60_000;
-/** How long nginx may take to load a new generation after `nginx -s reload` returned. */
-const reloadTimeoutMs = 15_000;
-
-/** Relative file names inside a generation, never escaping it. */
-const relativeFile = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
-/** Goes into nginx configuration unquoted. */
-const safePath = /^\/[A-Za-z0-9._/-]*$/;
-
-function known(value: unknown): boolean {
-  return value !== unknownValue;
-}
-
-function isStringList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((word) => typeof word === "string");
-}
-
-function filesProblems(property: string, files: unknown, required: string[]): InputProblem[] {
-  if (!files || typeof files !== "object" || Array.isArray(files))
-    return [{ property, reason: "expected a map of relative file name to content" }];
-  const problems: InputProblem[] = [];
-  for (const [name, content] of Object.entries(files)) {
-    if (!relativeFile.test(name))
-      problems.push({
-        property: `${property}.${name}`,
-        reason: "expected a relative path inside the generation",
-      });
-    if (typeof content !== "string" && known(content))
-      problems.push({ property: `${property}.${name}`, reason: "expected text" });
-  }
-  for (const name of required) {
-    if (!(name in files)) problems.push({ property, reason: `must contain ${name} (renderRouterFiles)` });
-  }
-  return problems;
-}
-
-function verificationSpec(verify: RouterVerification, url: string): GateSpec {
-  return {
-    url,
-    expectedVersion: verify.expectedVersion,
-    intervalMs: verify.intervalMs,
-    timeoutMs: verify.timeoutMs,
-    // Whole-gate settings a single try ignores; set to what the watch amounts to.
-    deadlineMs: verify.stableForMs + verify.timeoutMs,
-    successesNeeded: 1,
-    stableForMs: verify.stableForMs,
-    allowDegraded: verify.allowDegraded,
-    smokeChecks: verify.smokeChecks,
-  };
-}
-
-/**
- * Watches the router for the post-switch window and resolves with the time it held: every try
- * must pass, from the first one on. Unlike a slot's gate (`waitUntilStable`, where a failure
- * restarts the window), a switch that fails once while users are on it is a switch to undo.
- * Tries start 50 ms apart and back off to `intervalMs`, so an early failure is caught early.
- */
-async function holdThroughRouter(
-  spec: GateSpec,
-  what: string,
-  log: (message: string) => void,
-): Promise<string> {
-  const started = performance.now();
-  let delay = firstPollDelayMs;
-  let checks = 0;
-  log(
-    `watching ${spec.url} for ${spec.stableForMs} ms: every check must pass on version ${spec.expectedVersion}`,
-  );
-  for (;;) {
-    const outcome = await tryOnce(spec, spec.timeoutMs);
-    checks++;
-    const elapsed = performance.now() - started;
-    if (!outcome.passed) {
-      throw failure(
-        "RouterDidNotHold",
-        `the router did not hold ${what} on version ${spec.expectedVersion} ` +
-          `for ${spec.stableForMs} ms after the switch: ` +
-          `check ${checks}, ${Math.round(elapsed)} ms in, saw ${outcome.seen}`,
-      );
-    }
-    if (elapsed >= spec.stableForMs) {
-      log(`held for ${Math.round(elapsed)} ms over ${checks} checks`);
-      return new Date().toISOString();
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, spec.stableForMs - elapsed)));
-    delay = Math.min(delay * 1.1, spec.intervalMs);
-  }
-}
-
-function verificationProblems(v: RouterVerification): InputProblem[] {
-  const problems: InputProblem[] = [];
-  if (known(v.checkHost) && (typeof v.checkHost !== "string" || !/^[A-Za-z0-9.:-]+$/.test(v.checkHost)))
-    problems.push({
-      property: "checkHost",
-      reason: `expected a host name or IP address, got ${JSON.stringify(v.checkHost)}`,
-    });
-  if (known(v.checkPort) && !isPort(v.checkPort))
-    problems.push({ property: "checkPort", reason: portReason(v.checkPort) });
-  const path = typeof v.path === "string" ? v.path : "";
-  for (const problem of gateSpecProblems(verificationSpec(v, `http://127.0.0.1:1${path}`))) {
-    // The URL is made of checkHost, checkPort and path; the first two are checked above.
-    const property = problem.property === "url" ? "path" : problem.property;
-    // Derived here, not inputs.
-    if (property === "deadlineMs" || property === "successesNeeded") continue;
-    const value = (v as unknown as Record<string, unknown>)[property.split(/[.[]/)[0]];
-    if (known(value)) problems.push({ property, reason: problem.reason });
-  }
-  return problems;
-}
-
-function inputProblems(news: NginxUpstreamInputs): InputProblem[] {
-  const problems = known(news.executor) ? executorSpecProblems(news.executor) : [];
-  if (known(news.exec) && !isStringList(news.exec))
-    problems.push({ property: "exec", reason: "expected a command prefix (a list of words), [] for none" });
-  if (known(news.nginx) && (!isStringList(news.nginx) || news.nginx.length === 0))
-    problems.push({ property: "nginx", reason: 'expected the nginx command, e.g. ["nginx"]' });
-  for (const key of ["mainConfig", "stateDir"] as const) {
-    const value = news[key];
-    if (known(value) && (typeof value !== "string" || !safePath.test(value) || value === "/"))
-      problems.push({
-        property: key,
-        reason: `expected an absolute path of letters, digits, . _ - /, got ${JSON.stringify(value)}`,
-      });
-  }
-  if (known(news.files)) problems.push(...filesProblems("files", news.files, [siteFile, testMainFile]));
-  if (known(news.secretFiles)) problems.push(...filesProblems("secretFiles", news.secretFiles, []));
-  if (known(news.activeSlot) && news.activeSlot !== "blue" && news.activeSlot !== "green")
-    problems.push({
-      property: "activeSlot",
-      reason: `expected blue or green, got ${JSON.stringify(news.activeSlot)}`,
-    });
-  const weight = news.canaryWeight;
-  if (known(weight) && (!Number.isInteger(weight) || weight < 0 || weight > 100))
-    problems.push({
-      property: "canaryWeight",
-      reason: `expected a whole percent 0-100, got ${JSON.stringify(news.canaryWeight)}`,
-    });
-  problems.push(...verificationProblems(news));
-  return problems;
-}
-function describeTraffic(traffic: Traffic | undefined): string {
-  if (!traffic) return "no slot (the router answers 503)";
-  if (traffic.canaryWeight === 0) return traffic.activeSlot;
-  return `${traffic.activeSlot} with ${traffic.canaryWeight}% canary to ${idleSlot(traffic.activeSlot)}`;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** A plain `Error` with a name: a serialized subclass of Error would lose its message. */
-function failure(name: string, message: string): Error {
-  return Object.assign(new Error(message), { name });
-}
-
-/** One GET on a fresh connection; resolves with the status and body, or undefined when nothing answered. */
-function probe(url: string, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        body += chunk;
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on("error", () => resolve(undefined));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(undefined));
-  });
-}
-
-/** The router as one update sees it: commands through the executor and prefix, and its check listener. */
-class RouterSession {
-  constructor(
-    private readonly executor: Executor,
-    private readonly inputs: Pick<NginxUpstreamInputs, "exec" | "nginx" | "mainConfig" | "stateDir">,
-    private readonly checkUrl: string,
-  ) {}
-
-  run(argv: string[], stdin?: string) {
-    return runChecked(this.executor, [...this.inputs.exec, ...argv], { stdin, timeoutMs: commandTimeoutMs });
-  }
-
-  nginx(args: string[]) {
-    return this.executor.run([...this.inputs.exec, ...this.inputs.nginx, ...args], {
-      timeoutMs: commandTimeoutMs,
-    });
-  }
-
-  /** Whether anything answers where the router runs: `docker exec` fails when its container is gone or stopped. */
-  async present(): Promise<boolean> {
-    return (
-      (await this.executor.run([...this.inputs.exec, "true"], { timeoutMs: commandTimeoutMs })).exitCode === 0
-    );
-  }
-
-  async live(): Promise<Live> {
-    const { stdout } = await this.run(routerCommands.readPointers(this.inputs.stateDir));
-    const value = (key: string) => {
-      const line = stdout.split("\n").find((each) => each.startsWith(`${key}=`));
-      const target = line?.slice(key.length + 1).trim();
-      return target ? target : undefined;
-    };
-    return { route: value("live"), site: value("current") };
-  }
-
-  /** Writes a generation, has nginx test it whole; on refusal removes it and fails with nginx's words. */
-  async stage(id: string, files: Record<string, string>, secretFiles: Record<string, string>): Promise<void> {
-    const dir = `${routerLayout(this.inputs.stateDir).sites}/${id}`;
-    for (const [name, content] of Object.entries(files)) {
-      await this.run(routerCommands.writeFile(`${dir}/${name}`, "022"), forGeneration(content, dir));
-    }
-    for (const [name, content] of Object.entries(secretFiles)) {
-      await this.run(routerCommands.writeFile(`${dir}/${name}`, "077"), content);
-    }
-    const test = await this.nginx(["-t", "-c", `${dir}/${testMainFile}`]);
-    if (test.exitCode !== 0) {
-      await this.run(["rm", "-rf", dir]);
-      throw failure(
-        "NginxRefused",
-        "nginx refused the new router configuration; the live one is untouched and still serving:\n" +
-          test.stderr.trim(),
-      );
-    }
-  }
-
-  /** Makes `site` (`sites/<id>`, or none) the live generation and waits until nginx serves it. */
-  async goLive(site: string | undefined): Promise<void> {
-    await this.run(routerCommands.pointLink(this.inputs.stateDir, "current", site));
-    const reload = await this.nginx(["-c", this.inputs.mainConfig, "-s", "reload"]);
-    if (reload.exitCode !== 0) {
-      throw failure("NginxReloadFailed", `nginx -s reload failed:\n${reload.stderr.trim()}`);
-    }
-    if (site === undefined) return;
-    const expected = `${this.inputs.stateDir}/${site}`;
-    const url = new URL(generationProbePath, this.checkUrl).toString();
-    const deadline = Date.now() + reloadTimeoutMs;
-    let seen = "no answer";
-    for (;;) {
-      const answer = await probe(url, 2000);
-      if (answer?.status === 200 && answer.body === expected) return;
-      seen = answer ? `HTTP ${answer.status} ${answer.body.slice(0, 100)}` : "no answer";
-      if (Date.now() > deadline) {
-        throw failure(
-          "NginxReloadFailed",
-          `nginx did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
-            `(its check listener gave: ${seen}); see nginx's error log`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  point(traffic: Traffic) {
-    return this.run(routerCommands.pointTraffic(this.inputs.stateDir, traffic));
-  }
-
-  restoreRoute(route: string | undefined) {
-    return this.run(routerCommands.pointLink(this.inputs.stateDir, "live", route));
-  }
-}
-
-/** Puts the links an update moved back where they were (reloading for the site); says what it did. */
-async function putBack(
-  router: RouterSession,
-  before: Live,
-  moved: { site: boolean; traffic: boolean },
-): Promise<string> {
-  const done: string[] = [];
-  if (moved.traffic) {
-    await router.restoreRoute(before.route);
-    done.push(`traffic is on ${describeTraffic(before.route ? parseRoute(before.route) : undefined)} again`);
-  }
-  if (moved.site) {
-    await router.goLive(before.site);
-    done.push(
-      before.site ? "the previous configuration is live again" : "no configuration is live, as before",
-    );
-  }
-  return done.join("; ");
-}
-
 /** Applies the inputs to the router and verifies; on any failure puts back what it changed. */
 async function apply(
   inputs: NginxUpstreamInputs,
@@ -422,9 +78,7 @@ async function apply(
       // a fallback for the post-switch window.
       const switching =
         trafficChanged && previous !== undefined && previous.activeSlot !== traffic.activeSlot;
-      const moved = { site: false, traffic: false };
-      let verifiedAt: string | undefined;
-      try {
+      const verifiedAt = await undoingOnFailure(router, before, async (moved) => {
         if (siteChanged) {
           await router.stage(id, inputs.files, inputs.secretFiles);
           log(`configuration ${id} passed nginx -t; reloading`);
@@ -439,26 +93,16 @@ async function apply(
               (switching ? `, falling back to ${previous?.activeSlot} for the post-switch window` : ""),
           );
         }
+        let verified: string | undefined;
         if (siteChanged || trafficChanged || olds?.expectedVersion !== inputs.expectedVersion) {
-          const spec = verificationSpec(inputs, `${checkUrl}${inputs.path}`);
-          verifiedAt = await holdThroughRouter(spec, describeTraffic(traffic), (message) =>
+          verified = await holdThroughRouter(inputs, checkUrl, describeTraffic(traffic), (message) =>
             log(`post-switch check: ${message}`),
           );
         }
         if (switching) await router.point(traffic);
-      } catch (error) {
-        if (!moved.site && !moved.traffic) throw error;
-        const name = error instanceof Error ? error.name : "RouterSwitchFailed";
-        let undone: string;
-        try {
-          undone = await putBack(router, before, moved);
-        } catch (undoError) {
-          const why = errorMessage(undoError);
-          throw failure(name, `${errorMessage(error)}; putting the router back failed too: ${why}`);
-        }
-        throw failure(name, `${errorMessage(error)}. Switched back: ${undone}.`);
-      }
-      if (siteChanged) await router.run(routerCommands.pruneSites(inputs.stateDir, id));
+        return verified;
+      });
+      if (siteChanged) await router.prune(id);
 
       const { files: _files, secretFiles: _secretFiles, ...kept } = inputs;
       return {
@@ -484,7 +128,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
   NginxUpstreamOutputs
 > = {
   async check(_olds, news) {
-    return { inputs: news, failures: inputProblems(news) };
+    return checked(news, routerInputProblems(news));
   },
 
   async diff(_id, olds, news) {
@@ -534,45 +178,13 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
 
   async delete(_id, olds) {
     await withExecutor(olds.executor, (executor) =>
-      runChecked(executor, [...olds.exec, ...routerCommands.removeState(olds.stateDir)], {
-        timeoutMs: commandTimeoutMs,
-      }),
+      new RouterSession(executor, olds, "http://127.0.0.1").removeState(),
     );
   },
 };
 
-export interface NginxUpstreamArgs {
-  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
-  executor: pulumi.Input<ExecutorSpec>;
-  /** Prefix that runs a command beside nginx: `["docker", "exec", "-i", "router"]`, or `[]` on the same machine. */
-  exec: pulumi.Input<pulumi.Input<string>[]>;
-  /** nginx and its fixed options, without `-c`: `["nginx"]`. */
-  nginx: pulumi.Input<pulumi.Input<string>[]>;
-  /** The main configuration nginx runs with (`renderNginxMain`), e.g. `/etc/nginx/nginx.conf`. */
-  mainConfig: pulumi.Input<string>;
-  /** `NginxMain.stateDir`, as nginx sees it. */
-  stateDir: pulumi.Input<string>;
-  /** `renderRouterFiles(...)`. */
-  files: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** `renderTlsFiles(...)`, or `{}` (kept secret). */
-  secretFiles: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  activeSlot: pulumi.Input<SlotColour>;
-  /** Percent of requests for the idle slot. */
-  canaryWeight: pulumi.Input<number>;
-  /** The router's check listener as seen from the target: 127.0.0.1 and its loopback port. */
-  checkHost: pulumi.Input<string>;
-  checkPort: pulumi.Input<number>;
-  /** The app's health path. */
-  path: pulumi.Input<string>;
-  /** The version of the active slot, which must answer through the router. */
-  expectedVersion: pulumi.Input<string>;
-  /** The post-switch window (`health.postSwitchStableForSeconds`); one failure inside it switches back. */
-  stableForMs: pulumi.Input<number>;
-  intervalMs: pulumi.Input<number>;
-  timeoutMs: pulumi.Input<number>;
-  allowDegraded: pulumi.Input<boolean>;
-  smokeChecks: pulumi.Input<pulumi.Input<SmokeCheck>[]>;
-}
+/** The resource's arguments: the provider's inputs, each one an Input. */
+export type NginxUpstreamArgs = ArgsOf<NginxUpstreamInputs>;
 
 /** The router's live configuration and traffic pointer; see the file comment. */
 export class NginxUpstream extends pulumi.dynamic.Resource {

@@ -5,36 +5,46 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
-import { canonical } from "./inputs";
-import { locationProblems, passwordProblems, type SnapshotLocation, takeSnapshot } from "./snapshotStore";
+import { type ArgsOf, canonical, checked } from "./inputs";
+import {
+  locationProblems,
+  passwordProblems,
+  type SnapshotLocation,
+  type TakenSnapshot,
+  takeSnapshot,
+} from "./snapshotStore";
 
 /** Inputs as the provider receives them: every value resolved, secrets in plain text. */
 export interface PgSnapshotInputs {
+  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
   executor: ExecutorSpec;
+  /** Names the files; the resource defaults them to the Pulumi project and stack. */
   project: string;
   stack: string;
+  /** Absolute directory on the target (created 0700). */
   directory: string;
+  /** How many of this stack's snapshots to keep, this one included. */
   retention: number;
+  /**
+   * Runs the PostgreSQL tools where they reach the server, e.g.
+   * `["docker", "exec", "-i", "postgres"]`; `[]` for none.
+   */
   commandPrefix: string[];
+  /** Server host and port as the tools see them; omitted, they use the default socket. */
   host?: string;
   port?: number;
   user: string;
   database: string;
+  /** The user's password (kept secret); "" when the socket needs none. */
   password: string;
+  /** The migration set this snapshot precedes; it also labels the file. */
   migrationSet: string;
+  /** The image that carries the migrations; a new one takes a new snapshot too. */
   image: string;
 }
 
 /** What the snapshot produced; stored beside the inputs so the next diff compares like with like. */
-export interface PgSnapshotResult {
-  path: string;
-  fileName: string;
-  size: number;
-  sha256: string;
-  startedAt: string;
-  finishedAt: string;
-  serverVersion: string;
-}
+export type PgSnapshotResult = Omit<TakenSnapshot, "pruned">;
 
 export type PgSnapshotOutputs = PgSnapshotInputs & PgSnapshotResult;
 
@@ -102,7 +112,7 @@ export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInput
       if (typeof news[key] !== "string" || news[key] === "")
         failures.push({ property: key, reason: "expected a non-empty string" });
     }
-    return { inputs: news, failures };
+    return checked(news, failures);
   },
 
   async diff(_id, olds, news) {
@@ -134,30 +144,9 @@ export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInput
   async delete() {},
 };
 
-export interface PgSnapshotArgs {
-  /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
-  executor: pulumi.Input<ExecutorSpec>;
-  /** Names the files; defaults to the Pulumi project and stack. */
-  project?: pulumi.Input<string>;
-  stack?: pulumi.Input<string>;
-  /** Absolute directory on the target (created 0700). */
-  directory: pulumi.Input<string>;
-  /** How many of this stack's snapshots to keep, this one included. */
-  retention: pulumi.Input<number>;
-  /** Runs the PostgreSQL tools where they reach the server, e.g. `["docker", "exec", "-i", "postgres"]`; `[]` for none. */
-  commandPrefix: pulumi.Input<pulumi.Input<string>[]>;
-  /** Server host and port as the tools see them; omitted, they use the default socket. */
-  host?: pulumi.Input<string>;
-  port?: pulumi.Input<number>;
-  user: pulumi.Input<string>;
-  database: pulumi.Input<string>;
-  /** The user's password (kept secret); "" when the socket needs none. */
-  password: pulumi.Input<string>;
-  /** The migration set this snapshot precedes; it also labels the file. */
-  migrationSet: pulumi.Input<string>;
-  /** The image that carries the migrations; a new one takes a new snapshot too. */
-  image: pulumi.Input<string>;
-}
+/** The resource's arguments: the provider's inputs, each one an Input; project and stack may be left out. */
+export type PgSnapshotArgs = Omit<ArgsOf<PgSnapshotInputs>, "project" | "stack"> &
+  Partial<Pick<ArgsOf<PgSnapshotInputs>, "project" | "stack">>;
 
 /** A snapshot of the database, replaced (a new dump) whenever `migrationSet` or `image` changes. */
 export class PgSnapshot extends pulumi.dynamic.Resource {

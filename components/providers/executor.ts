@@ -10,7 +10,7 @@ import * as net from "node:net";
 import { constants as osConstants } from "node:os";
 import { Client, type ClientChannel, type ServerHostKeyAlgorithm, utils as sshUtils } from "ssh2";
 import { shellCommand, type Target } from "../target";
-import { hostKeyLine, type InputProblem, isPort, portReason } from "./inputs";
+import { hostKeyLine, type InputProblem, isPort, portReason, providerError } from "./inputs";
 
 export type ExecutorSpec =
   | { kind: "local" }
@@ -77,13 +77,13 @@ export function isCommandFailed(error: unknown): error is CommandFailed {
 
 function commandFailed(argv: readonly string[], result: RunResult, where: string): CommandFailed {
   const message = `${argv[0]} exited with ${result.exitCode} on ${where}${stderrTail(result.stderr)}`;
-  return Object.assign(new Error(message), { name: "CommandFailed" as const, argv, result });
+  return providerError("CommandFailed", message, { argv, result });
 }
 
 /** What `run` rejects with when `timeoutMs` passed: an `Error` named "CommandTimedOut". */
 function commandTimedOut(argv: readonly string[], timeoutMs: number, where: string, stderr: string): Error {
   const message = `${argv[0]} did not finish within ${timeoutMs} ms on ${where} and was killed${stderrTail(stderr)}`;
-  return Object.assign(new Error(message), { name: "CommandTimedOut" });
+  return providerError("CommandTimedOut", message);
 }
 
 function stderrTail(stderr: string): string {

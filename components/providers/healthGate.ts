@@ -1,18 +1,18 @@
 /**
  * The health gate: polls a health endpoint until the app is healthy, runs the expected version,
- * and stays so for a stable-for window. No Pulumi here: the HealthGate provider and the router's
- * post-switch verification both call `waitUntilStable`.
+ * and stays so for a stable-for window. No Pulumi here: the HealthGate provider calls
+ * `waitUntilStable`, and the router's post-switch watch judges the same tries (`tryOnce`).
  *
- * Polling starts fast and backs off slowly: each wait is about a tenth of the time already
- * spent in the current state (from 50 ms up to `intervalMs`), and any change of state starts
- * over fast. So a gate notices an app turning healthy within roughly a tenth of how long the
- * app took (plus 50 ms) instead of up to a whole fixed interval later, while the number of
- * requests grows only with the logarithm of the wait.
+ * Polling is poll.ts's loop: it starts fast and backs off slowly, so a gate notices an app
+ * turning healthy within roughly a tenth of how long the app took (plus 50 ms) instead of up to
+ * a whole fixed interval later, while the number of requests grows only with the logarithm of
+ * the wait.
  */
 import * as http from "node:http";
 import * as https from "node:https";
 import { performance } from "node:perf_hooks";
-import type { InputProblem } from "./inputs";
+import { type InputProblem, throwIfProblems } from "./inputs";
+import { type PollStep, type PollVerdict, pollUntil } from "./poll";
 import {
   type HealthReport,
   type HealthResponse,
@@ -104,9 +104,6 @@ export class GateFailed extends Error {
   }
 }
 
-export const firstPollDelayMs = 50;
-const backoffGrowth = 1.1;
-
 export function gateSpecProblems(spec: GateSpec): InputProblem[] {
   const problems: InputProblem[] = [];
   const need = (ok: boolean, property: string, reason: string) => {
@@ -184,21 +181,15 @@ export async function waitUntilStable(
   onProgress: (message: string) => void = () => {},
   reminderMs = 10_000,
 ): Promise<GateResult> {
-  const problems = gateSpecProblems(spec);
-  if (problems.length > 0) {
-    throw new Error(`invalid health gate: ${problems.map((p) => `${p.property} ${p.reason}`).join("; ")}`);
-  }
+  throwIfProblems(gateSpecProblems(spec), "invalid health gate");
   const started = performance.now();
   const deadlineAt = started + spec.deadlineMs;
   const target = displayUrl(spec.url);
-  let checks = 0;
   let consecutive = 0;
   let windowStart: number | undefined;
   let longestHeldMs: number | undefined;
   let restarts = 0;
   let mostConsecutive = 0;
-  let last: TryOutcome | undefined;
-  let delay = firstPollDelayMs;
   let reportedAt = started;
   const report = (message: string) => {
     reportedAt = performance.now();
@@ -208,13 +199,12 @@ export async function waitUntilStable(
   report(
     `checking ${target} for version ${spec.expectedVersion}: ${spec.successesNeeded} consecutive passes, then stable for ${spec.stableForMs} ms`,
   );
-  for (;;) {
-    const outcome = await tryOnce(spec, spec.timeoutMs);
-    checks++;
-    const now = performance.now();
-    const changed = outcome.state !== last?.state;
-    last = outcome;
-
+  const judge = ({
+    attempt: outcome,
+    tries: checks,
+    now,
+    changed,
+  }: PollStep<TryOutcome>): PollVerdict<GateResult> => {
     if (outcome.passed) {
       consecutive++;
       mostConsecutive = Math.max(mostConsecutive, consecutive);
@@ -229,12 +219,14 @@ export async function waitUntilStable(
         const waitedMs = Math.round(now - started);
         report(`passed after ${waitedMs} ms and ${checks} checks`);
         return {
-          passedAt: new Date().toISOString(),
-          waitedMs,
-          checks,
-          // Passing means the app reported exactly this version.
-          version: spec.expectedVersion,
-          status: outcome.report?.verdict ?? "healthy",
+          done: {
+            passedAt: new Date().toISOString(),
+            waitedMs,
+            checks,
+            // Passing means the app reported exactly this version.
+            version: spec.expectedVersion,
+            status: outcome.report?.verdict ?? "healthy",
+          },
         };
       }
     } else {
@@ -276,12 +268,14 @@ export async function waitUntilStable(
         outcome,
       );
     }
-
-    delay = changed ? firstPollDelayMs : Math.min(delay * backoffGrowth, spec.intervalMs);
-    let wait = Math.min(delay, spec.intervalMs, deadlineAt - now);
-    if (windowStart !== undefined) wait = Math.min(wait, windowStart + spec.stableForMs - now);
-    await sleep(Math.max(0, wait));
-  }
+    const windowLeft = windowStart === undefined ? Infinity : windowStart + spec.stableForMs - now;
+    return { waitAtMostMs: Math.min(deadlineAt - now, windowLeft) };
+  };
+  return pollUntil(
+    { intervalMs: spec.intervalMs, startedAt: started },
+    () => tryOnce(spec, spec.timeoutMs),
+    judge,
+  );
 }
 
 interface FailureFacts {
@@ -400,8 +394,11 @@ async function smokeCheckFailures(spec: GateSpec, timeoutMs: number): Promise<st
 
 class RequestTimedOut extends Error {}
 
-/** One GET on a fresh connection (a reused one could hide a restarted app), read up to just past the body limit. */
-function httpGet(
+/**
+ * One GET on a fresh connection (a reused one could hide a restarted app), read up to just past
+ * the body limit. Rejects when nothing answered within `timeoutMs`.
+ */
+export function httpGet(
   url: string,
   headers: Record<string, string> | undefined,
   timeoutMs: number,
@@ -494,8 +491,4 @@ function isHttpUrl(text: string): boolean {
 /** Number.isFinite is false for anything but a number: no coercion. */
 function isFiniteNumber(value: unknown): value is number {
   return Number.isFinite(value);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

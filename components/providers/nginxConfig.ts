@@ -407,6 +407,13 @@ export function parseRoute(target: string): Traffic | undefined {
   return match[3] ? { ...traffic, fallback: true } : traffic;
 }
 
+/** Where traffic goes, in words for messages. */
+export function describeTraffic(traffic: Traffic | undefined): string {
+  if (!traffic) return "no slot (the router answers 503)";
+  if (traffic.canaryWeight === 0) return traffic.activeSlot;
+  return `${traffic.activeSlot} with ${traffic.canaryWeight}% canary to ${idleSlot(traffic.activeSlot)}`;
+}
+
 /** In every route directory: a request that finds it is routed, to blue unless a green entry says otherwise. */
 export const routedEntry = "routed";
 /** In a route with a fallback. */

@@ -13,7 +13,7 @@
  * (listed, restored, pruned) only for owners whose names hold none, which no other owner can match.
  */
 
-import type { InputProblem } from "./inputs";
+import { type InputProblem, throwIfProblems } from "./inputs";
 
 /** Whose snapshots these are: a directory may hold several stacks' files, and anything else. */
 export interface SnapshotOwner {
@@ -46,11 +46,6 @@ export function ownerProblems(owner: SnapshotOwner): InputProblem[] {
       property: key,
       reason: `expected letters, digits, '.', '_' or '-' (at most 100, starting with a letter or digit), got ${JSON.stringify(owner[key])}`,
     }));
-}
-
-/** Throws an error naming the first problem, if there is one. */
-export function throwFirst(problems: InputProblem[]): void {
-  if (problems.length > 0) throw new Error(`${problems[0].property}: ${problems[0].reason}`);
 }
 
 /**
@@ -93,7 +88,7 @@ export function snapshotNameShape(owner: SnapshotOwner): string {
 }
 
 export function snapshotFileName(owner: SnapshotOwner, takenAt: Date, trigger: string): string {
-  throwFirst(ownerProblems(owner));
+  throwIfProblems(ownerProblems(owner));
   return `${snapshotPrefix(owner)}${snapshotStamp(takenAt)}${separator}${snapshotLabel(trigger)}${snapshotExtension}`;
 }
 

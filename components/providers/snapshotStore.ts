@@ -12,7 +12,7 @@
 
 import { shellQuote } from "../target";
 import { type Executor, runChecked } from "./executor";
-import { type InputProblem, isPort, portReason } from "./inputs";
+import { type InputProblem, isPort, portReason, redact, throwIfProblems } from "./inputs";
 import {
   ownerProblems,
   ownSnapshots,
@@ -21,7 +21,6 @@ import {
   snapshotNameShape,
   snapshotPrefix,
   snapshotsToPrune,
-  throwFirst,
 } from "./snapshotFiles";
 
 /** How the PostgreSQL tools reach the server, from the target. */
@@ -146,7 +145,7 @@ export async function takeSnapshot(
     startedAt?: Date;
   },
 ): Promise<TakenSnapshot> {
-  throwFirst([...locationProblems(location), ...passwordProblems(request.password)]);
+  throwIfProblems([...locationProblems(location), ...passwordProblems(request.password)]);
   // Checked now: a bad value found after the dump would fail a snapshot that succeeded.
   if (!Number.isInteger(request.retention) || request.retention < 1)
     throw new Error(`retention: expected a whole number >= 1, got ${request.retention}`);
@@ -188,7 +187,7 @@ export async function listSnapshots(
   executor: Executor,
   location: SnapshotLocation,
 ): Promise<ListedSnapshot[]> {
-  throwFirst(locationProblems(location));
+  throwIfProblems(locationProblems(location));
   const dir = shellQuote(location.directory);
   const script = `set -euo pipefail\n[ -d ${dir} ] || exit 0\nfind ${dir} -mindepth 1 -maxdepth 1 -type f -printf 'entry=%s %f\\n'\n`;
   const result = await executor.run(["bash", "-c", script]);
@@ -226,7 +225,7 @@ export async function restoreSnapshot(
     startedAt?: Date;
   },
 ): Promise<RestoreReport> {
-  throwFirst([...locationProblems(location), ...passwordProblems(request.password)]);
+  throwIfProblems([...locationProblems(location), ...passwordProblems(request.password)]);
   if (!ownSnapshots(location.owner, [request.fileName]).length) {
     throw new Error(
       `${request.fileName}: not a snapshot of stack ${location.owner.stack}; expected a name like ${snapshotNameShape(location.owner)}`,
@@ -284,7 +283,7 @@ function scriptFields(stdout: string): Map<string, string[]> {
 /** An error whose message quotes the end of stderr, with the password blanked should any tool ever echo it. */
 function failure(summary: string, stderr: string, password: string): Error {
   let detail = stderr.trim().split("\n").slice(-15).join("\n");
-  if (password !== "") detail = detail.split(password).join("[redacted]");
+  detail = redact(detail, password, "[redacted]");
   return new Error(detail === "" ? summary : `${summary}:\n${detail}`);
 }
 

@@ -1,0 +1,133 @@
+/**
+ * The router session: everything an update, a read or a delete of NginxUpstream does to the
+ * router, as commands through the executor and the `exec` prefix (`docker exec -i router ...`),
+ * and the one HTTP question it asks nginx's check listener (which generation is loaded).
+ */
+import { type Executor, runChecked } from "./executor";
+import { httpGet } from "./healthGate";
+import { providerError } from "./inputs";
+import {
+  forGeneration,
+  generationProbePath,
+  routerCommands,
+  routerLayout,
+  type Traffic,
+  testMainFile,
+} from "./nginxConfig";
+import { firstPollDelayMs, pollUntil } from "./poll";
+import type { NginxUpstreamInputs } from "./routerInputs";
+
+/** What is live on the router: the targets of its two links. */
+export interface Live {
+  /** `routes/<name>`, or undefined without a pointer. */
+  route: string | undefined;
+  /** `sites/<id>`, or undefined before the first site. */
+  site: string | undefined;
+}
+
+const commandTimeoutMs = 60_000;
+/** How long nginx may take to load a new generation after `nginx -s reload` returned. */
+const reloadTimeoutMs = 15_000;
+
+/** The router as one update sees it: commands through the executor and prefix, and its check listener. */
+export class RouterSession {
+  constructor(
+    private readonly executor: Executor,
+    private readonly inputs: Pick<NginxUpstreamInputs, "exec" | "nginx" | "mainConfig" | "stateDir">,
+    private readonly checkUrl: string,
+  ) {}
+
+  run(argv: string[], stdin?: string) {
+    return runChecked(this.executor, [...this.inputs.exec, ...argv], { stdin, timeoutMs: commandTimeoutMs });
+  }
+
+  nginx(args: string[]) {
+    return this.executor.run([...this.inputs.exec, ...this.inputs.nginx, ...args], {
+      timeoutMs: commandTimeoutMs,
+    });
+  }
+
+  /** Whether anything answers where the router runs: `docker exec` fails when its container is gone or stopped. */
+  async present(): Promise<boolean> {
+    return (
+      (await this.executor.run([...this.inputs.exec, "true"], { timeoutMs: commandTimeoutMs })).exitCode === 0
+    );
+  }
+
+  async live(): Promise<Live> {
+    const { stdout } = await this.run(routerCommands.readPointers(this.inputs.stateDir));
+    const value = (key: string) => {
+      const line = stdout.split("\n").find((each) => each.startsWith(`${key}=`));
+      const target = line?.slice(key.length + 1).trim();
+      return target ? target : undefined;
+    };
+    return { route: value("live"), site: value("current") };
+  }
+
+  /** Writes a generation, has nginx test it whole; on refusal removes it and fails with nginx's words. */
+  async stage(id: string, files: Record<string, string>, secretFiles: Record<string, string>): Promise<void> {
+    const dir = `${routerLayout(this.inputs.stateDir).sites}/${id}`;
+    for (const [name, content] of Object.entries(files)) {
+      await this.run(routerCommands.writeFile(`${dir}/${name}`, "022"), forGeneration(content, dir));
+    }
+    for (const [name, content] of Object.entries(secretFiles)) {
+      await this.run(routerCommands.writeFile(`${dir}/${name}`, "077"), content);
+    }
+    const test = await this.nginx(["-t", "-c", `${dir}/${testMainFile}`]);
+    if (test.exitCode !== 0) {
+      await this.run(["rm", "-rf", dir]);
+      throw providerError(
+        "NginxRefused",
+        "nginx refused the new router configuration; the live one is untouched and still serving:\n" +
+          test.stderr.trim(),
+      );
+    }
+  }
+
+  /** Makes `site` (`sites/<id>`, or none) the live generation and waits until nginx serves it. */
+  async goLive(site: string | undefined): Promise<void> {
+    await this.run(routerCommands.pointLink(this.inputs.stateDir, "current", site));
+    const reload = await this.nginx(["-c", this.inputs.mainConfig, "-s", "reload"]);
+    if (reload.exitCode !== 0) {
+      throw providerError("NginxReloadFailed", `nginx -s reload failed:\n${reload.stderr.trim()}`);
+    }
+    if (site === undefined) return;
+    const expected = `${this.inputs.stateDir}/${site}`;
+    const url = new URL(generationProbePath, this.checkUrl).toString();
+    const probe = async () => {
+      const answer = await httpGet(url, undefined, 2000).catch(() => undefined);
+      if (answer?.statusCode === 200 && answer.body === expected) return { state: "loaded" };
+      return { state: answer ? `HTTP ${answer.statusCode} ${answer.body.slice(0, 100)}` : "no answer" };
+    };
+    // Every 50 ms: the loop's first wait, and its longest.
+    await pollUntil({ intervalMs: firstPollDelayMs }, probe, ({ attempt, startedAt, now }) => {
+      if (attempt.state === "loaded") return { done: undefined };
+      if (now - startedAt > reloadTimeoutMs) {
+        throw providerError(
+          "NginxReloadFailed",
+          `nginx did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
+            `(its check listener gave: ${attempt.state}); see nginx's error log`,
+        );
+      }
+      return { waitAtMostMs: Infinity };
+    });
+  }
+
+  point(traffic: Traffic) {
+    return this.run(routerCommands.pointTraffic(this.inputs.stateDir, traffic));
+  }
+
+  restoreRoute(route: string | undefined) {
+    return this.run(routerCommands.pointLink(this.inputs.stateDir, "live", route));
+  }
+
+  /** Removes the generations but the live one (`id`). */
+  prune(id: string) {
+    return this.run(routerCommands.pruneSites(this.inputs.stateDir, id));
+  }
+
+  /** Removes the state directory's contents: pointer, routes and generations. */
+  removeState() {
+    return this.run(routerCommands.removeState(this.inputs.stateDir));
+  }
+}
