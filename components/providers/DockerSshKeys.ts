@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ArgsOf } from "./inputs";
 import type { Target } from "../target";
 import { writeDockerSshKeys } from "./sshKeyFiles";
 
@@ -26,7 +27,7 @@ const dockerSshKeysProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
-export type DockerSshKeysArgs = { [K in keyof DockerSshKeysInputs]: pulumi.Input<DockerSshKeysInputs[K]> };
+export type DockerSshKeysArgs = ArgsOf<DockerSshKeysInputs>;
 
 export class DockerSshKeys extends pulumi.dynamic.Resource {
   constructor(name: string, args: DockerSshKeysArgs, opts?: pulumi.CustomResourceOptions) {

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { ArgsOf } from "./inputs";
 import { type ExecutorSpec, executorTarget, withExecutor } from "./executor";
 
 export interface TargetReachableInputs {
@@ -24,9 +25,7 @@ const targetReachableProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
-export type TargetReachableArgs = {
-  [K in keyof TargetReachableInputs]: pulumi.Input<TargetReachableInputs[K]>;
-};
+export type TargetReachableArgs = ArgsOf<TargetReachableInputs>;
 
 export class TargetReachable extends pulumi.dynamic.Resource {
   constructor(name: string, args: TargetReachableArgs, opts?: pulumi.CustomResourceOptions) {

@@ -113,12 +113,12 @@ export function executorSpecFor(target: Target, privateKey?: string): ExecutorSp
   };
 }
 
-/** What is wrong with an `executor` input, for a provider's `check`; never quotes the private key. */
 /** The target an executor reaches, for state and messages: `local`, or `ssh user@host:port`. */
 export function executorTarget(executor: ExecutorSpec): string {
   return executor.kind === "local" ? "local" : `ssh ${executor.user}@${executor.host}:${executor.port}`;
 }
 
+/** What is wrong with an `executor` input, for a provider's `check`; never quotes the private key. */
 export function executorSpecProblems(spec: unknown): InputProblem[] {
   const bad = (reason: string) => [{ property: "executor", reason }];
   if (!spec || typeof spec !== "object") return bad('expected { kind: "local" } or { kind: "ssh", ... }');
