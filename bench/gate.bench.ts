@@ -11,6 +11,7 @@ import { type GateSpec, gateSettings, tryOnce, waitUntilStable } from "../compon
 import { stackConfigSchema } from "../infra/config";
 import { type BenchReport, median, percentile, round } from "./report";
 
+const defaultHealth = stackConfigSchema.shape.health.parse(undefined);
 const version = "1.0.0-bench";
 const runs = 30;
 /** Runs at once; each has its own server, so they only share the event loop. */
@@ -22,7 +23,7 @@ const fixedPollMs = 2000;
 /** Settings as the stack defaults (infra/config.ts `health`) give them. */
 const defaults: Omit<GateSpec, "url"> = {
   expectedVersion: version,
-  ...gateSettings(stackConfigSchema.shape.health.parse(undefined)),
+  ...gateSettings(defaultHealth, defaultHealth.stableForSeconds),
 };
 
 interface Sample {

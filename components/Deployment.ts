@@ -244,7 +244,7 @@ function slotGate(slot: AppSlot, config: StackConfig, executor: pulumi.Output<Ex
       port: slot.release.apply((settings) => settings.loopbackPort),
       path: slot.release.apply((settings) => settings.health.path),
       expectedVersion: slot.version,
-      ...gateSettings(config.health),
+      ...gateSettings(config.health, config.health.stableForSeconds),
       guards: { image: slot.container.image, container: slot.container.id, version: slot.version },
     },
     { parent: slot, dependsOn: [slot.container] },

@@ -4,7 +4,7 @@ import type { SlotColour } from "../infra/config";
 import type { AppSlot } from "./AppSlot";
 import { containerImage, memoryLimit } from "./containers";
 import type { ExecutorSpec } from "./providers/executor";
-import type { SmokeCheck } from "./providers/healthGate";
+import { gateSettings, type HealthSettings } from "./providers/healthGate";
 import { NginxUpstream } from "./providers/NginxUpstream";
 import {
   containerMainConfig,
@@ -16,17 +16,6 @@ import {
   routerCommands,
 } from "./providers/nginxConfig";
 import { dockerCommand, type Target } from "./target";
-
-/** The post-switch check: the health contract's settings that apply through the router. */
-export interface RouterHealth {
-  path: string;
-  intervalSeconds: number;
-  timeoutSeconds: number;
-  allowDegraded: boolean;
-  smokeChecks: SmokeCheck[];
-  /** How long the router must serve the new slot healthily after a switch; one failure switches back. */
-  postSwitchStableForSeconds: number;
-}
 
 export interface RouterArgs {
   target: Target;
@@ -53,7 +42,7 @@ export interface RouterArgs {
   slots: Record<SlotColour, AppSlot>;
   /** Certificate chain and key (secrets); without them the router serves plain HTTP. */
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
-  health: RouterHealth;
+  health: HealthSettings;
   /**
    * The HealthGate of every slot that gets traffic: the active slot's, and the idle slot's too
    * when `canaryWeight` is above 0. Traffic moves only once they passed.
@@ -135,6 +124,7 @@ export class Router extends pulumi.ComponentResource {
       : {};
 
     const { health } = args;
+    const watch = gateSettings(health, health.postSwitchStableForSeconds);
     this.upstream = new NginxUpstream(
       `${name}-upstream`,
       {
@@ -151,11 +141,11 @@ export class Router extends pulumi.ComponentResource {
         checkPort,
         path: health.path,
         expectedVersion: args.slots[args.activeSlot].version,
-        stableForMs: health.postSwitchStableForSeconds * 1000,
-        intervalMs: health.intervalSeconds * 1000,
-        timeoutMs: health.timeoutSeconds * 1000,
-        allowDegraded: health.allowDegraded,
-        smokeChecks: health.smokeChecks,
+        stableForMs: watch.stableForMs,
+        intervalMs: watch.intervalMs,
+        timeoutMs: watch.timeoutMs,
+        allowDegraded: watch.allowDegraded,
+        smokeChecks: watch.smokeChecks,
       },
       {
         ...child,

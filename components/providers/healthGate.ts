@@ -11,6 +11,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { performance } from "node:perf_hooks";
+import type { ParsedStackConfig } from "../../infra/config";
 import { type InputProblem, throwIfProblems } from "./inputs";
 import { type PollStep, type PollVerdict, pollUntil } from "./poll";
 import {
@@ -49,22 +50,34 @@ export interface GateSpec {
   headers?: Record<string, string>;
 }
 
-/** The stack's `health` settings, as the gate's timing and pass rules. */
-export function gateSettings(health: {
-  intervalSeconds: number;
-  timeoutSeconds: number;
-  deadlineSeconds: number;
-  successesNeeded: number;
-  stableForSeconds: number;
-  allowDegraded: boolean;
-  smokeChecks: SmokeCheck[];
-}): Omit<GateSpec, "url" | "expectedVersion" | "headers"> {
+/** The stack's `health` settings, in the config schema's own shape: every reader takes this one. */
+export type HealthSettings = ParsedStackConfig["health"];
+
+type GateSettingKey =
+  | "intervalSeconds"
+  | "timeoutSeconds"
+  | "deadlineSeconds"
+  | "successesNeeded"
+  | "allowDegraded"
+  | "smokeChecks";
+
+const ms = (seconds: number) => seconds * 1000;
+
+/**
+ * The stack's `health` settings as the gate's timing and pass rules, the one place seconds become
+ * milliseconds. `stableForSeconds` is the window to hold: a slot's gate holds for
+ * `health.stableForSeconds`, the router's post-switch watch for `health.postSwitchStableForSeconds`.
+ */
+export function gateSettings(
+  health: Pick<HealthSettings, GateSettingKey>,
+  stableForSeconds: number,
+): Omit<GateSpec, "url" | "expectedVersion" | "headers"> {
   return {
-    intervalMs: health.intervalSeconds * 1000,
-    timeoutMs: health.timeoutSeconds * 1000,
-    deadlineMs: health.deadlineSeconds * 1000,
+    intervalMs: ms(health.intervalSeconds),
+    timeoutMs: ms(health.timeoutSeconds),
+    deadlineMs: ms(health.deadlineSeconds),
     successesNeeded: health.successesNeeded,
-    stableForMs: health.stableForSeconds * 1000,
+    stableForMs: ms(stableForSeconds),
     allowDegraded: health.allowDegraded,
     smokeChecks: health.smokeChecks,
   };

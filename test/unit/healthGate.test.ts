@@ -268,7 +268,7 @@ describe("gateSettings", () => {
       allowDegraded: true,
       smokeChecks,
     };
-    assert.deepEqual(gateSettings(health), {
+    assert.deepEqual(gateSettings(health, health.stableForSeconds), {
       intervalMs: 2000,
       timeoutMs: 5000,
       deadlineMs: 300_000,
@@ -277,7 +277,14 @@ describe("gateSettings", () => {
       allowDegraded: true,
       smokeChecks,
     });
-    assert.equal(gateSettings({ ...health, allowDegraded: false }).allowDegraded, false);
+    assert.equal(gateSettings({ ...health, allowDegraded: false }, 1).allowDegraded, false);
+  });
+
+  it("gives the router's post-switch watch its own window, the rest the same", () => {
+    const health = { intervalSeconds: 1, timeoutSeconds: 2, deadlineSeconds: 60, successesNeeded: 3 };
+    const settings = { ...health, allowDegraded: false, smokeChecks: [], postSwitchStableForSeconds: 30 };
+    const watch = gateSettings(settings, settings.postSwitchStableForSeconds);
+    assert.deepEqual([watch.stableForMs, watch.intervalMs, watch.timeoutMs], [30_000, 1000, 2000]);
   });
 });
 
