@@ -18,6 +18,9 @@ import { delay, httpGet, run, runChecked, waitForHttp } from "../test/support/pr
 import { newDevStack, pinnedImage, type TestStack } from "../test/e2e/support/engine";
 import { type StampedEvent, stepOf, type TimedUpdate, timedUpdate } from "../test/e2e/support/events";
 import { type Answer, Probe, unexpected, whileProbing } from "../test/e2e/support/traffic";
+import { newVpsStack, startVps, type TestVps } from "../test/e2e/support/vps";
+import { executorSpecFor, withExecutor } from "../components/providers/executor";
+import { parseTarget } from "../components/target";
 import { type BenchReport, median, round } from "./report";
 
 const switchRounds = 2;
@@ -56,8 +59,9 @@ function mustSucceed(update: TimedUpdate, what: string): void {
 async function upUnderLoad(
   stack: TestStack,
   to: Answer,
+  url?: string,
 ): Promise<{ update: TimedUpdate; movedAt?: number; seen: Record<Answer, number> }> {
-  const probe = new Probe(loadConnections, 0);
+  const probe = new Probe(loadConnections, 0, url);
   let update: TimedUpdate | undefined;
   const seen = await whileProbing(probe, async () => {
     update = await timedUpdate(stack, ["up", "--yes", "--skip-preview"]);
@@ -103,6 +107,7 @@ function switchRow(
     finishS: seconds(since(switchDone, update.exitedAt)),
     lost: Object.values(unexpected(seen, expected)).reduce((sum, count) => sum + count, 0),
     requests: Object.values(seen).reduce((sum, count) => sum + count, 0),
+    sshSessions: "",
   };
 }
 
@@ -122,6 +127,7 @@ function plainRow(operation: string, update: TimedUpdate, gateStep?: string): Ro
     finishS: gateMs === undefined ? "" : seconds(wall - gateMs),
     lost: "",
     requests: "",
+    sshSessions: "",
   };
 }
 
@@ -201,6 +207,87 @@ async function bashFlow(dir: string): Promise<{ startedAt: number; reloadedAt: n
   return { startedAt, reloadedAt: Date.now() };
 }
 
+/** SSH sessions the VPS's sshd accepted while `work` ran. */
+async function sessionsDuring<T>(
+  vps: TestVps,
+  work: () => Promise<T>,
+): Promise<{ result: T; sessions: number }> {
+  const accepted = () =>
+    vps
+      .sshdLog()
+      .split("\n")
+      .filter((line) => line.includes("Accepted publickey")).length;
+  const before = accepted();
+  const result = await work();
+  return { result, sessions: accepted() - before };
+}
+
+/**
+ * The same operations on a stage-shaped stack over SSH to the test VPS (a network namespace with
+ * its own engine and sshd), each with the SSH sessions it opened; and what one session costs.
+ */
+async function overSsh(rows: Row[], figures: Record<string, number>): Promise<void> {
+  const vps = await startVps();
+  try {
+    const stack = await newVpsStack(vps);
+    const site = `http://${vps.address}/`;
+    const plain = async (operation: string, gate?: string) => {
+      const { result, sessions } = await sessionsDuring(vps, () =>
+        timedUpdate(stack, ["up", "--yes", "--skip-preview"]),
+      );
+      const row: Row & { sshSessions: number } = {
+        ...plainRow(`ssh: ${operation}`, result, gate),
+        sshSessions: sessions,
+      };
+      rows.push(row);
+      return row;
+    };
+    await plain("first deploy", "app-green-gate");
+    const noOp = await plain("no-op");
+    await stack.pulumiChecked(["config", "set", "--path", "slots.blue.version", "1.2.0"]);
+    const release = await plain("idle release", "app-blue-gate");
+
+    const toTraffic: number[] = [];
+    for (const [slot, answer, other] of [
+      ["blue", "blue 1.2.0", "green 1.1.0"],
+      ["green", "green 1.1.0", "blue 1.2.0"],
+    ] as const) {
+      await stack.pulumiChecked(["config", "set", "activeSlot", slot]);
+      const { result, sessions } = await sessionsDuring(vps, () => upUnderLoad(stack, answer, site));
+      const row: Row & { sshSessions: number } = {
+        ...switchRow(`ssh: ${slot === "blue" ? "switch" : "rollback"}`, result, [answer, other]),
+        sshSessions: sessions,
+      };
+      rows.push(row);
+      if (typeof row.toTrafficS === "number") toTraffic.push(row.toTrafficS);
+    }
+
+    const handshakes: number[] = [];
+    const spec = executorSpecFor(
+      parseTarget({ host: `ssh://${vps.user}@${vps.address}`, hostKey: vps.hostKey }),
+      vps.privateKey,
+    );
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await withExecutor(spec, async () => undefined);
+      handshakes.push(performance.now() - started);
+    }
+    figures.sshNoOpS = Number(noOp.wallS);
+    figures.sshNoOpSessions = noOp.sshSessions;
+    figures.sshReleaseS = Number(release.wallS);
+    figures.sshReleaseOverheadS = Number(release.finishS);
+    figures.sshReleaseSessions = release.sshSessions;
+    figures.sshSwitchToTrafficMedianS = round(median(toTraffic), 2);
+    figures.sshSessionMs = round(median(handshakes), 1);
+    await stack.pulumi(["state", "unprotect", "--all", "--yes"]);
+    const destroyed = await stack.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
+    if (destroyed.code !== 0) console.error(destroyed.output);
+    stack.dispose();
+  } finally {
+    await vps.stop();
+  }
+}
+
 export default async function bench(): Promise<BenchReport> {
   const stack = await newDevStack();
   const rows: Row[] = [];
@@ -255,6 +342,7 @@ export default async function bench(): Promise<BenchReport> {
         finishS: "",
         lost: Object.values(unexpected(seen, ["blue 1.0.0", "green 1.2.0"])).reduce((sum, n) => sum + n, 0),
         requests: Object.values(seen).reduce((sum, n) => sum + n, 0),
+        sshSessions: "",
       });
     } finally {
       await router.stop();
@@ -272,6 +360,10 @@ export default async function bench(): Promise<BenchReport> {
     figures.switchLost = switches.reduce((sum, row) => sum + Number(row.lost), 0);
     figures.bashToTrafficS = Number(bash.toTrafficS);
     figures.bashLost = Number(bash.lost);
+    await overSsh(rows, figures);
+    figures.sshLost = rows
+      .filter((row) => /^ssh: (switch|rollback)$/.test(String(row.operation)))
+      .reduce((sum, row) => sum + Number(row.lost), 0);
     return {
       name: "e2e",
       table: rows,
@@ -281,6 +373,7 @@ export default async function bench(): Promise<BenchReport> {
         `windowS: the gate (release rows; at least its ${stableForSeconds} s stable window) or the post-switch window (${postSwitchSeconds} s)`,
         "finishS on a release: the update's time outside its gate (engine, plugins, image and container, switchyard)",
         "switch rows: cli (CLI up to its first event), programStart (language host and program up to the first resource), programAndDiff (up to the switch step), switch (to the first request the new slot answers)",
+        "ssh rows: a stage-shaped stack on the test VPS (network namespace, its own dockerd and sshd), load sent from this machine to its address; sshSessions = sessions its sshd accepted during the update (the Docker provider's ssh and switchyard's executor); sshSessionMs = one connection and authentication by the executor, median of 5",
       ],
     };
   } finally {
