@@ -121,22 +121,35 @@ describe("GitHub Actions workflows", () => {
     );
   });
 
-  it("grant the least: read by default, pull-requests: write only where a comment is posted", () => {
+  it("grant the least: read by default, pull-requests: write only where a comment or the released config is posted", () => {
     for (const file of files) assert.deepEqual(workflows[file].permissions, { contents: "read" }, file);
     for (const { file, id, job } of allJobs()) {
       const comments = job.steps.some(commentsOnPullRequest);
-      assert.equal(job.permissions?.["pull-requests"] === "write", comments, `${file} ${id}`);
+      const proposesConfig = file === "deploy-production.yml" && id === "release";
+      assert.equal(
+        job.permissions?.["pull-requests"] === "write",
+        comments || proposesConfig,
+        `${file} ${id}`,
+      );
       for (const [scope, level] of Object.entries(job.permissions ?? {})) {
         if (level !== "write") continue;
         const allowed =
-          (scope === "pull-requests" && comments) ||
-          (scope === "contents" && file === "deploy-production.yml" && id === "release");
+          (scope === "pull-requests" && (comments || proposesConfig)) ||
+          (scope === "contents" && proposesConfig);
         assert.ok(allowed, `${file} ${id} writes ${scope}`);
       }
     }
     const release = workflows["deploy-production.yml"].jobs.release;
-    assert.deepEqual(release.permissions, { contents: "write" }, "only to commit the released config");
-    assert.ok(release.steps.some((step) => /git push origin "HEAD:\$GITHUB_REF_NAME"/.test(step.run ?? "")));
+    assert.deepEqual(
+      release.permissions,
+      { contents: "write", "pull-requests": "write" },
+      "only to propose the released config",
+    );
+    // A protected default branch takes pull requests only: the job never pushes to it.
+    const scripts = release.steps.map((step) => step.run ?? "").join("\n");
+    assert.doesNotMatch(scripts, /git push origin "?HEAD:/);
+    assert.match(scripts, /git push origin "\$branch"/);
+    assert.match(scripts, /gh pr create --base "\$GITHUB_REF_NAME" --head "\$branch"/);
   });
 
   it("name secrets only, never inside a script, and only those switchyard publishes", () => {
@@ -245,7 +258,7 @@ describe("GitHub Actions workflows", () => {
     );
     const order = release.steps.map((step) => step.id ?? step.name ?? step.uses ?? step.run);
     assert.ok(
-      order.indexOf("release") < order.indexOf("Commit the released config"),
+      order.indexOf("release") < order.indexOf("Propose the released config to main"),
       "committed only once the release's up succeeded",
     );
   });
