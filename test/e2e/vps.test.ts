@@ -300,6 +300,33 @@ describe("the production path over SSH to a VPS in a network namespace", functio
     assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.3.0"]);
   });
 
+  it("fails clearly when the SSH connections are cut mid-update, keeps traffic, and the next up converges", async () => {
+    await stack.pulumiChecked(["config", "set", "--path", "slots.blue.version", "1.5.0"]);
+    const seen = await whileProbing(new Probe(4, 20, site), async () => {
+      const startedAt = Date.now();
+      const update = stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+      // Once the new blue container exists, its gate opens a session and holds the update for at
+      // least the stable window: the cut lands inside it.
+      let sessions = Infinity;
+      for (let attempt = 0; attempt < 960; attempt++) {
+        const created = await vps.docker(["inspect", "--format", "{{.Created}}", "app-blue"]);
+        if (sessions === Infinity && created.code === 0 && Date.parse(created.stdout.trim()) > startedAt)
+          sessions = acceptedLogins(vps);
+        if (acceptedLogins(vps) > sessions) break;
+        await delay(125);
+      }
+      await vps.cutSshSessions();
+      const cut = await update;
+      assert.notEqual(cut.code, 0, cut.output);
+      assert.match(cut.output, /ssh sydeploy@10\.203\.0\.2:22.*(connection|closed|ended|refused)/i);
+    });
+    assert.deepEqual(Object.keys(seen), ["green 1.3.0"], JSON.stringify(seen));
+
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    await stack.pulumiChecked(["preview", "--expect-no-changes"], 600_000);
+    assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.3.0"]);
+  });
+
   it("serves the same slot again after the VPS's Docker engine restarts, with nothing to refresh", async () => {
     const serving = await answersOnNewConnections(3, site);
     await vps.restartDocker();

@@ -58,6 +58,8 @@ export interface TestVps {
   restartDocker(): Promise<void>;
   /** Everything sshd logged. */
   sshdLog(): string;
+  /** Kills every SSH session's sshd process, as a network cut would end them; sshd keeps listening. */
+  cutSshSessions(): Promise<void>;
   /** Stops everything and removes the namespace, the user, the group and the directory. */
   stop(): Promise<void>;
 }
@@ -250,6 +252,11 @@ export async function startVps(): Promise<TestVps> {
         await startDocker();
       },
       sshdLog: () => server.output,
+      // Each session is a privileged monitor and, after authentication, a process of the user's
+      // that holds the connection: both go, as they would if the network dropped it.
+      cutSshSessions: async () => {
+        await run("pkill", ["-KILL", "-f", `^sshd: ${deployUser}`]);
+      },
       stop,
     };
   } catch (error) {
