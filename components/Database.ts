@@ -2,8 +2,10 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { type ContainerResources, containerImage, containerLimits } from "./containers";
+import { dockerCommand } from "./target";
+import { type TargetAccess, targetCommand } from "./targetCommand";
 
-export interface DatabaseArgs {
+export interface DatabaseArgs extends TargetAccess {
   /** PostgreSQL image reference. */
   image: string;
   /** Database created at first start. */
@@ -16,8 +18,9 @@ export interface DatabaseArgs {
    * Keep the volume for good: `protect` it, so no update or destroy can even plan its deletion (the
    * policy pack requires that outside development; the engine shows policies `protect`, not
    * `retainOnDelete`), and retain it if it is deleted anyway. Without it (a dev stack), the volume
-   * goes with the stack: its generated password goes too, and PostgreSQL applies a password only
-   * to an empty data directory, so a kept dev volume would lock the next `pulumi up` out.
+   * goes with the stack. A kept volume outlives the generated password (PostgreSQL applies
+   * POSTGRES_PASSWORD only to an empty data directory), so the password is set on the role again
+   * whenever it or the container changes.
    */
   keepVolume: boolean;
   resources: ContainerResources;
@@ -43,6 +46,8 @@ export class Database extends pulumi.ComponentResource {
   readonly connectionUrl: pulumi.Output<string>;
   readonly container: docker.Container;
   readonly volume: docker.Volume;
+  /** What must finish before anything connects: the container, and the password set on a kept volume. */
+  readonly ready: pulumi.Resource;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:data:Database", name, {}, opts);
@@ -90,9 +95,54 @@ export class Database extends pulumi.ComponentResource {
       { ...child, deleteBeforeReplace: true },
     );
 
+    this.ready = args.keepVolume
+      ? targetCommand(
+          `${name}-password`,
+          {
+            target: args.target,
+            sshPrivateKey: args.sshPrivateKey,
+            argv: [
+              ...dockerCommand(args.target),
+              "exec",
+              "-i",
+              this.host,
+              ...setPasswordArgv(args.user, args.name),
+            ],
+            stdin: pulumi.secret(password.result.apply((secret) => setPasswordSql(args.user, secret))),
+            triggers: [password.result, this.container.id],
+          },
+          { ...child, dependsOn: [this.container] },
+        )
+      : this.container;
+
     this.connectionUrl = pulumi.secret(
       pulumi.interpolate`postgres://${args.user}:${password.result}@${this.host}:${this.port}/${args.name}`,
     );
     this.registerOutputs({ host: this.host, name: this.name, connectionUrl: this.connectionUrl });
   }
+}
+
+/**
+ * psql inside the database container, over its local socket (no password there), once the server
+ * accepts connections: a container just created may still be starting.
+ */
+export function setPasswordArgv(user: string, database: string): string[] {
+  const script =
+    'for i in $(seq 1 60); do pg_isready -q -U "$1" -d "$2" && break; sleep 1; done; ' +
+    'exec psql -X -q -v ON_ERROR_STOP=1 -U "$1" -d "$2"';
+  return ["sh", "-c", script, "sh", user, database];
+}
+
+/**
+ * The statement that sets the role's password, for psql's standard input (never an argument).
+ * The server logs no statement text, even for a failing one. The role is a validated PostgreSQL
+ * identifier and the generated password holds letters and digits only.
+ */
+export function setPasswordSql(user: string, password: string): string {
+  return [
+    "SET log_min_error_statement = PANIC;",
+    "SET log_statement = 'none';",
+    `ALTER ROLE "${user}" WITH PASSWORD '${password}';`,
+    "",
+  ].join("\n");
 }

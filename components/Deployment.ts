@@ -79,7 +79,13 @@ export class Deployment extends pulumi.ComponentResource {
     const keepVolume = config.environment !== "development";
     this.database = new Database(
       "postgres",
-      { ...config.database, network: privateNetwork.name, keepVolume },
+      {
+        ...config.database,
+        network: privateNetwork.name,
+        keepVolume,
+        target,
+        sshPrivateKey: config.secrets.sshPrivateKey,
+      },
       child,
     );
     if (config.redis.enabled) {
@@ -119,7 +125,7 @@ export class Deployment extends pulumi.ComponentResource {
               migrationSet: config.migrations.version,
               image: migrationImage,
             },
-            { parent: this, dependsOn: [this.database.container] },
+            { parent: this, dependsOn: [this.database.ready] },
           );
       this.migrations = new MigrationJob(
         "migrate",
@@ -131,7 +137,7 @@ export class Deployment extends pulumi.ComponentResource {
           version: config.migrations.version,
           network: privateNetwork.name,
           databaseUrl: this.database.connectionUrl,
-          after: this.snapshot ? [this.database.container, this.snapshot] : [this.database.container],
+          after: this.snapshot ? [this.database.ready, this.snapshot] : [this.database.ready],
         },
         child,
       );
@@ -146,7 +152,7 @@ export class Deployment extends pulumi.ComponentResource {
           ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
         })),
     );
-    const slotAfter: pulumi.Resource[] = this.migrations ? [this.migrations] : [this.database.container];
+    const slotAfter: pulumi.Resource[] = this.migrations ? [this.migrations] : [this.database.ready];
     this.slots = Object.fromEntries(
       slotColours.map((colour) => {
         const spec = config.slots[colour];

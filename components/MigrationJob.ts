@@ -1,12 +1,9 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerCommand, type Target } from "./target";
-import { targetCommand } from "./targetCommand";
+import { dockerCommand } from "./target";
+import { type TargetAccess, targetCommand } from "./targetCommand";
 
-export interface MigrationJobArgs {
-  target: Target;
-  /** The deploy user's private key, for ssh targets. */
-  sshPrivateKey?: pulumi.Input<string>;
+export interface MigrationJobArgs extends TargetAccess {
   /** Image id (from `containerImage`) that holds the migrations. */
   image: pulumi.Input<string>;
   /** Command that applies them, run in that image. */

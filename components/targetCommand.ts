@@ -2,10 +2,14 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { sshKeyVariable, type Target, targetScript } from "./target";
 
-export interface TargetCommandArgs {
+/** How a component reaches the machine its commands run on. */
+export interface TargetAccess {
   target: Target;
   /** The deploy user's private key, for ssh targets. */
   sshPrivateKey?: pulumi.Input<string>;
+}
+
+export interface TargetCommandArgs extends TargetAccess {
   /** The command to run on the target. */
   argv: pulumi.Input<string[]>;
   /** Standard input for it (secrets travel here, never in argv). */

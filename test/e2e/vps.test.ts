@@ -343,7 +343,7 @@ describe("the production path over SSH to a VPS in a network namespace", functio
     );
   });
 
-  it("destroys over SSH as the README says: refused at first, then everything but the kept volume", async () => {
+  it("destroys over SSH as the README says, keeping the volume a new deploy then uses with its data", async () => {
     const refused = await stack.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
     assert.notEqual(refused.code, 0);
     assert.match(refused.output, /keep-data-outside-development.*cannot be deleted/);
@@ -354,5 +354,24 @@ describe("the production path over SSH to a VPS in a network namespace", functio
     assert.equal((await vps.docker(["ps", "-aq"])).stdout.trim(), "");
     assert.equal((await vps.docker(["volume", "ls", "-q"])).stdout.trim(), "shop-pgdata");
     assert.deepEqual(await keyFilesLeft(vps.privateKey), []);
+
+    // Deployed again on the kept volume, with a new generated password: the role gets it, and the
+    // rows are still there.
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.deepEqual(await answersOnNewConnections(3, site), ["green 1.3.0"]);
+    const rows = await vps.docker([
+      "exec",
+      "postgres",
+      "psql",
+      "-U",
+      "shop",
+      "-d",
+      "shop",
+      "-Atc",
+      "SELECT count(*) FROM items",
+    ]);
+    assert.equal(rows.stdout.trim(), "2", rows.output);
+    await stack.pulumiChecked(["state", "unprotect", "--all", "--yes"]);
+    await stack.pulumiChecked(["destroy", "--yes", "--skip-preview"], 600_000);
   });
 });

@@ -787,7 +787,9 @@ describe("policy adapter: arguments as the analyzer builds them", () => {
     const stack = seen.stack as StackValidationArgs;
     const job = stack.resources.find((r) => r.name === "migrate-run");
     assert.equal(job?.parent?.type, types.migrationJob);
-    assert.ok(job?.dependencies.some((d) => d.type === container && d.name === "postgres"));
+    // The job waits for the database to be ready: its password set on the kept volume's role.
+    const ready = job?.dependencies.find((d) => d.name === "postgres-password");
+    assert.ok(ready?.dependencies.some((d) => d.type === container && d.name === "postgres"));
     assert.deepEqual(report.notApplicable, [{ policy: "not-applicable", reason: "nothing to check" }]);
     assert.deepEqual(report.violations, []);
   });

@@ -578,6 +578,26 @@ describe("program under mocks: ssh target", () => {
     assert.match(options, /UserKnownHostsFile=\S+known_hosts/);
   });
 
+  it("sets the generated password on the kept volume's role, by stdin, before anything connects", async () => {
+    const graph = new Graph((await mustRun("production")).registrations);
+    const setPassword = graph.byName("postgres-password", "command:local:Command");
+    const database = graph.byName("postgres", container);
+    assert.ok(setPassword.dependencies.includes(database.urn), "after the container");
+    assert.ok(isSecretValue(setPassword.inputs.stdin), "the statement, with the password, is a secret");
+    assert.doesNotMatch(String(reveal(setPassword.inputs.create)), /PASSWORD|ALTER ROLE/, "never in argv");
+    for (const dependent of ["db-snapshot", "migrate-run"]) {
+      const registration = graph.registrations.find((r) => r.name === dependent);
+      assert.ok(registration?.dependencies.includes(setPassword.urn), dependent);
+    }
+    const devGraph = new Graph((await mustRun("dev")).registrations);
+    assert.ok(
+      !devGraph.registrations.some(
+        (r) => r.name === "postgres-password" && r.type === "command:local:Command",
+      ),
+      "a dev volume goes with its password",
+    );
+  });
+
   it("writes the provider's key files first thing in a destroy: a resource every docker resource precedes", async () => {
     const graph = new Graph((await mustRun("production")).registrations);
     const keys = graph.byName("docker-ssh-keys", "pulumi-nodejs:dynamic/switchyard:DockerSshKeys");
