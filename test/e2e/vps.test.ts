@@ -13,6 +13,13 @@ import { pushRelease, type TestStack } from "./support/engine";
 import { answersOnNewConnections, Probe, unexpected, whileProbing } from "./support/traffic";
 import { newVpsStack, onVps, plantedSecrets, startVps, type TestVps } from "./support/vps";
 
+/** One query as an operator runs it on the VPS, through the database container's socket; rows as text. */
+async function shopSql(vps: TestVps, query: string): Promise<string> {
+  const result = await vps.docker(["exec", "postgres", "psql", "-U", "shop", "-d", "shop", "-Atc", query]);
+  assert.equal(result.code, 0, result.output);
+  return result.stdout.trim();
+}
+
 /** Every container on the VPS with its id, image and start time: what any change would touch. */
 async function vpsState(vps: TestVps): Promise<string> {
   return (
@@ -262,30 +269,15 @@ describe("the production path over SSH to a VPS in a network namespace", functio
   });
 
   it("snapshots over SSH before a new migration set, and the snapshot CLI lists and restores from this machine", async () => {
-    const sql = async (query: string) => {
-      const result = await vps.docker([
-        "exec",
-        "postgres",
-        "psql",
-        "-U",
-        "shop",
-        "-d",
-        "shop",
-        "-Atc",
-        query,
-      ]);
-      assert.equal(result.code, 0, result.output);
-      return result.stdout.trim();
-    };
     const items = "SELECT string_agg(name || '=' || quantity, ',' ORDER BY name) FROM items";
-    await sql("INSERT INTO items (name, quantity) VALUES ('bolt', 3), ('nut', 5)");
+    await shopSql(vps, "INSERT INTO items (name, quantity) VALUES ('bolt', 3), ('nut', 5)");
     const migrations = await pushRelease("demo-app", "vps-migrations-003", {
       "migrations/003_scale_quantities.sql": "UPDATE items SET quantity = quantity * 10;\n",
     });
     await stack.pulumiChecked(["config", "set", "--path", "migrations.image", onVps(migrations)]);
     await stack.pulumiChecked(["config", "set", "--path", "migrations.version", "003"]);
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
-    assert.equal(await sql(items), "bolt=30,nut=50");
+    assert.equal(await shopSql(vps, items), "bolt=30,nut=50");
 
     const listed = await npmRun(stack, "snapshot", ["list"]);
     assert.equal(listed.code, 0, `${listed.output}\nsshd:\n${vps.sshdLog().slice(-3000)}`);
@@ -296,7 +288,7 @@ describe("the production path over SSH to a VPS in a network namespace", functio
 
     const restored = await npmRun(stack, "snapshot", ["restore", "latest"]);
     assert.equal(restored.code, 0, `${restored.output}\nsshd:\n${vps.sshdLog().slice(-3000)}`);
-    assert.equal(await sql(items), "bolt=3,nut=5");
+    assert.equal(await shopSql(vps, items), "bolt=3,nut=5");
     assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.3.0"]);
   });
 
@@ -359,18 +351,7 @@ describe("the production path over SSH to a VPS in a network namespace", functio
     // rows are still there.
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.deepEqual(await answersOnNewConnections(3, site), ["green 1.3.0"]);
-    const rows = await vps.docker([
-      "exec",
-      "postgres",
-      "psql",
-      "-U",
-      "shop",
-      "-d",
-      "shop",
-      "-Atc",
-      "SELECT count(*) FROM items",
-    ]);
-    assert.equal(rows.stdout.trim(), "2", rows.output);
+    assert.equal(await shopSql(vps, "SELECT count(*) FROM items"), "2");
     await stack.pulumiChecked(["state", "unprotect", "--all", "--yes"]);
     await stack.pulumiChecked(["destroy", "--yes", "--skip-preview"], 600_000);
   });
