@@ -391,21 +391,29 @@ function sshExecutor(client: Client, description: string): Executor {
       const server = net.createServer((socket) => {
         sockets.add(socket);
         socket.once("close", () => sockets.delete(socket));
-        client.forwardOut(
-          socket.remoteAddress ?? "127.0.0.1",
-          socket.remotePort ?? 0,
-          remoteHost,
-          remotePort,
-          (error, stream) => {
-            if (error) {
-              socket.destroy();
-              return;
-            }
-            socket.once("close", () => stream.close());
-            stream.once("close", () => socket.destroy());
-            socket.pipe(stream).pipe(socket);
-          },
-        );
+        const open = (error: Error | undefined, stream?: ClientChannel) => {
+          if (error || !stream) {
+            socket.destroy();
+            return;
+          }
+          socket.once("close", () => stream.close());
+          stream.once("close", () => socket.destroy());
+          socket.pipe(stream).pipe(socket);
+        };
+        try {
+          client.forwardOut(
+            socket.remoteAddress ?? "127.0.0.1",
+            socket.remotePort ?? 0,
+            remoteHost,
+            remotePort,
+            open,
+          );
+        } catch (error) {
+          // ssh2 throws rather than calls back once the connection is gone (cut, or the server
+          // ended it): the check through this socket then fails at once instead of waiting out
+          // its timeout, and nothing is thrown into the provider host.
+          open(error as Error);
+        }
       });
       return new Promise<Forwarded>((resolve, reject) => {
         server.once("error", reject);

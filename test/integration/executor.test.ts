@@ -4,6 +4,7 @@
  * that is not the pinned one is never talked to.
  */
 import assert from "node:assert/strict";
+import * as net from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -373,6 +374,23 @@ describe("executor", () => {
           ),
         );
         await assert.rejects(executor.run(["true"]), /: cannot run true: /);
+      } finally {
+        await executor.close();
+      }
+    });
+
+    it("closes a forwarded connection at once, and throws nothing, when the SSH connection is gone", async () => {
+      const executor = await openExecutor(sshSpec());
+      try {
+        const forwarded = await executor.forward("127.0.0.1", sshd.port);
+        await assert.rejects(executor.run(["sh", "-c", "kill -KILL $PPID; sleep 5"]));
+        const started = Date.now();
+        const ended = await new Promise<string>((resolve) => {
+          const socket = net.connect(forwarded.port, forwarded.host);
+          socket.on("error", (error) => resolve(error.message));
+          socket.on("close", () => resolve("closed"));
+        });
+        assert.ok(Date.now() - started < 2000, `closed after ${Date.now() - started} ms (${ended})`);
       } finally {
         await executor.close();
       }
