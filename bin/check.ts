@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, decodeRawConfig, parseStackConfig } from "../infra/config";
 import type { CommandIo } from "./snapshot";
+import { isStackName } from "./pulumiCli";
 import { isKeptSecret, readStackFile } from "./stackConfigSource";
 
 export const usage = `usage:
@@ -49,7 +50,7 @@ export function main(argv: readonly string[], io: CheckIo): number {
       args: [...argv],
       options: { stack: { type: "string" }, config: { type: "string" } },
     }).values;
-    if (!options.stack || !/^[A-Za-z0-9_.-]+$/.test(options.stack))
+    if (!options.stack || !isStackName(options.stack, { qualified: false }))
       throw new Error("--stack <name> is required: a stack name such as production");
   } catch (error) {
     io.err(`${(error as Error).message}\n\n${usage}`);

@@ -5,11 +5,12 @@
  * the options after `--` (the workflow adds `--policy-pack policies`). Under GitHub Actions the
  * idle slot, the update's message and the router's URL go to `$GITHUB_OUTPUT`.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { CommandIo } from "./snapshot";
+import { capturePulumi, isStackName } from "./pulumiCli";
 import { planRelease } from "./releasePlan";
 
 export const usage = `usage:
@@ -46,7 +47,7 @@ export async function main(argv: readonly string[], io: CommandIo, pulumi: Pulum
     if (parsed.positionals.length > 0 && !separator)
       throw new Error(`unexpected argument ${parsed.positionals[0]}: pulumi up options go after --`);
     upOptions = parsed.positionals;
-    if (!options.stack || !/^[A-Za-z0-9_./-]+$/.test(options.stack))
+    if (!options.stack || !isStackName(options.stack, { qualified: true }))
       throw new Error("--stack <name> is required: a stack name such as production");
   } catch (error) {
     io.err(`${(error as Error).message}\n\n${usage}`);
@@ -107,18 +108,7 @@ function writeGithubOutput(io: CommandIo, values: Record<string, string>): void 
 
 function pulumiIn(projectDir: string): Pulumi {
   return {
-    capture: (args) =>
-      new Promise((resolve, reject) => {
-        execFile("pulumi", [...args, "--non-interactive"], { cwd: projectDir }, (error, out, err) => {
-          if (error)
-            reject(
-              new Error(
-                `pulumi ${args.slice(0, 2).join(" ")} failed: ${String(err).trim() || error.message}`,
-              ),
-            );
-          else resolve(out);
-        });
-      }),
+    capture: (args) => capturePulumi([...args, "--non-interactive"], projectDir),
     stream: (args) =>
       new Promise((resolve, reject) => {
         const child = spawn("pulumi", [...args, "--non-interactive"], { cwd: projectDir, stdio: "inherit" });

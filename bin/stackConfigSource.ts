@@ -8,7 +8,6 @@
  *    the stack's config exactly as `pulumi up` sees it, secrets decrypted;
  * 3. `Pulumi.<stack>.yaml` itself, as long as it holds no encrypted values.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -19,6 +18,7 @@ import {
   parseStackConfig,
   secretKeys,
 } from "../infra/config";
+import { capturePulumi, isStackName } from "./pulumiCli";
 
 export interface ConfigSourceOptions {
   stack: string;
@@ -37,8 +37,7 @@ export interface LoadedStackConfig {
 }
 
 export async function loadStackConfigFor(options: ConfigSourceOptions): Promise<LoadedStackConfig> {
-  const parts = options.stack.split("/");
-  if (parts.length > 3 || parts.some((part) => !/^[A-Za-z0-9_.-]+$/.test(part) || /^\.+$/.test(part)))
+  if (!isStackName(options.stack, { qualified: true }))
     throw new Error(
       `--stack: expected a stack name such as production (or org/project/production), got ${JSON.stringify(options.stack)}`,
     );
@@ -108,13 +107,7 @@ function holdsEncryptedValue(value: unknown): boolean {
 /** `pulumi config --json` gives each key's text (JSON for objects) and whether it is secret. */
 async function fromPulumiCli(pulumi: string, stack: string, projectDir: string): Promise<ParsedStackConfig> {
   const args = ["config", "--show-secrets", "--json", "--stack", stack];
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(pulumi, args, { cwd: projectDir, maxBuffer: 16 * 1024 * 1024 }, (error, out, err) => {
-      // stderr only: stdout holds decrypted secrets.
-      if (error) reject(new Error(`pulumi ${args.join(" ")} failed: ${String(err).trim() || error.message}`));
-      else resolve(out);
-    });
-  });
+  const stdout = await capturePulumi(args, projectDir, pulumi);
   let entries: Record<string, { value?: unknown; secret?: boolean }>;
   try {
     entries = JSON.parse(stdout);

@@ -1,9 +1,10 @@
 /**
  * The Docker provider reaches a VPS with the `ssh` binary, which reads the key and the pinned host
  * key from files. Those files must outlive the program: the engine deletes replaced and removed
- * resources after the program has exited, and `refresh --run-program` and `destroy --run-program`
- * use the provider after it too. So they are removed when the `pulumi` process running the command
- * exits, by a detached watcher whose arguments are a process id and a directory, never the key.
+ * resources after the program has exited, and `refresh --run-program` uses the provider after it
+ * too. (A plain `destroy` runs no program: DockerSshKeys writes the files then.) So they are
+ * removed when the `pulumi` process running the command exits, by a detached watcher whose
+ * arguments are a process id and a directory, never the key.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
