@@ -3,6 +3,7 @@
  * `npm run snapshot -- restore <file|latest> --stack <name> [--target-db <name>]`:
  * the stack's database snapshots, over the same executor and snapshot code as PgSnapshot.
  */
+import { hostNames } from "../infra/names";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { type ExecutorSpec, executorSpecFor, withExecutor } from "../components/providers/executor";
@@ -14,7 +15,6 @@ import {
   restoreSnapshot,
   type SnapshotLocation,
 } from "../components/providers/snapshotStore";
-import { databaseContainerName } from "../components/Database";
 import { dockerCommand, parseTarget } from "../components/target";
 import { type ParsedStackConfig, PROJECT } from "../infra/config";
 import { loadStackConfigFor } from "./stackConfigSource";
@@ -30,7 +30,7 @@ options:
   --config <file>   the stack's config from this plain-text file (laid out like
                     Pulumi.<stack>.yaml) instead of \`pulumi config\` / Pulumi.<stack>.yaml
   --host <host>     reach PostgreSQL over TCP from the target at this host (and --port)
-  --port <port>     instead of \`docker exec\` into the "${databaseContainerName}" container
+  --port <port>     instead of \`docker exec\` into the stack's database container
 environment:
   PGPASSWORD        the database password, when the connection needs one
                     (\`docker exec\` through the container's socket does not)`;
@@ -124,7 +124,11 @@ export function snapshotLocation(
           user,
           database: name,
         }
-      : containerAccess(dockerCommand(parseTarget(config.target)), databaseContainerName, config.database),
+      : containerAccess(
+          dockerCommand(parseTarget(config.target)),
+          hostNames(config.deployment).database,
+          config.database,
+        ),
   };
 }
 

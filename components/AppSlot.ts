@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import { dockerDuration } from "../infra/dockerReadBack";
-import { type ContainerResources, containerLimits } from "./containers";
+import { type ContainerResources, containerLimits, type NamedContainer } from "./containers";
 import { shellQuote } from "./target";
 
 /** The shared settings a slot runs with. A slot takes them up only when it is released. */
@@ -27,7 +27,7 @@ export interface SlotSettings {
   };
 }
 
-export interface AppSlotArgs {
+export interface AppSlotArgs extends NamedContainer {
   colour: SlotColour;
   /** Image id to run (from `containerImage`). */
   image: pulumi.Input<string>;
@@ -56,7 +56,7 @@ interface Release {
 }
 
 /**
- * One colour of the app: a container named `app-<colour>` on both networks.
+ * One colour of the app: a container on both networks, under its name there (`app-blue`).
  *
  * What the slot runs is pinned in a `Stash` that is replaced only when the slot is released
  * (new image, new version, or a bumped `rollout`). A change to shared settings or secrets
@@ -79,7 +79,7 @@ export class AppSlot extends pulumi.ComponentResource {
     super("switchyard:app:AppSlot", name, {}, opts);
     this.colour = args.colour;
     this.version = args.version;
-    this.containerName = `app-${args.colour}`;
+    this.containerName = args.containerName;
 
     const stash = new pulumi.Stash(
       `${name}-release`,

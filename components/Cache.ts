@@ -1,9 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { type ContainerResources, containerImage, containerLimits } from "./containers";
+import { type ContainerResources, containerImage, containerLimits, type NamedContainer } from "./containers";
 
-export interface CacheArgs {
+export interface CacheArgs extends NamedContainer {
   /** Redis image reference. */
   image: string;
   /** Named volume for `/data` (append-only file); `null` keeps the cache in memory only. */
@@ -20,7 +20,8 @@ export interface CacheArgs {
  * file (never a command-line argument, which `ps` and `docker inspect` would show).
  */
 export class Cache extends pulumi.ComponentResource {
-  readonly host: string = "redis";
+  /** Host name of the cache on the private network: its container's name. */
+  readonly host: string;
   readonly port = 6379;
   /** `redis://:password@redis:6379/0`, a secret. */
   readonly connectionUrl: pulumi.Output<string>;
@@ -30,6 +31,7 @@ export class Cache extends pulumi.ComponentResource {
   constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:data:Cache", name, {}, opts);
     const child = { parent: this };
+    this.host = args.containerName;
 
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, child);
     const configPath = "/usr/local/etc/redis/redis.conf";
@@ -49,7 +51,7 @@ export class Cache extends pulumi.ComponentResource {
       name,
       {
         name: this.host,
-        image: containerImage(`${name}-image`, { image: args.image }, "", child),
+        image: containerImage(`${name}-image`, { image: args.image }, child),
         command: ["redis-server", configPath],
         // Readable by the `redis` user the entrypoint switches to (an upload is owned by root). Nothing
         // else runs in the container, and the password is in its environment for redis-cli anyway.

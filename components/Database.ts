@@ -1,11 +1,11 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { type ContainerResources, containerImage, containerLimits } from "./containers";
+import { type ContainerResources, containerImage, containerLimits, type NamedContainer } from "./containers";
 import { dockerCommand } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
-export interface DatabaseArgs extends TargetAccess {
+export interface DatabaseArgs extends TargetAccess, NamedContainer {
   /** PostgreSQL image reference. */
   image: string;
   /** Database created at first start. */
@@ -28,16 +28,13 @@ export interface DatabaseArgs extends TargetAccess {
   network: pulumi.Input<string>;
 }
 
-/** The database container's name and host name; the snapshot command runs `docker exec` in it. */
-export const databaseContainerName = "postgres";
-
 /**
  * PostgreSQL in a container on the private network only, with a generated password and its
  * data on a named volume (kept for good outside development: see `keepVolume`).
  */
 export class Database extends pulumi.ComponentResource {
-  /** Host name of the database on the private network. */
-  readonly host: string = databaseContainerName;
+  /** Host name of the database on the private network: its container's name. */
+  readonly host: string;
   readonly port = 5432;
   readonly name: string;
   readonly user: string;
@@ -52,6 +49,7 @@ export class Database extends pulumi.ComponentResource {
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:data:Database", name, {}, opts);
     const child = { parent: this };
+    this.host = args.containerName;
     this.name = args.name;
     this.user = args.user;
 
@@ -69,7 +67,7 @@ export class Database extends pulumi.ComponentResource {
       name,
       {
         name: this.host,
-        image: containerImage(`${name}-image`, { image: args.image }, "", child),
+        image: containerImage(`${name}-image`, { image: args.image }, child),
         envs: pulumi.secret(
           pulumi.interpolate`POSTGRES_PASSWORD=${password.result}`.apply((secret) => [
             `POSTGRES_DB=${args.name}`,

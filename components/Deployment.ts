@@ -1,10 +1,11 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, type SlotColour, slotColours } from "../infra/config";
+import { hostNames, roles } from "../infra/names";
 import type { StackConfig } from "../infra/stackConfig";
 import { AppSlot } from "./AppSlot";
 import { Cache } from "./Cache";
-import { containerImage } from "./containers";
+import { containerImage, type ImageSource } from "./containers";
 import { Database } from "./Database";
 import { writeDockerSshKeys } from "./providers/sshKeyFiles";
 import { Frontend } from "./Frontend";
@@ -26,6 +27,10 @@ export interface DeploymentArgs {
 /**
  * Everything one stack runs, wired in the order that makes a release safe:
  * database (and cache) -> migration job -> slots -> router.
+ *
+ * Its name is the deployment's (`deployment`, or the stack's), and each child is named
+ * `<name>-<role>` (see infra/names.ts). Before deployments had names the children were named by
+ * their role alone; the aliases keep those stacks' resources, so upgrading replaces nothing.
  */
 export class Deployment extends pulumi.ComponentResource {
   readonly database: Database;
@@ -42,191 +47,255 @@ export class Deployment extends pulumi.ComponentResource {
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:index:Deployment", name, {}, opts);
+    // The steps are declared below the sequence that runs them, so they reach the component this way.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     const { config } = args;
+    const names = hostNames(config.deployment);
     const target = parseTarget(config.target);
     const executor = executorFor(target, config);
-    // Over SSH, one connection first: a wrong pinned host key or a refused key stops the run
-    // before the Docker provider or any command reaches the VPS.
-    const reachable =
-      target.kind === "ssh"
-        ? new TargetReachable("target-reachable", { executor }, { parent: this })
-        : undefined;
-    const dockerProvider = new docker.Provider(
-      "docker",
-      {
-        host: dockerHost(target),
-        sshOpts: target.kind === "ssh" ? dockerSshOptions(target, config) : undefined,
-      },
-      { parent: this, dependsOn: reachable ? [reachable] : [] },
-    );
-    const child = { parent: this, providers: { docker: dockerProvider } };
-    const childResource = { parent: this, provider: dockerProvider };
+    const keepVolume = keepsData(config);
+    const access = { target, sshPrivateKey: config.secrets.sshPrivateKey };
 
-    // Database and cache sit on an internal network with no route out and no published port.
-    const privateNetwork = new docker.Network(
-      "private",
-      { name: "switchyard-private", internal: true, driver: "bridge" },
-      childResource,
+    const dockerProvider = createDockerProvider();
+    const networks = createNetworks();
+    this.database = createDatabase();
+    this.cache = config.redis.enabled ? createCache() : undefined;
+    if (config.migrations) {
+      const image = createImage(roles.migrationImage, config.migrations, config.migrations.version);
+      this.snapshot = config.snapshots.skip ? undefined : createSnapshot(config.migrations, image);
+      this.migrations = createMigration(config.migrations, image);
+    }
+    this.slots = createSlots();
+    this.gates = byColour((colour) =>
+      // Under its slot, named after it: the slot's alias carries the gate's former name too.
+      slotGate(`${childName(roles.slot(colour))}-gate`, this.slots[colour], config, executor),
     );
-    // The slots' way out (calls to other services); the router reaches them on loopback ports.
-    const edgeNetwork = new docker.Network(
-      "edge",
-      { name: "switchyard-edge", driver: "bridge" },
-      childResource,
-    );
+    this.router = createRouter();
+    this.frontend = config.frontend ? createFrontend(config.frontend) : undefined;
 
-    // A dev stack is torn down and rebuilt freely; anywhere else the data must not be planned away.
-    const keepVolume = config.environment !== "development";
-    this.database = new Database(
-      "postgres",
-      {
-        ...config.database,
-        network: privateNetwork.name,
-        keepVolume,
-        target,
-        sshPrivateKey: config.secrets.sshPrivateKey,
-      },
-      child,
-    );
-    if (config.redis.enabled) {
-      this.cache = new Cache(
-        "redis",
+    this.registerOutputs({ routerUrl: this.router.url, frontendUrl: this.frontend?.url });
+
+    function childName(role: string): string {
+      return `${name}-${role}`;
+    }
+
+    /** The child of `role`; its alias is its name from before deployments had names, which keeps it in older stacks. */
+    function childOpts(role: string): pulumi.ResourceOptions {
+      return { parent: self, aliases: [{ name: role }] };
+    }
+
+    /** A Docker resource of `role`, or a component whose Docker resources go to the deployment's engine. */
+    function onDocker(role: string): pulumi.CustomResourceOptions {
+      return { ...childOpts(role), provider: dockerProvider };
+    }
+
+    function createDockerProvider(): docker.Provider {
+      // Over SSH, one connection first: a wrong pinned host key or a refused key stops the run
+      // before the Docker provider or any command reaches the VPS.
+      const reachable =
+        target.kind === "ssh"
+          ? new TargetReachable(
+              childName(roles.targetReachable),
+              { executor },
+              childOpts(roles.targetReachable),
+            )
+          : undefined;
+      return new docker.Provider(
+        childName(roles.dockerProvider),
         {
+          host: dockerHost(target),
+          sshOpts: target.kind === "ssh" ? dockerSshOptions(target, config) : undefined,
+        },
+        { ...childOpts(roles.dockerProvider), dependsOn: reachable ? [reachable] : [] },
+      );
+    }
+
+    function createNetworks() {
+      // Database and cache sit on an internal network with no route out and no published port.
+      const privateNetwork = new docker.Network(
+        childName(roles.privateNetwork),
+        { name: names.privateNetwork, internal: true, driver: "bridge" },
+        onDocker(roles.privateNetwork),
+      );
+      // The slots' way out (calls to other services); the router reaches them on loopback ports.
+      const edgeNetwork = new docker.Network(
+        childName(roles.edgeNetwork),
+        { name: names.edgeNetwork, driver: "bridge" },
+        onDocker(roles.edgeNetwork),
+      );
+      return { private: privateNetwork.name, edge: edgeNetwork.name };
+    }
+
+    function createDatabase(): Database {
+      return new Database(
+        childName(roles.database),
+        {
+          ...config.database,
+          ...access,
+          containerName: names.database,
+          volume: config.database.volume ?? names.databaseVolume,
+          network: networks.private,
+          keepVolume,
+        },
+        onDocker(roles.database),
+      );
+    }
+
+    function createCache(): Cache {
+      return new Cache(
+        childName(roles.cache),
+        {
+          containerName: names.cache,
           image: config.redis.image,
-          volume: config.redis.volume,
+          volume: config.redis.volume === undefined ? names.cacheVolume : config.redis.volume,
           keepVolume,
           resources: config.redis.resources,
-          network: privateNetwork.name,
+          network: networks.private,
         },
-        child,
+        onDocker(roles.cache),
       );
     }
 
-    if (config.migrations) {
-      const migrationImage = containerImage(
-        "migrate-image",
-        config.migrations,
-        config.migrations.version,
-        childResource,
+    /** The image of `role`, pulled, or built and tagged `<version>` in the deployment's own repository. */
+    function createImage(role: string, source: ImageSource, version: string): pulumi.Output<string> {
+      return containerImage(childName(role), source, onDocker(role), {
+        repository: names.builtImage(role),
+        tag: version,
+      });
+    }
+
+    // `snapshots.skip` is for emergencies outside production; the policy pack refuses it there.
+    function createSnapshot(
+      migrations: NonNullable<StackConfig["migrations"]>,
+      image: pulumi.Output<string>,
+    ): PgSnapshot {
+      return new PgSnapshot(
+        childName(roles.snapshot),
+        {
+          executor,
+          project: PROJECT,
+          stack: config.stack,
+          directory: config.snapshots.directory,
+          retention: config.snapshots.retention,
+          ...containerAccess(dockerCommand(target), self.database.host, config.database),
+          password: self.database.password,
+          migrationSet: migrations.version,
+          image,
+        },
+        { ...childOpts(roles.snapshot), dependsOn: [self.database.ready] },
       );
-      // `snapshots.skip` is for emergencies outside production; the policy pack refuses it there.
-      this.snapshot = config.snapshots.skip
-        ? undefined
-        : new PgSnapshot(
-            "db-snapshot",
-            {
-              executor,
-              project: PROJECT,
-              stack: config.stack,
-              directory: config.snapshots.directory,
-              retention: config.snapshots.retention,
-              ...containerAccess(dockerCommand(target), this.database.host, config.database),
-              password: this.database.password,
-              migrationSet: config.migrations.version,
-              image: migrationImage,
+    }
+
+    function createMigration(
+      migrations: NonNullable<StackConfig["migrations"]>,
+      image: pulumi.Output<string>,
+    ): MigrationJob {
+      return new MigrationJob(
+        childName(roles.migration),
+        {
+          ...access,
+          containerName: names.migration,
+          image,
+          command: migrations.command,
+          version: migrations.version,
+          network: networks.private,
+          databaseUrl: self.database.connectionUrl,
+          after: self.snapshot ? [self.database.ready, self.snapshot] : [self.database.ready],
+        },
+        onDocker(roles.migration),
+      );
+    }
+
+    function createSlots(): Record<SlotColour, AppSlot> {
+      const secretEnv = pulumi.secret(
+        pulumi
+          .all([config.secrets.appEnv, self.database.connectionUrl, self.cache?.connectionUrl])
+          .apply(([appEnv, databaseUrl, redisUrl]) => ({
+            ...appEnv,
+            DATABASE_URL: databaseUrl,
+            ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
+          })),
+      );
+      const after: pulumi.Resource[] = self.migrations ? [self.migrations] : [self.database.ready];
+      return byColour((colour) => {
+        const spec = config.slots[colour];
+        return new AppSlot(
+          childName(roles.slot(colour)),
+          {
+            colour,
+            containerName: names.slots[colour],
+            image: createImage(roles.slotImage(colour), spec, spec.version),
+            version: spec.version,
+            rollout: spec.rollout,
+            settings: {
+              port: config.app.port,
+              env: config.app.env,
+              resources: config.app.resources,
+              user: config.app.user,
+              restartPolicy: config.app.restartPolicy,
+              command: config.app.command,
+              loopbackPort: config.app.loopbackPorts[colour],
+              health: config.health,
             },
-            { parent: this, dependsOn: [this.database.ready] },
-          );
-      this.migrations = new MigrationJob(
-        "migrate",
+            secretEnv,
+            networks,
+            after,
+          },
+          onDocker(roles.slot(colour)),
+        );
+      });
+    }
+
+    function createRouter(): Router {
+      return new Router(
+        childName(roles.router),
         {
           target,
-          sshPrivateKey: config.secrets.sshPrivateKey,
-          image: migrationImage,
-          command: config.migrations.command,
-          version: config.migrations.version,
-          network: privateNetwork.name,
-          databaseUrl: this.database.connectionUrl,
-          after: this.snapshot ? [this.database.ready, this.snapshot] : [this.database.ready],
+          executor,
+          containerName: names.router,
+          stateVolume: names.routerState,
+          ...config.router,
+          health: config.health,
+          activeSlot: config.activeSlot,
+          slots: self.slots,
+          tls: config.secrets.tls,
+          // Traffic goes only to slots whose gate holds for their current image and version; with a
+          // canary weight, both slots get traffic.
+          after:
+            config.router.canaryWeight > 0
+              ? slotColours.map((colour) => self.gates[colour])
+              : [self.gates[config.activeSlot]],
         },
-        child,
+        onDocker(roles.router),
       );
     }
 
-    const secretEnv = pulumi.secret(
-      pulumi
-        .all([config.secrets.appEnv, this.database.connectionUrl, this.cache?.connectionUrl])
-        .apply(([appEnv, databaseUrl, redisUrl]) => ({
-          ...appEnv,
-          DATABASE_URL: databaseUrl,
-          ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
-        })),
-    );
-    const slotAfter: pulumi.Resource[] = this.migrations ? [this.migrations] : [this.database.ready];
-    this.slots = Object.fromEntries(
-      slotColours.map((colour) => {
-        const spec = config.slots[colour];
-        return [
-          colour,
-          new AppSlot(
-            `app-${colour}`,
-            {
-              colour,
-              image: containerImage(`app-${colour}-image`, spec, spec.version, childResource),
-              version: spec.version,
-              rollout: spec.rollout,
-              settings: {
-                port: config.app.port,
-                env: config.app.env,
-                resources: config.app.resources,
-                user: config.app.user,
-                restartPolicy: config.app.restartPolicy,
-                command: config.app.command,
-                loopbackPort: config.app.loopbackPorts[colour],
-                health: config.health,
-              },
-              secretEnv,
-              networks: { private: privateNetwork.name, edge: edgeNetwork.name },
-              after: slotAfter,
-            },
-            child,
-          ),
-        ];
-      }),
-    ) as Record<SlotColour, AppSlot>;
-
-    this.gates = Object.fromEntries(
-      slotColours.map((colour) => [colour, slotGate(this.slots[colour], config, executor)]),
-    ) as Record<SlotColour, HealthGate>;
-
-    this.router = new Router(
-      "router",
-      {
-        target,
-        executor,
-        ...config.router,
-        health: config.health,
-        activeSlot: config.activeSlot,
-        slots: this.slots,
-        tls: config.secrets.tls,
-        // Traffic goes only to slots whose gate holds for their current image and version; with a
-        // canary weight, both slots get traffic.
-        after:
-          config.router.canaryWeight > 0
-            ? slotColours.map((colour) => this.gates[colour])
-            : [this.gates[config.activeSlot]],
-      },
-      child,
-    );
-
-    if (config.frontend) {
-      this.frontend = new Frontend(
-        "frontend",
+    function createFrontend(settings: NonNullable<StackConfig["frontend"]>): Frontend {
+      return new Frontend(
+        childName(roles.frontend),
         {
-          settings: config.frontend,
+          settings,
           token: config.secrets.netlifyToken,
-          apiUrl: this.router.url,
+          apiUrl: self.router.url,
           backendVersion: config.slots[config.activeSlot].version,
           stack: config.stack,
           // The switch resource holds the post-switch window before it is done.
-          after: [this.router.upstream],
+          after: [self.router.upstream],
         },
-        { parent: this },
+        childOpts(roles.frontend),
       );
     }
-
-    this.registerOutputs({ routerUrl: this.router.url, frontendUrl: this.frontend?.url });
   }
+}
+
+/** A dev stack is torn down and rebuilt freely; anywhere else the data must not be planned away. */
+export function keepsData(config: Pick<StackConfig, "environment">): boolean {
+  return config.environment !== "development";
+}
+
+function byColour<T>(make: (colour: SlotColour) => T): Record<SlotColour, T> {
+  return Object.fromEntries(slotColours.map((colour) => [colour, make(colour)])) as Record<SlotColour, T>;
 }
 
 /** How dynamic providers reach the target; a secret, since over ssh it holds the key. */
@@ -241,9 +310,14 @@ function executorFor(target: Target, config: StackConfig): pulumi.Output<Executo
  * health path of the release the container really runs, and is replaced whenever the slot's
  * image, container or version changes.
  */
-function slotGate(slot: AppSlot, config: StackConfig, executor: pulumi.Output<ExecutorSpec>): HealthGate {
+function slotGate(
+  name: string,
+  slot: AppSlot,
+  config: StackConfig,
+  executor: pulumi.Output<ExecutorSpec>,
+): HealthGate {
   return new HealthGate(
-    `${slot.containerName}-gate`,
+    name,
     {
       executor,
       host: "127.0.0.1",

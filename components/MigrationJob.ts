@@ -1,9 +1,10 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { NamedContainer } from "./containers";
 import { dockerCommand } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
-export interface MigrationJobArgs extends TargetAccess {
+export interface MigrationJobArgs extends TargetAccess, NamedContainer {
   /** Image id (from `containerImage`) that holds the migrations. */
   image: pulumi.Input<string>;
   /** Command that applies them, run in that image. */
@@ -36,7 +37,7 @@ export class MigrationJob extends pulumi.ComponentResource {
         argv: pulumi
           .all([args.image, args.network])
           .apply(([image, network]) =>
-            migrationDockerArgv(dockerCommand(args.target), name, network, image, args.command),
+            migrationDockerArgv(dockerCommand(args.target), args.containerName, network, image, args.command),
           ),
         stdin: pulumi.secret(pulumi.output(args.databaseUrl).apply(migrationEnvFile)),
         triggers: [args.version, args.image],

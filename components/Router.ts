@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import type { AppSlot } from "./AppSlot";
-import { containerImage, memoryLimit } from "./containers";
+import { containerImage, memoryLimit, type NamedContainer } from "./containers";
 import type { ExecutorSpec } from "./providers/executor";
 import { gateSettings, type HealthSettings } from "./providers/healthGate";
 import { NginxUpstream } from "./providers/NginxUpstream";
@@ -17,7 +17,7 @@ import {
 } from "./providers/nginxConfig";
 import { dockerCommand, type Target } from "./target";
 
-export interface RouterArgs {
+export interface RouterArgs extends NamedContainer {
   target: Target;
   /** Where the switch runs its commands: `executorSpecFor(target, sshPrivateKey)` (holds the ssh key: a secret). */
   executor: pulumi.Input<ExecutorSpec>;
@@ -48,10 +48,9 @@ export interface RouterArgs {
    * when `canaryWeight` is above 0. Traffic moves only once they passed.
    */
   after: pulumi.Input<pulumi.Resource>[];
+  /** Docker volume holding the router's state directory, so a replaced container starts where the old one was. */
+  stateVolume: string;
 }
-
-/** Docker volume holding the router's state directory, so a replaced container starts where the old one was. */
-const stateVolume = "switchyard-router-state";
 
 /**
  * The nginx router on the public ports. Its container holds only the main configuration, which
@@ -76,7 +75,7 @@ const stateVolume = "switchyard-router-state";
  * Docker's proxy.
  */
 export class Router extends pulumi.ComponentResource {
-  readonly containerName = "router";
+  readonly containerName: string;
   readonly container: docker.Container;
   /** The switch: what the frontend waits for, since it holds only after the post-switch window. */
   readonly upstream: NginxUpstream;
@@ -86,13 +85,14 @@ export class Router extends pulumi.ComponentResource {
     super("switchyard:router:Router", name, {}, opts);
     const child = { parent: this };
     const { checkPort } = args;
+    this.containerName = args.containerName;
 
-    const volume = new docker.Volume(name, { name: stateVolume }, child);
+    const volume = new docker.Volume(name, { name: args.stateVolume }, child);
     this.container = new docker.Container(
       name,
       {
         name: this.containerName,
-        image: containerImage(`${name}-image`, { image: args.image }, "", child),
+        image: containerImage(`${name}-image`, { image: args.image }, child),
         networkMode: "host",
         command: routerCommands.startRouter(containerMainConfig, containerNginxMain.stateDir),
         volumes: [{ volumeName: volume.name, containerPath: containerNginxMain.stateDir }],

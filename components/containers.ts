@@ -18,22 +18,36 @@ export interface ImageSource {
  */
 export const projectDirectory = path.resolve(__dirname, "..");
 
+/** A container's name on its host: from `hostNames`, so deployments sharing a host never collide. */
+export interface NamedContainer {
+  /** Docker's name of the container, also its host name on its networks. */
+  containerName: string;
+}
+
+/** Where a built image is tagged: `<repository>:<tag>`. */
+export interface BuildTag {
+  repository: string;
+  tag: string;
+}
+
 /**
- * Pulls (or builds) an image and returns the immutable id containers should run, so a tag that
- * moves in the registry never changes a running container behind Pulumi's back.
+ * Pulls (or builds, when `source` names a directory and `build` where to tag it) an image and
+ * returns the immutable id containers should run, so a tag that moves in the registry never
+ * changes a running container behind Pulumi's back.
  */
 export function containerImage(
   name: string,
   source: ImageSource,
-  buildTag: string,
   opts: pulumi.CustomResourceOptions,
+  build?: BuildTag,
 ): pulumi.Output<string> {
   if (source.build !== undefined) {
+    if (build === undefined) throw new Error(`${name}: this image is pulled, never built: set \`image\``);
     const context = path.resolve(projectDirectory, source.build);
     const built = new docker.RemoteImage(
       name,
       {
-        name: `switchyard-${name}:${buildTag}`,
+        name: `${build.repository}:${build.tag}`,
         build: { context },
         // Rebuilt when a file Docker would send changes, not only when the tag does.
         triggers: { context: buildContextDigest(context) },

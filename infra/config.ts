@@ -10,6 +10,7 @@ import { z } from "zod";
 import { hostKeyLine, portRange } from "../components/providers/inputs";
 import { cpusKept } from "./dockerReadBack";
 import { unpinnedImageReason } from "./images";
+import { deploymentNameMaxLength, deploymentNamePattern, unnamedDeployment } from "./names";
 import { PROJECT, type RawStackConfig, type SecretKey, secretKeys, slotColours } from "./stackKeys";
 
 export {
@@ -212,6 +213,18 @@ export const stackConfigSchema = z
       .enum(["development", "staging", "production"])
       .prefault("development")
       .describe("What this stack is: production enforces pinned images and stricter checks"),
+    deployment: z
+      .string()
+      .max(deploymentNameMaxLength)
+      .regex(deploymentNamePattern, "lower-case letters, digits and single dashes, starting with a letter")
+      .refine(
+        (name) => name !== unnamedDeployment,
+        "is the name of a host's unnamed deployment: choose another",
+      )
+      .optional()
+      .describe(
+        "Name of this deployment on its host, put before every container, network and volume name so that several stacks share one host (they need their own ports too). Unset: the names of a host's only deployment (`app-blue`, `router`, `postgres`, `switchyard-private`, ...)",
+      ),
     target: z
       .strictObject({
         host: z
@@ -351,7 +364,11 @@ export const stackConfigSchema = z
         image: imageReference.prefault("postgres:16.4-bookworm").describe("PostgreSQL image"),
         name: pgIdentifier.prefault("app").describe("Database name"),
         user: pgIdentifier.prefault("app").describe("Database owner role"),
-        volume: dockerName.prefault("switchyard-pgdata").describe("Named volume holding the data directory"),
+        volume: dockerName
+          .optional()
+          .describe(
+            "Named volume holding the data directory. Default: `switchyard-pgdata`, or `<deployment>-pgdata` in a named deployment",
+          ),
         resources: resources.prefault({ memoryMb: 1024 }).describe("Container limits"),
       })
       .prefault({})
@@ -362,8 +379,10 @@ export const stackConfigSchema = z
         image: imageReference.prefault("redis:7.4.1-bookworm").describe("Redis image"),
         volume: dockerName
           .nullable()
-          .prefault("switchyard-redisdata")
-          .describe("Named volume for /data; null for none"),
+          .optional()
+          .describe(
+            "Named volume for /data; null for none. Default: `switchyard-redisdata`, or `<deployment>-redisdata` in a named deployment",
+          ),
         resources: resources.prefault({ memoryMb: 256 }).describe("Container limits"),
       })
       .prefault({})

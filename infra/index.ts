@@ -3,15 +3,22 @@
  * Nothing is registered when the config is invalid.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Deployment } from "../components/Deployment";
+import { Deployment, keepsData } from "../components/Deployment";
 import { DockerSshKeys } from "../components/providers/DockerSshKeys";
 import { Pipeline } from "../components/Pipeline";
 import { parseTarget } from "../components/target";
 import { slotColours } from "./config";
+import { unnamedDeployment } from "./names";
 import { loadStackConfig } from "./stackConfig";
 
 const config = loadStackConfig();
-const deployment = new Deployment("switchyard", { config });
+// Named for the deployment, or the stack: a stack from before deployments had names called it
+// `switchyard`, and the alias keeps its resources.
+const deployment = new Deployment(
+  config.deployment ?? config.stack,
+  { config },
+  { aliases: [{ name: unnamedDeployment }] },
+);
 
 // The GitHub side stands apart from the deployment: a repository setting never waits for a container.
 const target = parseTarget(config.target);
@@ -37,7 +44,7 @@ const sshKeys =
 // Outside development the data is kept for good: its volume is protected. This protected resource
 // depends on all the others, so `pulumi destroy` deletes it first and stops there; the volume alone
 // refuses only once everything using it is gone, and `--skip-preview` would take the site down first.
-if (config.environment !== "development") {
+if (keepsData(config)) {
   new pulumi.Stash(
     "keep-data-outside-development",
     // Its name is what the refusal shows: the why.

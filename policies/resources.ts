@@ -3,7 +3,8 @@
  * Types are matched by token so the pack needs none of the providers' SDKs.
  */
 import type { PolicyResource } from "@pulumi/policy";
-import { type SlotColour, slotColours } from "../infra/stackKeys";
+import { slotColourOfName } from "../infra/names";
+import type { SlotColour } from "../infra/stackKeys";
 
 export const types = {
   container: "docker:index/container:Container",
@@ -72,9 +73,9 @@ export function ancestorOfType(resource: PolicyResource, componentType: string):
   return undefined;
 }
 
-/** The slot an AppSlot component (`app-blue`, `app-green`) stands for. */
+/** The slot an AppSlot component (`<deployment>-app-blue`) stands for. */
 export function slotColourOf(appSlot: PolicyResource): SlotColour | undefined {
-  return slotColours.find((colour) => appSlot.name === `app-${colour}`);
+  return slotColourOfName(appSlot.name);
 }
 
 /** Everything `resource` waits for: its dependencies and property dependencies, transitively. */

@@ -1,21 +1,23 @@
 /** Where images come from: pinned registry images, and no builds on the deploying machine in production. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { unpinnedImageReason } from "../../infra/images";
+import { hasRole, roles } from "../../infra/names";
 import { isBuiltImage, types } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
-/** The config key each pulled image comes from, by resource name. */
-const imageKeys: Record<string, string> = {
-  "app-blue-image": "slots.blue.image",
-  "app-green-image": "slots.green.image",
-  "migrate-image": "migrations.image",
-  "postgres-image": "database.image",
-  "redis-image": "redis.image",
-  "router-image": "router.image",
-};
+/** The config key each pulled image comes from, by the role of the image resource. */
+const imageKeys: [role: string, key: string][] = [
+  [roles.slotImage("blue"), "slots.blue.image"],
+  [roles.slotImage("green"), "slots.green.image"],
+  [roles.migrationImage, "migrations.image"],
+  [`${roles.database}-image`, "database.image"],
+  [`${roles.cache}-image`, "redis.image"],
+  [`${roles.router}-image`, "router.image"],
+];
 
 function configKeyOf(args: ResourceValidationArgs): string {
-  return `switchyard:${imageKeys[args.name] ?? "<component>.image"}`;
+  const key = imageKeys.find(([role]) => hasRole(args.name, role))?.[1];
+  return `switchyard:${key ?? "<component>.image"}`;
 }
 
 /** An image id (`sha256:...`) names one image for good; only references can move. */

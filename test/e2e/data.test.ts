@@ -43,10 +43,8 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
     if (!stack) return;
     // The volume is protected and retained by design: the test removes it by hand.
     await stack.pulumi(["state", "unprotect", "--all", "--yes"]);
-    const destroyed = await stack.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
-    if (destroyed.code !== 0) console.error(destroyed.output);
+    await stack.teardown();
     await run("docker", ["volume", "rm", "switchyard-pgdata", "switchyard-redisdata"]);
-    stack.dispose();
   });
 
   it("runs every container from the image the registry's digest names", async () => {

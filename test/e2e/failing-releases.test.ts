@@ -48,12 +48,7 @@ describe("failing releases through the real engine", function () {
     assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.0"]);
   });
 
-  after(async () => {
-    if (!stack) return;
-    const destroyed = await stack.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
-    if (destroyed.code !== 0) console.error(destroyed.output);
-    stack.dispose();
-  });
+  after(() => stack?.teardown());
 
   faults.forEach(({ fault, command, gateSays }, index) => {
     const version = `1.1.${index + 1}`;

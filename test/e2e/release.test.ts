@@ -28,13 +28,6 @@ describe("the release flow through the real engine", function () {
   this.timeout(900_000);
   let stack: TestStack;
 
-  /** The operations a preview plans, `op name`, except `same`. */
-  const plannedChanges = async () =>
-    (await stack.previewSteps())
-      .filter((step) => step.op !== "same")
-      .map((step) => `${step.op} ${step.urn.split("::").pop()}`)
-      .sort();
-
   /** `pulumi up` with the probe running; the probe's counts. */
   const upWatched = () =>
     whileProbing(new Probe(), async () => {
@@ -51,14 +44,12 @@ describe("the release flow through the real engine", function () {
   after(async () => {
     if (!stack) return;
     for (const name of ["app-blue", "app-green"]) await run("docker", ["start", name]);
-    const destroyed = await stack.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
-    if (destroyed.code !== 0) console.error(destroyed.output);
-    stack.dispose();
+    await stack.teardown();
   });
 
   it("releases the idle slot: only green's parts change, and every request meanwhile is blue's", async () => {
     await stack.pulumiChecked(["config", "set", "--path", "slots.green.version", "1.2.0"]);
-    const changes = await plannedChanges();
+    const changes = await stack.plannedChanges();
     assert.ok(changes.length > 0);
     assert.deepEqual(
       changes.filter((change) => !/ app-green(-|$)/.test(change)),
@@ -169,7 +160,7 @@ describe("the release flow through the real engine", function () {
     await runChecked("docker", ["exec", "router", command, ...args]);
     assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.1"]);
     await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);
-    assert.deepEqual(await plannedChanges(), ["update router-upstream"]);
+    assert.deepEqual(await stack.plannedChanges(), ["update router-upstream"]);
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.deepEqual(await answersOnNewConnections(10), ["green 1.2.0"]);
   });

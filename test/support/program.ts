@@ -30,6 +30,8 @@ export interface Registration {
   state: Record<string, unknown>;
   dependencies: string[];
   propertyDependencies: Record<string, string[]>;
+  /** The names of its explicit aliases (`aliases: [{ name }]`); the engine adds inherited ones. */
+  aliases: string[];
   options: {
     deleteBeforeReplace: boolean;
     retainOnDelete: boolean;
@@ -280,6 +282,9 @@ export async function runProgram(stack: StackName, options: RunOptions = {}): Pr
           state: pulumi.runtime.deserializeProperties(response.getObject() as Struct),
           dependencies: req.getDependenciesList(),
           propertyDependencies,
+          aliases: req
+            .getAliasesList()
+            .map((alias) => alias.getSpec()?.getName() ?? alias.getUrn().split("::").pop() ?? ""),
           options: {
             deleteBeforeReplace: req.getDeletebeforereplace(),
             retainOnDelete: req.getRetainondelete(),
@@ -331,6 +336,7 @@ interface RegisterRequest {
   getRetainondelete(): boolean;
   getDependenciesList(): string[];
   getIgnorechangesList(): string[];
+  getAliasesList(): { getUrn(): string; getSpec(): { getName(): string } | undefined }[];
   getPropertydependenciesMap(): {
     forEach(fn: (deps: { getUrnsList(): string[] }, key: string) => void): void;
   };
@@ -364,12 +370,24 @@ async function settle(pending: () => number): Promise<void> {
 export class Graph {
   constructor(readonly registrations: Registration[]) {}
 
-  byName(name: string, type?: string): Registration {
+  /**
+   * The one registration of `role` (and `type`): named `<deployment>-<role>` under the deployment
+   * (see infra/names.ts), or `role` outside it, whatever the deployment is called.
+   */
+  byRole(role: string, type?: string): Registration {
     const found = this.registrations.filter(
-      (r) => r.name === name && (type === undefined || r.type === type),
+      (r) => this.roleOf(r) === role && (type === undefined || r.type === type),
     );
-    if (found.length !== 1) throw new Error(`expected one registration named ${name}, found ${found.length}`);
+    if (found.length !== 1)
+      throw new Error(`expected one registration of role ${role}, found ${found.length}`);
     return found[0];
+  }
+
+  /** What `registration` is in its deployment: its name without the deployment's. */
+  roleOf(registration: Registration): string {
+    const deployment = this.registrations.find((r) => r.type === "switchyard:index:Deployment");
+    const prefix = `${deployment?.name}-`;
+    return registration.name.startsWith(prefix) ? registration.name.slice(prefix.length) : registration.name;
   }
 
   ofType(type: string): Registration[] {

@@ -36,6 +36,20 @@ function problemsOf(raw: RawStackConfig): string[] {
 }
 
 describe("config schema", () => {
+  it("refuses a deployment name that is not a Docker-safe label, or is the unnamed deployment's, naming the key", () => {
+    for (const bad of ["Stage", "stage_1", "-stage", "stage-", "a".repeat(33), "switchyard"]) {
+      assert.throws(
+        () => parseStackConfig(minimal({ deployment: bad })),
+        (error: Error) => {
+          const reason = /^ {2}- switchyard:deployment: (.*)$/m.exec(error.message)?.[1];
+          return reason !== undefined && !reason.includes(bad);
+        },
+        bad,
+      );
+    }
+    assert.equal(parseStackConfig(minimal({ deployment: "stage" })).deployment, "stage");
+  });
+
   it("documents every key", () => {
     const undocumented = configReference()
       .filter((row) => !row.description)

@@ -96,14 +96,14 @@ for (const stack of ["stage", "production"] as const) {
     });
 
     it("acts through a GitHub provider for the owner, with the token kept secret", () => {
-      const provider = graph.byName("pipeline-github", types.provider);
+      const provider = graph.byRole("pipeline-github", types.provider);
       assert.equal(provider.inputs.owner, settings.owner);
       assert.ok(isSecretValue(provider.inputs.token));
       assert.equal(reveal(provider.inputs.token), secretFor("githubToken"));
       for (const registration of graph.registrations.filter((r) => r.type.startsWith("github:"))) {
         assert.equal(
           registration.parent,
-          graph.byName("pipeline").urn,
+          graph.byRole("pipeline").urn,
           `${registration.name} is the Pipeline's`,
         );
       }
@@ -161,7 +161,7 @@ describe("Pipeline under mocks: who approves production", () => {
 
   it("requires the listed reviewers, looked up by name, and keeps the deployer from approving", async () => {
     const graph = new Graph((await mustRun("production")).registrations);
-    const environment = graph.byName("pipeline-environment", types.environment);
+    const environment = graph.byRole("pipeline-environment", types.environment);
     const reviewers = environment.inputs.reviewers as { users: number[]; teams: number[] }[];
     assert.deepEqual(reviewers, [
       {
@@ -181,14 +181,14 @@ describe("Pipeline under mocks: who approves production", () => {
         })
       ).registrations,
     );
-    assert.deepEqual(graph.byName("pipeline-environment", types.environment).inputs.reviewers, [
+    assert.deepEqual(graph.byRole("pipeline-environment", types.environment).inputs.reviewers, [
       { users: [583231], teams: [4012] },
     ]);
   });
 
   it("stage deploys wait for no one", async () => {
     const graph = new Graph((await mustRun("stage")).registrations);
-    const environment = graph.byName("pipeline-environment", types.environment);
+    const environment = graph.byRole("pipeline-environment", types.environment);
     assert.equal(environment.inputs.reviewers, undefined);
   });
 });

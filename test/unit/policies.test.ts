@@ -3,6 +3,7 @@
  * policy has a change that it reports and a near miss that it lets through. A case named
  * "graph edited" changes the registrations the program produced, for what no config can cause.
  */
+import { hasRole, roles } from "../../infra/names";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -150,7 +151,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       {
         name: "graph edited: the production router pulls untagged nginx (the config refuses it)",
         stack: "production",
-        edit: (g) => setProperty(g.byName("router-image", types.remoteImage), "name", "nginx"),
+        edit: (g) => setProperty(g.byRole("router-image", types.remoteImage), "name", "nginx"),
         says: /router-image: image `nginx` has no tag/,
       },
     ],
@@ -169,7 +170,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: production builds a slot's image locally (the config refuses it)",
         stack: "production",
         edit: (g) => {
-          const image = g.byName("app-green-image", types.remoteImage);
+          const image = g.byRole("app-green-image", types.remoteImage);
           image.inputs = {
             name: "switchyard-app-green-image:2.15.0",
             build: { context: "examples/demo-app" },
@@ -194,7 +195,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       {
         name: "graph edited: the migration job no longer waits for the snapshot",
         stack: "production",
-        edit: (g) => dropDependencies(g.byName("migrate-run"), urnsOf(g, types.pgSnapshot)),
+        edit: (g) => dropDependencies(g.byRole("migrate-run"), urnsOf(g, types.pgSnapshot)),
         says: /migrate-run runs migrations with no snapshot.*does not wait for the stack's PgSnapshot/,
       },
       {
@@ -237,8 +238,8 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: app-green no longer waits for the migration job",
         stack: "production",
         edit: (g) =>
-          dropDependencies(g.byName("app-green", container), (urn) => urn === g.byName("migrate-run").urn),
-        says: /app-green can start before migrate-run/,
+          dropDependencies(g.byRole("app-green", container), (urn) => urn === g.byRole("migrate-run").urn),
+        says: /production-app-green can start before production-migrate-run/,
       },
     ],
     passes: [
@@ -246,9 +247,9 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: app-green waits for the migration job only through its release",
         stack: "production",
         edit: (g) => {
-          const job = g.byName("migrate-run").urn;
-          dropDependencies(g.byName("app-green", container), (urn) => urn === job);
-          g.byName("app-green-release").dependencies.push(job);
+          const job = g.byRole("migrate-run").urn;
+          dropDependencies(g.byRole("app-green", container), (urn) => urn === job);
+          g.byRole("app-green-release").dependencies.push(job);
         },
         needs: [container],
       },
@@ -266,7 +267,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: the active slot's gate vouched for an earlier image",
         stack: "production",
         edit: (g) => {
-          const gate = g.byName("app-blue-gate");
+          const gate = g.byRole("app-blue-gate");
           setProperty(gate, "guards", {
             ...property<object>(gate, "guards"),
             image: `sha256:${"0".repeat(64)}`,
@@ -277,7 +278,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       {
         name: "graph edited: the active slot's gate expects another version",
         stack: "production",
-        edit: (g) => setProperty(g.byName("app-blue-gate"), "expectedVersion", "2.13.0"),
+        edit: (g) => setProperty(g.byRole("app-blue-gate"), "expectedVersion", "2.13.0"),
         says: /expects version "2\.13\.0" while the slot runs "2\.14\.0"/,
       },
     ],
@@ -374,14 +375,14 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: postgres publishes 5432 on every address",
         stack: "production",
         edit: (g) =>
-          setProperty(g.byName("postgres", container), "ports", [{ internal: 5432, external: 5432 }]),
+          setProperty(g.byRole("postgres", container), "ports", [{ internal: 5432, external: 5432 }]),
         says: /postgres publishes 0\.0\.0\.0:5432->5432 on a public address/,
       },
       {
         name: "graph edited: redis joins the edge network",
         stack: "production",
         edit: (g) => {
-          const redis = g.byName("redis", container);
+          const redis = g.byRole("redis", container);
           const networks = property<object[]>(redis, "networksAdvanced");
           setProperty(redis, "networksAdvanced", [...networks, { name: "switchyard-edge" }]);
         },
@@ -393,7 +394,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: postgres publishes 5432 on loopback only, for an SSH tunnel",
         stack: "production",
         edit: (g) =>
-          setProperty(g.byName("postgres", container), "ports", [
+          setProperty(g.byRole("postgres", container), "ports", [
             { internal: 5432, external: 15432, ip: "127.0.0.1" },
           ]),
         needs: [container],
@@ -405,13 +406,13 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       {
         name: "graph edited: the PostgreSQL volume is not protected",
         stack: "production",
-        edit: (g) => void (g.byName("postgres", types.volume).options.protect = false),
+        edit: (g) => void (g.byRole("postgres", types.volume).options.protect = false),
         says: /volume shop-pgdata holds the PostgreSQL data but is not protected/,
       },
       {
         name: "graph edited: postgres keeps its data in the container",
         stack: "production",
-        edit: (g) => setProperty(g.byName("postgres", container), "volumes", []),
+        edit: (g) => setProperty(g.byRole("postgres", container), "volumes", []),
         says: /postgres keeps its data inside the container/,
       },
     ],
@@ -420,8 +421,8 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: the PostgreSQL volume protected, the Redis volume not (only the database's must be)",
         stack: "production",
         edit: (g) => {
-          g.byName("postgres", types.volume).options.protect = true;
-          g.byName("redis", types.volume).options.protect = false;
+          g.byRole("postgres", types.volume).options.protect = true;
+          g.byRole("redis", types.volume).options.protect = false;
         },
         needs: [types.volume],
       },
@@ -433,7 +434,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: app-blue publishes its port on every address",
         stack: "production",
         edit: (g) =>
-          setProperty(g.byName("app-blue", container), "ports", [{ internal: 3000, external: 3000 }]),
+          setProperty(g.byRole("app-blue", container), "ports", [{ internal: 3000, external: 3000 }]),
         says: /app-blue publishes 0\.0\.0\.0:3000->3000 on a public address/,
       },
       {
@@ -454,7 +455,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       {
         name: "graph edited: app-green joins the host's network",
         stack: "production",
-        edit: (g) => setProperty(g.byName("app-green", container), "networkMode", "host"),
+        edit: (g) => setProperty(g.byRole("app-green", container), "networkMode", "host"),
         says: /app-green uses the host's network/,
       },
     ],
@@ -472,13 +473,13 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       {
         name: "graph edited: the router without a memory limit",
         stack: "production",
-        edit: (g) => setProperty(g.byName("router", container), "memory", undefined),
+        edit: (g) => setProperty(g.byRole("router", container), "memory", undefined),
         says: /router has no memory limit/,
       },
       {
         name: "graph edited: redis never restarts",
         stack: "production",
-        edit: (g) => setProperty(g.byName("redis", container), "restart", "no"),
+        edit: (g) => setProperty(g.byRole("redis", container), "restart", "no"),
         says: /redis has restart policy "no"/,
       },
     ],
@@ -683,7 +684,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: the docker provider's ssh accepts any host key",
         stack: "production",
         edit: (g) => {
-          const provider = g.byName("docker", types.dockerProvider);
+          const provider = g.byRole("docker", types.dockerProvider);
           const options = String(property(provider, "sshOpts")).replace(
             "StrictHostKeyChecking=yes",
             "StrictHostKeyChecking=no",
@@ -696,7 +697,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         name: "graph edited: the health gate's executor has no pinned host key",
         stack: "production",
         edit: (g) => {
-          const gate = g.byName("app-blue-gate");
+          const gate = g.byRole("app-blue-gate");
           const { hostKey: _, ...executor } = property<Record<string, unknown>>(gate, "executor");
           setProperty(gate, "executor", executor);
         },
@@ -746,7 +747,7 @@ describe("policy adapter: arguments as the analyzer builds them", () => {
             name: "capture-resource",
             description: "records the postgres container's arguments",
             validateResource: (args) => {
-              if (args.type === container && args.name === "postgres") seen.resource = args;
+              if (args.type === container && hasRole(args.name, roles.database)) seen.resource = args;
             },
           },
           {
@@ -783,13 +784,13 @@ describe("policy adapter: arguments as the analyzer builds them", () => {
       "parent",
       "protect",
     ]);
-    assert.match(resource.opts.parent ?? "", /switchyard:data:Database::postgres$/);
+    assert.match(resource.opts.parent ?? "", /switchyard:data:Database::production-postgres$/);
     const stack = seen.stack as StackValidationArgs;
-    const job = stack.resources.find((r) => r.name === "migrate-run");
+    const job = stack.resources.find((r) => hasRole(r.name, "migrate-run"));
     assert.equal(job?.parent?.type, types.migrationJob);
     // The job waits for the database to be ready: its password set on the kept volume's role.
-    const ready = job?.dependencies.find((d) => d.name === "postgres-password");
-    assert.ok(ready?.dependencies.some((d) => d.type === container && d.name === "postgres"));
+    const ready = job?.dependencies.find((d) => hasRole(d.name, "postgres-password"));
+    assert.ok(ready?.dependencies.some((d) => d.type === container && hasRole(d.name, roles.database)));
     assert.deepEqual(report.notApplicable, [{ policy: "not-applicable", reason: "nothing to check" }]);
     assert.deepEqual(report.violations, []);
   });

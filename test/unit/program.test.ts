@@ -63,9 +63,10 @@ async function capturingInfoLogs<T>(work: () => Promise<T>): Promise<{ result: T
   }
 }
 
-/** Registrations keyed by type and name, inputs revealed, for comparing two runs. */
+/** Registrations keyed by type and role, inputs revealed, for comparing two runs. */
 function snapshot(run: ProgramRun): Map<string, unknown> {
-  return new Map(run.registrations.map((r) => [`${r.type}::${r.name}`, reveal(r.inputs)]));
+  const graph = new Graph(run.registrations);
+  return new Map(run.registrations.map((r) => [`${r.type}::${graph.roleOf(r)}`, reveal(r.inputs)]));
 }
 
 function changedResources(before: ProgramRun, after: ProgramRun): string[] {
@@ -119,21 +120,21 @@ for (const stack of ["stage", "production"] as const) {
     it("runs each slot from its own image, pinned by image id", () => {
       const slots = slotsOf(values);
       for (const colour of ["blue", "green"] as const) {
-        const pulled = graph.byName(`app-${colour}-image`, "docker:index/remoteImage:RemoteImage");
+        const pulled = graph.byRole(`app-${colour}-image`, "docker:index/remoteImage:RemoteImage");
         assert.equal(pulled.inputs.name, slots[colour].image);
-        const slot = graph.byName(`app-${colour}`, container);
+        const slot = graph.byRole(`app-${colour}`, container);
         assert.equal(slot.inputs.image, pulled.state.imageId);
         assert.equal(env(slot).APP_VERSION, slots[colour].version);
         assert.equal(env(slot).SLOT, colour);
       }
       assert.notEqual(
-        graph.byName("app-blue", container).inputs.image,
-        graph.byName("app-green", container).inputs.image,
+        graph.byRole("app-blue", container).inputs.image,
+        graph.byRole("app-green", container).inputs.image,
       );
     });
 
     it("keeps the database and Redis on the internal network with no published port", () => {
-      const privateNet = graph.byName("private", "docker:index/network:Network");
+      const privateNet = graph.byRole("private", "docker:index/network:Network");
       assert.equal(privateNet.inputs.internal, true);
       for (const name of ["postgres", "redis"]) {
         const registration = graph.registrations.find((r) => r.type === container && r.name === name);
@@ -141,14 +142,14 @@ for (const stack of ["stage", "production"] as const) {
         assert.deepEqual(networksOf(registration), [privateNet.inputs.name]);
         assert.equal(registration.inputs.ports, undefined, `${name} publishes no port`);
       }
-      const dataVolume = graph.byName("postgres", "docker:index/volume:Volume");
+      const dataVolume = graph.byRole("postgres", "docker:index/volume:Volume");
       assert.equal(dataVolume.inputs.name, (values.database as { volume: string }).volume);
       assert.equal(dataVolume.options.retainOnDelete, true, "the data volume survives `pulumi destroy`");
       assert.equal(dataVolume.options.protect, true, "no update can even plan the data volume's deletion");
     });
 
     it("refuses `pulumi destroy` before it deletes anything: a protected guard depends on every resource", () => {
-      const guard = graph.byName("keep-data-outside-development", "pulumi:index:Stash");
+      const guard = graph.byRole("keep-data-outside-development", "pulumi:index:Stash");
       assert.equal(guard.options.protect, true);
       const unguarded = graph.registrations.filter(
         (r) =>
@@ -166,7 +167,7 @@ for (const stack of ["stage", "production"] as const) {
 
     it("binds slots to loopback only, with limits, a restart policy, a healthcheck and a non-root user", () => {
       for (const colour of ["blue", "green"] as const) {
-        const slot = reveal(graph.byName(`app-${colour}`, container).inputs) as Record<string, unknown>;
+        const slot = reveal(graph.byRole(`app-${colour}`, container).inputs) as Record<string, unknown>;
         const ports = slot.ports as { ip: string }[];
         assert.ok(ports.every((p) => p.ip === "127.0.0.1"));
         assert.ok((slot.memory as number) > 0);
@@ -174,7 +175,7 @@ for (const stack of ["stage", "production"] as const) {
         assert.equal(slot.restart, "unless-stopped");
         assert.match(slot.user as string, /^\d+:\d+$/);
         assert.ok((slot.healthcheck as { tests: string[] }).tests.join(" ").includes("/health"));
-        assert.deepEqual(networksOf(graph.byName(`app-${colour}`, container)).sort(), [
+        assert.deepEqual(networksOf(graph.byRole(`app-${colour}`, container)).sort(), [
           "switchyard-edge",
           "switchyard-private",
         ]);
@@ -182,7 +183,7 @@ for (const stack of ["stage", "production"] as const) {
     });
 
     it("routes by activeSlot and canary weight through the switch, never through the container", () => {
-      const upstream = graph.byName("router-upstream", nginxUpstream);
+      const upstream = graph.byRole("router-upstream", nginxUpstream);
       assert.equal(upstream.inputs.activeSlot, values.activeSlot);
       assert.equal(
         upstream.inputs.canaryWeight,
@@ -193,7 +194,7 @@ for (const stack of ["stage", "production"] as const) {
       // The schema's defaults; no stack file changes them.
       const loopbackPorts = { blue: 18081, green: 18082, ...app?.loopbackPorts };
       for (const colour of ["blue", "green"] as const) {
-        const port = reveal(graph.byName(`app-${colour}`, container).inputs.ports) as {
+        const port = reveal(graph.byRole(`app-${colour}`, container).inputs.ports) as {
           external: number;
           ip: string;
         }[];
@@ -208,7 +209,7 @@ for (const stack of ["stage", "production"] as const) {
         );
       }
       assert.doesNotMatch(site, /app-(blue|green)/, "no name for nginx to resolve when it loads the site");
-      const router = graph.byName("router", container);
+      const router = graph.byRole("router", container);
       assert.equal(router.inputs.networkMode, "host", "the router reaches the loopback ports");
       assert.equal(router.inputs.ports, undefined, "and publishes nothing: it listens where the site says");
       assert.equal(router.inputs.networksAdvanced, undefined);
@@ -221,15 +222,15 @@ for (const stack of ["stage", "production"] as const) {
     });
 
     it("orders the release: database, snapshot, migrations, slots, their gates, then the router", () => {
-      const snapshot = graph.byName("db-snapshot", pgSnapshot);
-      assert.ok(graph.waitsFor(snapshot, graph.byName("postgres", container)), "snapshot after the database");
-      const migrate = graph.byName("migrate-run");
+      const snapshot = graph.byRole("db-snapshot", pgSnapshot);
+      assert.ok(graph.waitsFor(snapshot, graph.byRole("postgres", container)), "snapshot after the database");
+      const migrate = graph.byRole("migrate-run");
       assert.ok(graph.waitsFor(migrate, snapshot), "migrations after the snapshot");
       const slots = slotsOf(values);
       for (const colour of ["blue", "green"] as const) {
-        const slot = graph.byName(`app-${colour}`, container);
+        const slot = graph.byRole(`app-${colour}`, container);
         assert.ok(graph.waitsFor(slot, migrate), `app-${colour} after migrations`);
-        const gate = graph.byName(`app-${colour}-gate`, healthGate);
+        const gate = graph.byRole(`app-${colour}-gate`, healthGate);
         assert.ok(graph.waitsFor(gate, slot), `app-${colour}-gate after its slot`);
         assert.equal(gate.inputs.expectedVersion, slots[colour].version);
         const health = (values.health ?? {}) as { stableForSeconds?: number; deadlineSeconds?: number };
@@ -242,13 +243,13 @@ for (const stack of ["stage", "production"] as const) {
         );
       }
       const active = values.activeSlot as "blue" | "green";
-      const switchRegistration = graph.byName("router-upstream", nginxUpstream);
-      assert.ok(graph.waitsFor(switchRegistration, graph.byName(`app-${active}-gate`, healthGate)));
-      assert.ok(graph.waitsFor(switchRegistration, graph.byName("router", container)));
+      const switchRegistration = graph.byRole("router-upstream", nginxUpstream);
+      assert.ok(graph.waitsFor(switchRegistration, graph.byRole(`app-${active}-gate`, healthGate)));
+      assert.ok(graph.waitsFor(switchRegistration, graph.byRole("router", container)));
     });
 
     it("snapshots with the database's own tools, the password and the ssh key kept secret", () => {
-      const snapshot = graph.byName("db-snapshot", pgSnapshot);
+      const snapshot = graph.byRole("db-snapshot", pgSnapshot);
       assert.ok(isSecretValue(snapshot.inputs.password), "password is a secret input");
       assert.ok(isSecretValue(snapshot.inputs.executor), "executor (it holds the ssh key) is a secret input");
       assert.deepEqual(snapshot.inputs.commandPrefix, ["docker", "exec", "-i", "postgres"]);
@@ -266,7 +267,7 @@ for (const stack of ["stage", "production"] as const) {
       });
       const skippedGraph = new Graph(skipped.registrations);
       assert.deepEqual(skippedGraph.ofType(pgSnapshot), []);
-      assert.ok(skippedGraph.byName("migrate-run"));
+      assert.ok(skippedGraph.byRole("migrate-run"));
     });
 
     it("keeps every secret secret: generated passwords, app secrets, keys, connection URLs", () => {
@@ -291,11 +292,11 @@ for (const stack of ["stage", "production"] as const) {
         assert.deepEqual(plainOccurrences(run.outputs, secret), []);
       }
       for (const colour of ["blue", "green"]) {
-        const slot = graph.byName(`app-${colour}`, container);
+        const slot = graph.byRole(`app-${colour}`, container);
         assert.ok(isSecretValue(slot.inputs.envs));
         assert.match(env(slot).DATABASE_URL, /^postgres:\/\/\w+:generated-/);
       }
-      assert.ok(isSecretValue(graph.byName("migrate-run").inputs.stdin));
+      assert.ok(isSecretValue(graph.byRole("migrate-run").inputs.stdin));
     });
 
     it("flipping activeSlot changes the router switch and nothing stateful", async () => {
@@ -355,10 +356,10 @@ for (const stack of ["stage", "production"] as const) {
         [`${container}::app-${idle}`],
         "the released idle slot alone picks it up",
       );
-      const idleEnv = env(new Graph(released.registrations).byName(`app-${idle}`, container));
+      const idleEnv = env(new Graph(released.registrations).byRole(`app-${idle}`, container));
       assert.equal(idleEnv.FEATURE_FLAGS, "checkout-v2");
       assert.equal(idleEnv.NEW_API_TOKEN, "rotated-token-value");
-      const activeEnv = env(new Graph(released.registrations).byName(`app-${active}`, container));
+      const activeEnv = env(new Graph(released.registrations).byRole(`app-${active}`, container));
       assert.equal(activeEnv.FEATURE_FLAGS, undefined, "the active slot still runs its own release");
     });
 
@@ -376,7 +377,7 @@ for (const stack of ["stage", "production"] as const) {
       const taken = await mustRun(stack, { state, mutate: (v) => releaseIdle(v, 2, { user: null }) });
       // Docker's provider keeps these as read back from the container when the inputs go away.
       const notReadBack = (run: ProgramRun) => {
-        const inputs = reveal(new Graph(run.registrations).byName(`app-${idle}`, container).inputs);
+        const inputs = reveal(new Graph(run.registrations).byRole(`app-${idle}`, container).inputs);
         return { ...(inputs as Record<string, unknown>), command: undefined, user: undefined };
       };
       assert.notDeepEqual(notReadBack(taken), notReadBack(overridden));
@@ -393,7 +394,7 @@ for (const stack of ["stage", "production"] as const) {
       const upgraded = await mustRun(stack, { state });
       for (const colour of ["blue", "green"]) {
         const inputs = (run: ProgramRun) =>
-          reveal(new Graph(run.registrations).byName(`app-${colour}`, container).inputs) as Record<
+          reveal(new Graph(run.registrations).byRole(`app-${colour}`, container).inputs) as Record<
             string,
             unknown
           >;
@@ -438,7 +439,7 @@ describe("program under mocks: dev stack", () => {
     const builds = graph
       .ofType("docker:index/remoteImage:RemoteImage")
       .filter((image) => image.inputs.build !== undefined);
-    assert.deepEqual(builds.map((b) => b.name).sort(), [
+    assert.deepEqual(builds.map((b) => graph.roleOf(b)).sort(), [
       "app-blue-image",
       "app-green-image",
       "migrate-image",
@@ -453,10 +454,10 @@ describe("program under mocks: dev stack", () => {
     assert.equal(digests.size, 1);
     assert.match(String([...digests][0]), /^[0-9a-f]{64}$/);
     assert.equal(
-      reveal(graph.byName("docker", "pulumi:providers:docker").inputs.host),
+      reveal(graph.byRole("docker", "pulumi:providers:docker").inputs.host),
       "unix:///var/run/docker.sock",
     );
-    assert.equal(graph.byName("migrate-run").inputs.environment, undefined, "no ssh key for a local target");
+    assert.equal(graph.byRole("migrate-run").inputs.environment, undefined, "no ssh key for a local target");
   });
 });
 
@@ -467,7 +468,7 @@ describe("program under mocks: a local engine on another socket", () => {
       (await mustRun("dev", { mutate: (v) => void (v.target = { host: socket }) })).registrations,
     );
     const inputs = (name: string, type: string) =>
-      reveal(graph.byName(name, type).inputs) as Record<string, unknown>;
+      reveal(graph.byRole(name, type).inputs) as Record<string, unknown>;
     const docker = ["docker", "-H", socket];
     assert.deepEqual((inputs("router-upstream", nginxUpstream).exec as string[]).slice(0, 3), docker);
     assert.deepEqual((inputs("db-snapshot", pgSnapshot).commandPrefix as string[]).slice(0, 3), docker);
@@ -485,7 +486,7 @@ describe("program under mocks: wherever it runs from", () => {
     process.chdir(os.tmpdir());
     try {
       const run = await mustRun("dev");
-      const build = new Graph(run.registrations).byName("app-blue-image");
+      const build = new Graph(run.registrations).byRole("app-blue-image");
       assert.deepEqual(build.inputs.build, { context: path.join(repoRoot, "examples/demo-app") });
     } finally {
       process.chdir(cwd);
@@ -508,8 +509,8 @@ describe("program under mocks: wherever it runs from", () => {
   it("dev: the data volumes go with the stack, the database's generated password with them", async () => {
     const graph = new Graph((await mustRun("dev")).registrations);
     for (const volume of [
-      graph.byName("postgres", "docker:index/volume:Volume"),
-      graph.byName("redis", "docker:index/volume:Volume"),
+      graph.byRole("postgres", "docker:index/volume:Volume"),
+      graph.byRole("redis", "docker:index/volume:Volume"),
     ]) {
       assert.equal(volume.options.protect, false, volume.name);
       assert.equal(volume.options.retainOnDelete, false, volume.name);
@@ -555,7 +556,7 @@ describe("program under mocks: containers as Docker reads them back", () => {
 
   it("uploads the Redis config readable by the user the image's entrypoint switches to", async () => {
     const graph = new Graph((await mustRun("dev")).registrations);
-    const uploads = reveal(graph.byName("redis", container).inputs.uploads) as {
+    const uploads = reveal(graph.byRole("redis", container).inputs.uploads) as {
       file: string;
       permissions: string;
     }[];
@@ -568,7 +569,7 @@ describe("program under mocks: containers as Docker reads them back", () => {
 describe("program under mocks: ssh target", () => {
   it("points the docker provider at the VPS with the pinned host key and no trust-on-first-use", async () => {
     const run = await mustRun("production");
-    const provider = new Graph(run.registrations).byName("docker", "pulumi:providers:docker");
+    const provider = new Graph(run.registrations).byRole("docker", "pulumi:providers:docker");
     const target = (readStackFile("production").values.target as { host: string }).host;
     assert.equal(provider.inputs.host, target);
     assert.ok(isSecretValue(provider.inputs.sshOpts));
@@ -580,19 +581,19 @@ describe("program under mocks: ssh target", () => {
 
   it("sets the generated password on the kept volume's role, by stdin, before anything connects", async () => {
     const graph = new Graph((await mustRun("production")).registrations);
-    const setPassword = graph.byName("postgres-password", "command:local:Command");
-    const database = graph.byName("postgres", container);
+    const setPassword = graph.byRole("postgres-password", "command:local:Command");
+    const database = graph.byRole("postgres", container);
     assert.ok(setPassword.dependencies.includes(database.urn), "after the container");
     assert.ok(isSecretValue(setPassword.inputs.stdin), "the statement, with the password, is a secret");
     assert.doesNotMatch(String(reveal(setPassword.inputs.create)), /PASSWORD|ALTER ROLE/, "never in argv");
     for (const dependent of ["db-snapshot", "migrate-run"]) {
-      const registration = graph.registrations.find((r) => r.name === dependent);
+      const registration = graph.byRole(dependent);
       assert.ok(registration?.dependencies.includes(setPassword.urn), dependent);
     }
     const devGraph = new Graph((await mustRun("dev")).registrations);
     assert.ok(
       !devGraph.registrations.some(
-        (r) => r.name === "postgres-password" && r.type === "command:local:Command",
+        (r) => devGraph.roleOf(r) === "postgres-password" && r.type === "command:local:Command",
       ),
       "a dev volume goes with its password",
     );
@@ -600,7 +601,7 @@ describe("program under mocks: ssh target", () => {
 
   it("writes the provider's key files first thing in a destroy: a resource every docker resource precedes", async () => {
     const graph = new Graph((await mustRun("production")).registrations);
-    const keys = graph.byName("docker-ssh-keys", "pulumi-nodejs:dynamic/switchyard:DockerSshKeys");
+    const keys = graph.byRole("docker-ssh-keys", "pulumi-nodejs:dynamic/switchyard:DockerSshKeys");
     assert.ok(isSecretValue(keys.inputs.privateKey), "the key is stored encrypted");
     const docker = graph.registrations.filter((r) => r.custom && r.type.startsWith("docker:"));
     assert.ok(docker.length > 0);
@@ -609,7 +610,7 @@ describe("program under mocks: ssh target", () => {
       [],
       "a destroy would reach these before the key files exist",
     );
-    const guard = graph.byName("keep-data-outside-development", "pulumi:index:Stash");
+    const guard = graph.byRole("keep-data-outside-development", "pulumi:index:Stash");
     assert.ok(guard.dependencies.includes(keys.urn), "the guard still refuses before anything is deleted");
   });
 });

@@ -2,6 +2,7 @@
  * The real engine for the end-to-end tier: the `pulumi` that `npm run engine` prepared, the
  * images it pushed (by digest), and throwaway stacks on a file backend in a temp directory.
  */
+import { hostNames } from "../../../infra/names";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -219,13 +220,42 @@ export class TestStack {
     return (preview.steps ?? []).map(({ op, urn }) => ({ op, urn }));
   }
 
+  /**
+   * What a preview would change, `op role` sorted, leaving out `same`: each resource by its role,
+   * its name without the deployment's (`update router-upstream`). The deployment is named for the
+   * stack here (the tests' stacks name none, or their own).
+   */
+  async plannedChanges(): Promise<string[]> {
+    const prefix = `${this.stack}-`;
+    return (await this.previewSteps())
+      .filter((step) => step.op !== "same")
+      .map(({ op, urn }) => {
+        const name = urn.split("::").pop() ?? "";
+        return `${op} ${name.startsWith(prefix) ? name.slice(prefix.length) : name}`;
+      })
+      .sort();
+  }
+
+  /** For a suite's `after`: destroys what the stack runs (a failure is printed, not thrown), then disposes. */
+  async teardown(): Promise<void> {
+    const destroyed = await this.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
+    if (destroyed.code !== 0) console.error(destroyed.output);
+    this.dispose();
+  }
+
   dispose(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** The dev stack's fixed container names: a deployment has no name of its own yet (see the shape issue). */
-export const devStackContainers = ["postgres", "redis", "app-blue", "app-green", "router"];
+/** The dev stack's container names: it names no deployment, so they are those of a host's only one. */
+export const devStackContainers = (({ database, cache, slots, router }) => [
+  database,
+  cache,
+  slots.blue,
+  slots.green,
+  router,
+])(hostNames(undefined));
 
 /**
  * A copy of the project on its own backend, with the stack `name` (its committed stack file, if

@@ -1,0 +1,95 @@
+/**
+ * What a deployment calls the things it creates on its host, with no dependency (the policy pack
+ * reads it too).
+ *
+ * Several deployments share one host (Psychic Homily runs stage and production on one VPS) only
+ * if no two of them name a container, network or volume alike, so a named deployment puts its
+ * name before each of them. A deployment without a name keeps the names switchyard gave before
+ * deployments had names: Docker cannot rename a container or a volume in place, so any other
+ * default would replace every container (and orphan the data) of every existing stack.
+ */
+import { type SlotColour, slotColours } from "./stackKeys";
+
+/** What each child of a deployment is; its Pulumi name is `<deployment>-<role>`. */
+export const roles = {
+  dockerProvider: "docker",
+  targetReachable: "target-reachable",
+  privateNetwork: "private",
+  edgeNetwork: "edge",
+  database: "postgres",
+  cache: "redis",
+  migrationImage: "migrate-image",
+  snapshot: "db-snapshot",
+  migration: "migrate",
+  slot: (colour: SlotColour) => `app-${colour}`,
+  slotImage: (colour: SlotColour) => `app-${colour}-image`,
+  router: "router",
+  frontend: "frontend",
+} as const;
+
+/** The deployment name that keeps the names of a host with one unnamed deployment. */
+export const unnamedDeployment = "switchyard";
+
+export const deploymentNamePattern = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+export const deploymentNameMaxLength = 32;
+
+/** Docker's names for one deployment's containers, networks and volumes. */
+export interface HostNames {
+  slots: Record<SlotColour, string>;
+  router: string;
+  database: string;
+  cache: string;
+  migration: string;
+  privateNetwork: string;
+  edgeNetwork: string;
+  routerState: string;
+  /** The data volumes when the stack names none. */
+  databaseVolume: string;
+  cacheVolume: string;
+  /** The repository a locally built image of `role` is tagged in. */
+  builtImage(role: string): string;
+}
+
+/** The names of deployment `deployment` (`undefined`: the unnamed one). */
+export function hostNames(deployment: string | undefined): HostNames {
+  const own = (role: string) => (deployment === undefined ? role : `${deployment}-${role}`);
+  const shared = (role: string) => `${deployment ?? unnamedDeployment}-${role}`;
+  return {
+    slots: { blue: own(roles.slot("blue")), green: own(roles.slot("green")) },
+    router: own(roles.router),
+    database: own(roles.database),
+    cache: own(roles.cache),
+    migration: own(roles.migration),
+    privateNetwork: shared(roles.privateNetwork),
+    edgeNetwork: shared(roles.edgeNetwork),
+    routerState: shared("router-state"),
+    databaseVolume: shared("pgdata"),
+    cacheVolume: shared("redisdata"),
+    builtImage: (role) => `${unnamedDeployment}-${own(role)}`,
+  };
+}
+
+/** Every name `hostNames` gives, for tests that two deployments never share one. */
+export function allHostNames(names: HostNames): string[] {
+  const { slots, builtImage, ...single } = names;
+  return [
+    ...Object.values(slots),
+    ...Object.values(single),
+    ...slotColours.map((colour) => builtImage(roles.slotImage(colour))),
+    builtImage(roles.migrationImage),
+  ];
+}
+
+/**
+ * Whether the resource named `name` is the one of `role` in its deployment: `<deployment>-<role>`,
+ * or `<role>` in a stack from before deployments had names. Policies, which see one resource at a
+ * time, find resources this way.
+ */
+export function hasRole(name: string, role: string): boolean {
+  return name === role || name.endsWith(`-${role}`);
+}
+
+/** The slot an AppSlot component stands for, by its Pulumi name. */
+export function slotColourOfName(name: string): SlotColour | undefined {
+  return slotColours.find((colour) => hasRole(name, roles.slot(colour)));
+}
