@@ -46,7 +46,10 @@ const clockTicksPerSecond = 100;
 const njsModule = "/usr/lib/nginx/modules/ngx_http_js_module.so";
 
 /** Blue and green as one small nginx: a health answer with the version, and a named page. */
-async function startSlots(): Promise<{ upstreams: Record<SlotColour, string>; stop(): Promise<void> }> {
+export async function startSlots(): Promise<{
+  upstreams: Record<SlotColour, string>;
+  stop(): Promise<void>;
+}> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-slots-"));
   const ports = { blue: await freePort(), green: await freePort() };
   const server = (colour: SlotColour) => [

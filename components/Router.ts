@@ -135,6 +135,7 @@ export class Router extends pulumi.ComponentResource {
         stateDir: containerNginxMain.stateDir,
         files,
         secretFiles,
+        workerUser: containerNginxMain.user,
         activeSlot: args.activeSlot,
         canaryWeight: args.canaryWeight,
         checkHost: "127.0.0.1",

@@ -63,7 +63,9 @@ export const mutationTargets: readonly MutationTarget[] = [
       "renderRouterSite",
       "renderRouterFiles",
       "renderTlsFiles",
+      "filesHash",
       "generationId",
+      "certificateId",
       "forGeneration",
       "idleSlot",
       "bucketSlot",
@@ -74,6 +76,12 @@ export const mutationTargets: readonly MutationTarget[] = [
     ],
     tests: ["test/unit/nginxConfig.test.ts"],
   },
+  {
+    name: "certificatePair",
+    module: "components/providers/certificatePair.ts",
+    tests: ["test/unit/routerInputs.test.ts"],
+  },
+  { name: "names", module: "infra/names.ts", tests: ["test/unit/names.test.ts"] },
   {
     name: "configRules",
     module: "infra/config.ts",

@@ -2,9 +2,10 @@
  * NginxUpstream: what the router serves and where its traffic goes, applied to a running nginx
  * without dropping a request (see nginxConfig.ts for the mechanism and its measurements).
  *
- * An update applies a changed site generation (write beside the live one, `nginx -t` the whole
- * configuration, swap the `current` link, reload once), then moves traffic by swapping the
- * `live` link, then watches the router's check listener for the post-switch window. If the
+ * An update puts a new certificate in place first (written beside the live one, then the
+ * `certificate` link swapped: new handshakes get it, nothing reloads), applies a changed site
+ * generation (write beside the live one, `nginx -t` the whole configuration, swap the `current`
+ * link, reload once), then moves traffic by swapping the `live` link, then watches the router's check listener for the post-switch window. If the
  * router does not hold, everything the update changed is put back and the update fails, so
  * Pulumi's state and what is live agree. `read` reports the live pointer, so `pulumi refresh`
  * finds a switch made by hand.
@@ -13,7 +14,14 @@ import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../../infra/config";
 import { executorTarget, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
-import { describeTraffic, generationId, parseRoute, routeName, type Traffic } from "./nginxConfig";
+import {
+  certificateId,
+  describeTraffic,
+  generationId,
+  parseRoute,
+  routeName,
+  type Traffic,
+} from "./nginxConfig";
 import { type NginxUpstreamInputs, routerInputProblems } from "./routerInputs";
 import { undoingOnFailure } from "./routerRollback";
 import { RouterSession } from "./routerSession";
@@ -21,7 +29,7 @@ import { holdThroughRouter } from "./routerWatch";
 
 export type { NginxUpstreamInputs, RouterVerification } from "./routerInputs";
 
-/** State: the inputs but the files (the generation id stands for them), and what was verified. */
+/** State: the inputs but the files (the generation and certificate ids stand for them), and what was verified. */
 export interface NginxUpstreamOutputs extends Omit<
   NginxUpstreamInputs,
   "files" | "secretFiles" | "activeSlot"
@@ -30,6 +38,8 @@ export interface NginxUpstreamOutputs extends Omit<
   activeSlot: SlotColour | undefined;
   /** The live site generation. */
   generation: string | undefined;
+  /** The live certificate's id; absent without TLS. */
+  certificate?: string;
   /** When the router last held the post-switch window, and on which version. */
   verifiedAt: string;
   verifiedVersion: string;
@@ -53,15 +63,22 @@ const inputKeys = [
   "timeoutMs",
   "allowDegraded",
   "smokeChecks",
+  "workerUser",
 ] as const;
+
+/** The certificate the inputs ask for, by id; undefined without TLS. */
+function wantedCertificate(inputs: Pick<NginxUpstreamInputs, "secretFiles">): string | undefined {
+  return Object.keys(inputs.secretFiles).length > 0 ? certificateId(inputs.secretFiles) : undefined;
+}
 
 /** Applies the inputs to the router and verifies; on any failure puts back what it changed. */
 async function apply(
   inputs: NginxUpstreamInputs,
   olds: NginxUpstreamOutputs | undefined,
 ): Promise<NginxUpstreamOutputs> {
-  const id = generationId(inputs.files, inputs.secretFiles);
+  const id = generationId(inputs.files);
   const site = `sites/${id}`;
+  const certificate = wantedCertificate(inputs);
   const traffic: Traffic = { activeSlot: inputs.activeSlot, canaryWeight: inputs.canaryWeight };
   const log = (message: string) => process.stderr.write(`router ${inputs.stateDir}: ${message}\n`);
 
@@ -72,6 +89,8 @@ async function apply(
       const router = new RouterSession(executor, inputs, checkUrl);
       const before = await router.live();
       const siteChanged = before.site !== site;
+      const certificateChanged =
+        before.certificate !== (certificate ? `certificates/${certificate}` : undefined);
       const trafficChanged = before.route !== `routes/${routeName(traffic)}`;
       const previous = before.route ? parseRoute(before.route) : undefined;
       // A switch (not a canary weight, not a repair of the same slot) holds the previous slot as
@@ -79,12 +98,22 @@ async function apply(
       const switching =
         trafficChanged && previous !== undefined && previous.activeSlot !== traffic.activeSlot;
       const verifiedAt = await undoingOnFailure(router, before, async (moved) => {
+        const moveCertificate = async () => {
+          if (certificate) await router.stageCertificate(certificate, inputs.secretFiles);
+          moved.certificate = true;
+          await router.pointCertificate(certificate ? `certificates/${certificate}` : undefined);
+          log(certificate ? `new handshakes get certificate ${certificate}` : "no certificate is live");
+        };
+        // A new certificate goes first, so a site that starts serving TLS finds it; the last one
+        // goes only once the site that stops serving TLS is live.
+        if (certificateChanged && certificate) await moveCertificate();
         if (siteChanged) {
-          await router.stage(id, inputs.files, inputs.secretFiles);
+          await router.stage(id, inputs.files);
           log(`configuration ${id} passed nginx -t; reloading`);
           moved.site = true;
           await router.goLive(site);
         }
+        if (certificateChanged && !certificate) await moveCertificate();
         if (trafficChanged) {
           moved.traffic = true;
           await router.point(switching ? { ...traffic, fallback: true } : traffic);
@@ -102,12 +131,14 @@ async function apply(
         if (switching) await router.point(traffic);
         return verified;
       });
-      if (siteChanged) await router.prune(id);
+      if (siteChanged) await router.prune("sites", id);
+      if (certificateChanged) await router.prune("certificates", certificate);
 
       const { files: _files, secretFiles: _secretFiles, ...kept } = inputs;
       return {
         ...kept,
         generation: id,
+        ...(certificate ? { certificate } : {}),
         verifiedAt: verifiedAt ?? olds?.verifiedAt ?? "",
         verifiedVersion: verifiedAt ? inputs.expectedVersion : (olds?.verifiedVersion ?? ""),
       };
@@ -133,7 +164,8 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
 
   async diff(_id, olds, news) {
     const changes: string[] = [];
-    if (generationId(news.files, news.secretFiles) !== olds.generation) changes.push("files");
+    if (generationId(news.files) !== olds.generation) changes.push("files");
+    if (wantedCertificate(news) !== olds.certificate) changes.push("secretFiles");
     for (const key of inputKeys) {
       if (canonical(olds[key]) !== canonical(news[key])) changes.push(key);
     }
@@ -164,7 +196,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
     const traffic = live.route ? parseRoute(live.route) : undefined;
     // The engine refuses an undefined property ("Unexpected struct type"): a missing pointer or
     // site (a router that started without one) is a missing key, which the next diff sees.
-    const { activeSlot: _activeSlot, generation: _generation, ...kept } = state;
+    const { activeSlot: _activeSlot, generation: _generation, certificate: _certificate, ...kept } = state;
     return {
       id,
       props: {
@@ -172,6 +204,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
         canaryWeight: traffic?.canaryWeight ?? 0,
         ...(traffic ? { activeSlot: traffic.activeSlot } : {}),
         ...(live.site ? { generation: live.site.replace(/^sites\//, "") } : {}),
+        ...(live.certificate ? { certificate: live.certificate.replace(/^certificates\//, "") } : {}),
       } as NginxUpstreamOutputs,
     };
   },
@@ -192,6 +225,8 @@ export class NginxUpstream extends pulumi.dynamic.Resource {
   declare readonly canaryWeight: pulumi.Output<number>;
   /** The live site generation id. */
   declare readonly generation: pulumi.Output<string>;
+  /** The live certificate's id, without TLS none. */
+  declare readonly certificate: pulumi.Output<string | undefined>;
   /** When the router last held the post-switch window, and on which version. */
   declare readonly verifiedAt: pulumi.Output<string>;
   declare readonly verifiedVersion: pulumi.Output<string>;
@@ -206,6 +241,7 @@ export class NginxUpstream extends pulumi.dynamic.Resource {
         executor: pulumi.secret(args.executor),
         secretFiles: pulumi.secret(args.secretFiles),
         generation: undefined,
+        certificate: undefined,
         verifiedAt: undefined,
         verifiedVersion: undefined,
       },

@@ -26,12 +26,21 @@
  *   Debian's own package does not have (its user is www-data); `engine/images/nginx` builds
  *   that layout from Debian's nginx-light, and the real-engine tier runs this configuration in
  *   it. Tests on the host render their own `NginxMain` without a user.
- * - Configuration (upstream addresses, server name, TLS, headers) lives in a generation
+ * - Configuration (upstream addresses, server name, whether to serve TLS, headers) lives in a generation
  *   directory `sites/<id>` named by a hash of its content. A new one is written beside the live
  *   one, tested with `nginx -t` against a main configuration that includes it (the whole
  *   configuration nginx would load, main and site), and only then made live by renaming the
  *   `current` symlink over, followed by one reload. An unchanged configuration keeps its id,
  *   so nothing is reloaded.
+ *
+ * A certificate is neither. nginx reads it on every TLS handshake, because its path holds a
+ * variable (nginx >= 1.15.9), from `certificates/<id>` through the `certificate` symlink; a new
+ * one is written beside the live one, checked (the key matches the chain), and made live by one
+ * rename: new handshakes get it, established connections keep theirs, nothing reloads. A reload
+ * per certificate closed idle keep-alive connections, the loss the traffic pointer avoids. The
+ * price is reading and parsing the chain and key per handshake (not per request): measured by
+ * `npm run bench -- switch`, in the README. Workers read the files, so they belong to the worker
+ * user, 0600.
  */
 import { createHash } from "node:crypto";
 import type { SlotColour } from "../../infra/stackKeys";
@@ -76,6 +85,10 @@ export function routerLayout(stateDir: string) {
     current: `${stateDir}/current`,
     /** Site generations, `sites/<id>`. */
     sites: `${stateDir}/sites`,
+    /** Symlink to the live certificate directory. */
+    certificate: `${stateDir}/certificate`,
+    /** Certificate directories, `certificates/<id>`, each a chain and its key. */
+    certificates: `${stateDir}/certificates`,
   };
 }
 
@@ -131,7 +144,7 @@ export interface RouterSite {
    * verification, whatever the canary weight, the fallback and TLS.
    */
   listen: { address: string; http: number; https: number; check: number };
-  /** Whether to serve HTTPS (with `renderTlsFiles` in the generation) and redirect HTTP to it. */
+  /** Whether to serve HTTPS (with the live certificate: `renderTlsFiles`) and redirect HTTP to it. */
   tls: boolean;
   /** The state directory as nginx sees it (`NginxMain.stateDir`). */
   stateDir: string;
@@ -209,8 +222,7 @@ export const proxySettings = [
 
 /** The site: both upstreams, the bucket split, and the public and check servers. */
 export function renderRouterSite(site: RouterSite): string {
-  const live = routerLayout(site.stateDir).live;
-  const tlsDir = `${generationDirToken}/tls`;
+  const { live, certificate } = routerLayout(site.stateDir);
   // max_fails=0: a slot is never marked down by nginx; the pointer alone decides.
   const upstreams = (["blue", "green"] as const).flatMap((colour) => [
     `upstream ${upstreamNames[colour]} {`,
@@ -263,6 +275,8 @@ export function renderRouterSite(site: RouterSite): string {
     `    server_name ${site.serverName};`,
   ];
   if (site.tls) {
+    // A variable in the path makes nginx read the certificate per handshake (see the file comment).
+    lines.unshift(`map $ssl_server_name $switchyard_certificate {`, `    default ${certificate};`, "}", "");
     lines.push(
       ...headers,
       "    location / {",
@@ -274,8 +288,8 @@ export function renderRouterSite(site: RouterSite): string {
       // `listen ... http2` rather than `http2 on`: the latter needs nginx 1.25.1, Debian 12 ships 1.22.
       `    listen ${site.listen.address}:${site.listen.https} ssl http2 default_server;`,
       `    server_name ${site.serverName};`,
-      `    ssl_certificate ${tlsDir}/fullchain.pem;`,
-      `    ssl_certificate_key ${tlsDir}/privkey.pem;`,
+      `    ssl_certificate $switchyard_certificate/${certificateFiles.chain};`,
+      `    ssl_certificate_key $switchyard_certificate/${certificateFiles.key};`,
       "    ssl_protocols TLSv1.2 TLSv1.3;",
       "    ssl_session_cache shared:switchyard_tls:10m;",
       '    add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;',
@@ -337,22 +351,35 @@ export function renderRouterFiles(main: NginxMain, site: RouterSite): Record<str
   return { [siteFile]: renderRouterSite(site), [testMainFile]: renderNginxMain(main, generationDirToken) };
 }
 
-/** The secret files of a TLS site generation (the stack keeps both the chain and the key secret). */
+/** The files of a certificate directory. */
+export const certificateFiles = { chain: "fullchain.pem", key: "privkey.pem" } as const;
+
+/** A certificate directory's files (the stack keeps both the chain and the key secret). */
 export function renderTlsFiles(tls: { certificate: string; key: string }): Record<string, string> {
-  return { "tls/fullchain.pem": tls.certificate, "tls/privkey.pem": tls.key };
+  return { [certificateFiles.chain]: tls.certificate, [certificateFiles.key]: tls.key };
 }
 
-/**
- * The generation id: a hash of every file, secret ones included (a rotated key is a new
- * generation). It names a directory, so it reveals no more than any hash of a long key.
- */
-export function generationId(files: Record<string, string>, secretFiles: Record<string, string>): string {
+function filesHash(...bags: Record<string, string>[]): string {
   const hash = createHash("sha256");
-  for (const bag of [files, secretFiles]) {
+  for (const bag of bags) {
     for (const name of Object.keys(bag).sort()) hash.update(`${name}\0${bag[name]}\0`);
     hash.update("\0");
   }
   return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * The generation id: a hash of its files. (The empty second bag is where certificates were
+ * hashed before they left the generation: it keeps the ids of sites without TLS, so an upgrade
+ * reloads none of them.)
+ */
+export function generationId(files: Record<string, string>): string {
+  return filesHash(files, {});
+}
+
+/** The certificate id, a hash of the chain and the key: it names a directory, and reveals no more than any hash of a long key. */
+export function certificateId(tlsFiles: Record<string, string>): string {
+  return filesHash(tlsFiles);
 }
 
 /** `text` with the generation directory in place of the token. */
@@ -438,12 +465,12 @@ export function routeEntries(traffic: Traffic): string[] {
  * nothing is interpolated into them.
  */
 export const routerCommands = {
-  /** Prints `live=<target>` and `current=<target>`; empty targets when absent. */
+  /** Prints `live=<target>`, `current=<target>` and `certificate=<target>`; empty targets when absent. */
   readPointers(stateDir: string): string[] {
     return [
       "sh",
       "-c",
-      'cd "$1" 2>/dev/null || exit 0; printf "live=%s\\ncurrent=%s\\n" "$(readlink live)" "$(readlink current)"',
+      'cd "$1" 2>/dev/null || exit 0; printf "live=%s\\ncurrent=%s\\ncertificate=%s\\n" "$(readlink live)" "$(readlink current)" "$(readlink certificate)"',
       "sh",
       stateDir,
     ];
@@ -452,6 +479,24 @@ export const routerCommands = {
   /** Writes stdin to `path` (creating its directory); `umask` 077 for secrets. */
   writeFile(path: string, umask: "022" | "077"): string[] {
     return ["sh", "-c", 'umask "$2" && mkdir -p "${1%/*}" && cat > "$1"', "sh", path, umask];
+  },
+
+  /**
+   * Writes stdin to `path`, 0600 in a 0700 directory, both owned by `owner` (nginx's worker user,
+   * which reads it per handshake) when given; the directories above stay open to traverse.
+   */
+  writeWorkerSecret(path: string, owner: string | undefined): string[] {
+    const script = [
+      "set -e",
+      'dir="${1%/*}"',
+      '(umask 022 && mkdir -p "${dir%/*}")',
+      "umask 077",
+      'mkdir -p "$dir"',
+      'cat > "$1.new"',
+      'if [ -n "$2" ]; then chown "$2" "$dir" "$1.new"; fi',
+      'mv -f "$1.new" "$1"',
+    ].join("\n");
+    return ["sh", "-c", script, "sh", path, owner ?? ""];
   },
 
   /**
@@ -476,8 +521,12 @@ export const routerCommands = {
     return ["sh", "-c", script, "sh", stateDir, routeName(traffic), ...routeEntries(traffic)];
   },
 
-  /** Points `link` (`live` or `current`) at `target` atomically, or removes it when `target` is undefined. */
-  pointLink(stateDir: string, link: "live" | "current", target: string | undefined): string[] {
+  /** Points `link` atomically at `target`, or removes it when `target` is undefined. */
+  pointLink(
+    stateDir: string,
+    link: "live" | "current" | "certificate",
+    target: string | undefined,
+  ): string[] {
     if (target === undefined) return ["rm", "-f", `${stateDir}/${link}`];
     return [
       "sh",
@@ -490,15 +539,16 @@ export const routerCommands = {
     ];
   },
 
-  /** Removes every site generation but `keep`. */
-  pruneSites(stateDir: string, keep: string): string[] {
+  /** Removes every site generation (`sites`) or certificate (`certificates`) directory but `keep`. */
+  prune(stateDir: string, kind: "sites" | "certificates", keep: string | undefined): string[] {
     return [
       "sh",
       "-c",
-      'cd "$1/sites" 2>/dev/null || exit 0; for d in *; do [ "$d" = "$2" ] || rm -rf "$d"; done',
+      'cd "$1/$2" 2>/dev/null || exit 0; for d in *; do [ "$d" = "$3" ] || rm -rf "$d"; done',
       "sh",
       stateDir,
-      keep,
+      kind,
+      keep ?? "",
     ];
   },
 
@@ -522,7 +572,7 @@ export const routerCommands = {
 
   /** Removes everything switchyard keeps in the state directory. */
   removeState(stateDir: string): string[] {
-    const { live, current, routes, sites } = routerLayout(stateDir);
-    return ["rm", "-rf", live, current, routes, sites];
+    const { live, current, routes, sites, certificate, certificates } = routerLayout(stateDir);
+    return ["rm", "-rf", live, current, routes, sites, certificate, certificates];
   },
 };

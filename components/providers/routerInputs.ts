@@ -6,7 +6,8 @@ import type { SlotColour } from "../../infra/config";
 import { type ExecutorSpec, executorSpecProblems } from "./executor";
 import { type GateSpec, gateSpecProblems, type SmokeCheck } from "./healthGate";
 import { hostReason, type InputProblem, isHost, isKnown, isPort, portReason } from "./inputs";
-import { siteFile, testMainFile } from "./nginxConfig";
+import { certificatePairProblems } from "./certificatePair";
+import { certificateFiles, siteFile, testMainFile } from "./nginxConfig";
 
 /** The post-switch check, through the router's check listener (which serves the pointer's active slot). */
 export interface RouterVerification {
@@ -48,8 +49,13 @@ export interface NginxUpstreamInputs extends RouterVerification {
   stateDir: string;
   /** The site generation: `renderRouterFiles(...)`. */
   files: Record<string, string>;
-  /** `renderTlsFiles(...)`, or `{}`: kept secret, written with mode 0600. */
+  /**
+   * The certificate: `renderTlsFiles(...)`, or `{}` without TLS. Kept secret, and written outside
+   * the generation, 0600, where workers read it per handshake: changing it reloads nothing.
+   */
   secretFiles: Record<string, string>;
+  /** The user nginx's workers run as, which must read the certificate's key; none when nginx runs unprivileged. */
+  workerUser?: string;
   activeSlot: SlotColour;
   /** Percent of requests for the idle slot. */
   canaryWeight: number;
@@ -81,6 +87,22 @@ function filesProblems(property: string, files: unknown, required: string[]): In
     if (!(name in files)) problems.push({ property, reason: `must contain ${name} (renderRouterFiles)` });
   }
   return problems;
+}
+
+/** The certificate's files: none, or a chain and its key that belong together. */
+function certificateProblems(files: unknown): InputProblem[] {
+  if (!files || typeof files !== "object" || Object.keys(files).length === 0) return [];
+  const bag = files as Record<string, unknown>;
+  const expected: string[] = [certificateFiles.chain, certificateFiles.key];
+  const names = Object.keys(bag).sort();
+  if (names.join() !== [...expected].sort().join())
+    return [
+      { property: "secretFiles", reason: `expected exactly ${expected.join(" and ")} (renderTlsFiles)` },
+    ];
+  const chain = bag[certificateFiles.chain];
+  const key = bag[certificateFiles.key];
+  if (typeof chain !== "string" || typeof key !== "string") return [];
+  return certificatePairProblems(chain, key).map((reason) => ({ property: "secretFiles", reason }));
 }
 
 /** What the watch checks through the router, as a gate: one try is judged as a gate judges it. */
@@ -130,7 +152,12 @@ export function routerInputProblems(news: NginxUpstreamInputs): InputProblem[] {
       });
   }
   problems.push(...filesProblems("files", news.files, [siteFile, testMainFile]));
-  problems.push(...filesProblems("secretFiles", news.secretFiles, []));
+  problems.push(
+    ...filesProblems("secretFiles", news.secretFiles, []),
+    ...certificateProblems(news.secretFiles),
+  );
+  if (news.workerUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(news.workerUser))
+    problems.push({ property: "workerUser", reason: "expected a user name such as nginx" });
   if (news.activeSlot !== "blue" && news.activeSlot !== "green")
     problems.push({
       property: "activeSlot",

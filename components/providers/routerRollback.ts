@@ -1,6 +1,6 @@
 /**
  * The rollback of a failed router update: the links it moved (`current`, the live site
- * generation; `live`, the traffic pointer) go back where they were, and the error says what
+ * generation; `live`, the traffic pointer; `certificate`) go back where they were, and the error says what
  * failed and what was put back, so Pulumi's state and what is live agree.
  */
 import { errorMessage, providerError } from "./inputs";
@@ -11,6 +11,7 @@ import type { Live, RouterSession } from "./routerSession";
 export interface Moved {
   site: boolean;
   traffic: boolean;
+  certificate: boolean;
 }
 
 /**
@@ -23,11 +24,11 @@ export async function undoingOnFailure<T>(
   before: Live,
   work: (moved: Moved) => Promise<T>,
 ): Promise<T> {
-  const moved: Moved = { site: false, traffic: false };
+  const moved: Moved = { site: false, traffic: false, certificate: false };
   try {
     return await work(moved);
   } catch (error) {
-    if (!moved.site && !moved.traffic) throw error;
+    if (!moved.site && !moved.traffic && !moved.certificate) throw error;
     const name = error instanceof Error ? error.name : "RouterSwitchFailed";
     let undone: string;
     try {
@@ -52,6 +53,10 @@ async function putBack(router: RouterSession, before: Live, moved: Moved): Promi
     done.push(
       before.site ? "the previous configuration is live again" : "no configuration is live, as before",
     );
+  }
+  if (moved.certificate) {
+    await router.pointCertificate(before.certificate);
+    done.push("new handshakes get the previous certificate again");
   }
   return done.join("; ");
 }

@@ -17,12 +17,14 @@ import {
 import { firstPollDelayMs, pollUntil } from "./poll";
 import type { NginxUpstreamInputs } from "./routerInputs";
 
-/** What is live on the router: the targets of its two links. */
+/** What is live on the router: the targets of its three links. */
 export interface Live {
   /** `routes/<name>`, or undefined without a pointer. */
   route: string | undefined;
   /** `sites/<id>`, or undefined before the first site. */
   site: string | undefined;
+  /** `certificates/<id>`, or undefined without TLS. */
+  certificate: string | undefined;
 }
 
 const commandTimeoutMs = 60_000;
@@ -33,7 +35,10 @@ const reloadTimeoutMs = 15_000;
 export class RouterSession {
   constructor(
     private readonly executor: Executor,
-    private readonly inputs: Pick<NginxUpstreamInputs, "exec" | "nginx" | "mainConfig" | "stateDir">,
+    private readonly inputs: Pick<
+      NginxUpstreamInputs,
+      "exec" | "nginx" | "mainConfig" | "stateDir" | "workerUser"
+    >,
     private readonly checkUrl: string,
   ) {}
 
@@ -61,17 +66,14 @@ export class RouterSession {
       const target = line?.slice(key.length + 1).trim();
       return target ? target : undefined;
     };
-    return { route: value("live"), site: value("current") };
+    return { route: value("live"), site: value("current"), certificate: value("certificate") };
   }
 
   /** Writes a generation, has nginx test it whole; on refusal removes it and fails with nginx's words. */
-  async stage(id: string, files: Record<string, string>, secretFiles: Record<string, string>): Promise<void> {
+  async stage(id: string, files: Record<string, string>): Promise<void> {
     const dir = `${routerLayout(this.inputs.stateDir).sites}/${id}`;
     for (const [name, content] of Object.entries(files)) {
       await this.run(routerCommands.writeFile(`${dir}/${name}`, "022"), forGeneration(content, dir));
-    }
-    for (const [name, content] of Object.entries(secretFiles)) {
-      await this.run(routerCommands.writeFile(`${dir}/${name}`, "077"), content);
     }
     const test = await this.nginx(["-t", "-c", `${dir}/${testMainFile}`]);
     if (test.exitCode !== 0) {
@@ -113,6 +115,19 @@ export class RouterSession {
     });
   }
 
+  /** Writes a certificate directory beside the live one, for the worker user to read. */
+  async stageCertificate(id: string, files: Record<string, string>): Promise<void> {
+    const dir = `${routerLayout(this.inputs.stateDir).certificates}/${id}`;
+    for (const [name, content] of Object.entries(files)) {
+      await this.run(routerCommands.writeWorkerSecret(`${dir}/${name}`, this.inputs.workerUser), content);
+    }
+  }
+
+  /** Makes `certificate` (`certificates/<id>`, or none) the one new handshakes get. */
+  pointCertificate(certificate: string | undefined) {
+    return this.run(routerCommands.pointLink(this.inputs.stateDir, "certificate", certificate));
+  }
+
   point(traffic: Traffic) {
     return this.run(routerCommands.pointTraffic(this.inputs.stateDir, traffic));
   }
@@ -121,12 +136,12 @@ export class RouterSession {
     return this.run(routerCommands.pointLink(this.inputs.stateDir, "live", route));
   }
 
-  /** Removes the generations but the live one (`id`). */
-  prune(id: string) {
-    return this.run(routerCommands.pruneSites(this.inputs.stateDir, id));
+  /** Removes the site generations or certificates but the live one (`id`). */
+  prune(kind: "sites" | "certificates", id: string | undefined) {
+    return this.run(routerCommands.prune(this.inputs.stateDir, kind, id));
   }
 
-  /** Removes the state directory's contents: pointer, routes and generations. */
+  /** Removes the state directory's contents: pointer, routes, generations and certificates. */
   removeState() {
     return this.run(routerCommands.removeState(this.inputs.stateDir));
   }

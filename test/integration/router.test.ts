@@ -2,7 +2,7 @@
  * The router's rendered configuration against Debian's real nginx, applied the way the
  * NginxUpstream provider applies it: every variant passes `nginx -t` (staged and once live),
  * each request bucket goes where the traffic pointer says, no pointer means 503, and TLS
- * serves the generation's certificate.
+ * serves the live certificate, which a rotation replaces without a reload or a lost request.
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -28,6 +28,7 @@ import {
   testConfig,
   updateRouter,
 } from "../support/nginx";
+import { HttpsLoad, peerCertificate } from "../support/https";
 import { httpGet } from "../support/process";
 
 const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
@@ -240,17 +241,19 @@ describe("router configuration against real nginx", () => {
     assert.equal(read?.props?.activeSlot, undefined, "refresh sees that no slot gets traffic");
   });
 
-  it("serves HTTPS with the generation's certificate, security headers, and redirects plain HTTP", async () => {
+  it("serves HTTPS with the live certificate, security headers, and redirects plain HTTP", async () => {
     router = await TestRouter.start();
     const tls = await selfSignedCertificate();
     const applied = await createRouter(router.inputs(choice({ tls })));
     const keyFile = path.join(
       router.prefix.main.stateDir,
-      "sites",
-      applied.outs.generation ?? "",
-      "tls/privkey.pem",
+      "certificates",
+      applied.outs.certificate ?? "",
+      "privkey.pem",
     );
     assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.dirname(keyFile)).mode & 0o777, 0o700);
+    if (process.getuid?.() === 0) assert.notEqual(fs.statSync(keyFile).uid, 0, "the workers' user owns it");
 
     const secure = await new Promise<{
       status: number;
@@ -290,5 +293,52 @@ describe("router configuration against real nginx", () => {
       assert.equal(response.headers["x-frame-options"], "DENY", url);
       assert.equal(response.headers["referrer-policy"], "strict-origin-when-cross-origin", url);
     }
+  });
+
+  it("rotates the certificate under HTTPS keep-alive load without a reload or a lost request", async () => {
+    router = await TestRouter.start();
+    const https443 = `https://127.0.0.1:${router.listen.https}/`;
+    let applied = await createRouter(router.inputs(choice({ tls: await selfSignedCertificate() })));
+    const workers = router.workerPids();
+    const load = new HttpsLoad(https443, 8);
+    const rotations = 20;
+    try {
+      for (let rotation = 0; rotation < rotations; rotation++) {
+        const tls = await selfSignedCertificate();
+        applied = await updateRouter(applied, router.inputs(choice({ tls })));
+        assert.equal(
+          (await peerCertificate(https443)).trim(),
+          tls.certificate.trim(),
+          `rotation ${rotation}`,
+        );
+      }
+    } finally {
+      await load.stop();
+    }
+    assert.deepEqual(load.failures, [], "no request failed");
+    assert.ok(load.answered > rotations * 10, `requests answered: ${load.answered}`);
+    assert.deepEqual(router.workerPids(), workers, "the same workers: nginx never reloaded");
+    const kept = fs.readdirSync(path.join(router.prefix.main.stateDir, "certificates"));
+    assert.deepEqual(
+      kept,
+      [applied.outs.certificate],
+      "older certificates are removed once the new one is live",
+    );
+  });
+
+  it("refuses a key that does not match its chain before anything changes", async () => {
+    router = await TestRouter.start();
+    const tls = await selfSignedCertificate();
+    const applied = await createRouter(router.inputs(choice({ tls })));
+    const mismatched = router.inputs(choice({ tls: { ...tls, key: (await selfSignedCertificate()).key } }));
+    const checkedInputs = await nginxUpstreamProvider.check?.(applied.outs as never, mismatched);
+    assert.deepEqual(
+      checkedInputs?.failures?.map((failure) => [failure.property, failure.reason]),
+      [["secretFiles", "the key does not belong to the chain's first certificate"]],
+    );
+    assert.equal(
+      (await peerCertificate(`https://127.0.0.1:${router.listen.https}/`)).trim(),
+      tls.certificate.trim(),
+    );
   });
 });

@@ -190,6 +190,8 @@ export class TestRouter {
       stateDir: this.prefix.main.stateDir,
       files: renderRouterFiles(this.prefix.main, site),
       secretFiles: choice.tls ? renderTlsFiles(choice.tls) : {},
+      // Started as root without a `user` directive, nginx runs its workers as nobody.
+      ...(process.getuid?.() === 0 ? { workerUser: "nobody" } : {}),
       activeSlot: choice.activeSlot,
       canaryWeight: choice.canaryWeight,
       checkHost: "127.0.0.1",

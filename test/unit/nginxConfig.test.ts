@@ -21,6 +21,7 @@ import {
   renderRouterFiles,
   renderRouterSite,
   renderTlsFiles,
+  certificateId,
   routeEntries,
   routeName,
   routerLayout,
@@ -324,7 +325,15 @@ describe("nginx configuration", () => {
         const servers = s.tls ? ["server", "server", "server"] : ["server", "server"];
         assert.deepEqual(
           config.map((d) => d.name),
-          ["upstream", "upstream", "upstream", "upstream", "split_clients", ...servers],
+          [
+            ...(s.tls ? ["map"] : []),
+            "upstream",
+            "upstream",
+            "upstream",
+            "upstream",
+            "split_clients",
+            ...servers,
+          ],
         );
       }
     });
@@ -484,7 +493,7 @@ describe("nginx configuration", () => {
       }
     });
 
-    it("with TLS, redirects plain HTTP with 308 and serves HTTPS with HSTS and the generation's certificate", () => {
+    it("with TLS, redirects plain HTTP with 308 and serves HTTPS with HSTS and the live certificate", () => {
       const config = parseConfig(forGeneration(renderRouterSite(tlsSite), generationDir));
       for (const files of [pointerFiles({ activeSlot: "blue", canaryWeight: 0 }), pointerFiles(undefined)]) {
         for (const path of ["/", "/orders?page=2"]) {
@@ -508,8 +517,8 @@ describe("nginx configuration", () => {
         "default_server",
       ]);
       assert.deepEqual(argsOf(https, "server_name"), ["api.example.com", "www.example.com"]);
-      assert.deepEqual(argsOf(https, "ssl_certificate"), [`${generationDir}/tls/fullchain.pem`]);
-      assert.deepEqual(argsOf(https, "ssl_certificate_key"), [`${generationDir}/tls/privkey.pem`]);
+      assert.deepEqual(argsOf(https, "ssl_certificate"), ["$switchyard_certificate/fullchain.pem"]);
+      assert.deepEqual(argsOf(https, "ssl_certificate_key"), ["$switchyard_certificate/privkey.pem"]);
       assert.deepEqual(argsOf(https, "ssl_protocols"), ["TLSv1.2", "TLSv1.3"]);
       assert.deepEqual(argsOf(https, "ssl_session_cache"), ["shared:switchyard_tls:10m"]);
       const files = pointerFiles({ activeSlot: "green", canaryWeight: 0 });
@@ -592,27 +601,36 @@ describe("nginx configuration", () => {
   });
 
   describe("site generations", () => {
-    it("keeps the pointer, routes and generations where the provider's commands look for them", () => {
+    it("keeps the pointer, routes, generations and certificates where the provider's commands look for them", () => {
       assert.deepEqual(routerLayout(stateDir), {
         live: `${stateDir}/live`,
         routes: `${stateDir}/routes`,
         current: `${stateDir}/current`,
         sites: `${stateDir}/sites`,
+        certificate: `${stateDir}/certificate`,
+        certificates: `${stateDir}/certificates`,
       });
     });
 
-    it("puts the TLS certificate and key where the HTTPS server reads them", () => {
+    it("reads the certificate and key through the certificate link, per handshake (a variable path)", () => {
       const files = renderTlsFiles({ certificate: "CERTIFICATE", key: "KEY" });
-      const https = serverOn(parseConfig(forGeneration(renderRouterSite(tlsSite), generationDir)), 8443);
-      const relative = (directive: string) => {
-        const file = argsOf(https, directive)[0];
-        assert.ok(file.startsWith(`${generationDir}/`), `${file} is in the generation directory`);
-        return file.slice(generationDir.length + 1);
+      const site = parseConfig(forGeneration(renderRouterSite(tlsSite), generationDir));
+      const map = only(site, "map");
+      assert.deepEqual(map.args, ["$ssl_server_name", "$switchyard_certificate"]);
+      assert.deepEqual(argsOf(blockOf(map), "default"), [routerLayout(stateDir).certificate]);
+      const https = serverOn(site, 8443);
+      const read = (directive: string) => {
+        const [file] = argsOf(https, directive);
+        assert.ok(file.startsWith("$switchyard_certificate/"), `${directive} ${file} holds the variable`);
+        return file.slice("$switchyard_certificate/".length);
       };
       assert.deepEqual(files, {
-        [relative("ssl_certificate")]: "CERTIFICATE",
-        [relative("ssl_certificate_key")]: "KEY",
+        [read("ssl_certificate")]: "CERTIFICATE",
+        [read("ssl_certificate_key")]: "KEY",
       });
+      assert.ok(
+        !Object.values(renderRouterFiles(main, tlsSite)).some((text) => text.includes("CERTIFICATE")),
+      );
     });
 
     it("puts the generation directory everywhere the token stands", () => {
@@ -628,52 +646,29 @@ describe("nginx configuration", () => {
     });
 
     it("names a generation by 16 hex digits, the same across releases and whatever the key order", () => {
-      // A new hashing scheme would rename every unchanged generation, and reload every router.
-      const id = generationId({ "site.conf": "server {}" }, { "tls/privkey.pem": "KEY" });
-      assert.equal(id, "6b6d8fb8f844514e");
+      // A new hashing scheme would rename every unchanged generation, and reload every router: this
+      // is the id the scheme from before certificates left the generation gave this site.
+      assert.equal(generationId({ "site.conf": "server {}" }), "3bbc486ad2bc6da3");
       fc.assert(
-        fc.property(
-          fc.dictionary(fileName, fc.string(), { minKeys: 2 }),
-          fc.dictionary(fileName, fc.string()),
-          (files, secretFiles) => {
-            const reversed = (bag: Record<string, string>) =>
-              Object.fromEntries(Object.entries(bag).reverse());
-            const original = generationId(files, secretFiles);
-            assert.match(original, /^[0-9a-f]{16}$/);
-            assert.equal(generationId(reversed(files), reversed(secretFiles)), original);
-          },
-        ),
+        fc.property(fc.dictionary(fileName, fc.string(), { minKeys: 2 }), (files) => {
+          const reversed = Object.fromEntries(Object.entries(files).reverse());
+          assert.match(generationId(files), /^[0-9a-f]{16}$/);
+          assert.equal(generationId(reversed), generationId(files));
+          assert.match(certificateId(files), /^[0-9a-f]{16}$/);
+          assert.equal(certificateId(reversed), certificateId(files));
+        }),
       );
     });
 
-    it("makes a new generation when any file or secret file changes, appears, or moves between them", () => {
-      const bags = fc.tuple(fc.dictionary(fileName, fc.string()), fc.dictionary(fileName, fc.string()));
-      fc.assert(
-        fc.property(
-          bags,
-          fc.integer({ min: 0, max: 1 }),
-          fileName,
-          fc.string(),
-          (pair, which, file, content) => {
-            fc.pre(pair[which][file] !== content);
-            const changed: [Record<string, string>, Record<string, string>] = [
-              { ...pair[0] },
-              { ...pair[1] },
-            ];
-            changed[which][file] = content;
-            assert.notEqual(generationId(...changed), generationId(...pair));
-          },
-        ),
-      );
-      fc.assert(
-        fc.property(bags, fileName, fc.string(), ([files, secretFiles], file, content) => {
-          fc.pre(!(file in files) && !(file in secretFiles));
-          assert.notEqual(
-            generationId({ ...files, [file]: content }, secretFiles),
-            generationId(files, { ...secretFiles, [file]: content }),
-          );
-        }),
-      );
+    it("makes a new generation or certificate id when any file changes or appears", () => {
+      for (const id of [generationId, certificateId]) {
+        fc.assert(
+          fc.property(fc.dictionary(fileName, fc.string()), fileName, fc.string(), (files, file, content) => {
+            fc.pre(files[file] !== content);
+            assert.notEqual(id({ ...files, [file]: content }), id(files));
+          }),
+        );
+      }
     });
   });
 

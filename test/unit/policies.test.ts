@@ -552,7 +552,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
           setProperty(upstream, "files", { ...property<object>(upstream, "files"), ...secretFiles });
           setProperty(upstream, "secretFiles", {});
         },
-        says: /the private key travels as the plain file tls\/privkey\.pem/,
+        says: /the private key travels as the plain file privkey\.pem/,
       },
     ],
     passes: [

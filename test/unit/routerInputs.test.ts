@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { certificatePairProblems } from "../../components/providers/certificatePair";
 import { checked, unknownValue } from "../../components/providers/inputs";
-import { siteFile, testMainFile } from "../../components/providers/nginxConfig";
+import { renderTlsFiles, siteFile, testMainFile } from "../../components/providers/nginxConfig";
+import { selfSignedCertificate } from "../support/nginx";
 import {
   type NginxUpstreamInputs,
   routerInputProblems,
@@ -82,6 +84,43 @@ describe("router inputs", () => {
     assert.deepEqual(properties({ ...inputs, secretFiles: [] as unknown as Record<string, string> }), [
       "secretFiles",
     ]);
+  });
+
+  it("takes a chain and the key that belongs to it, and names what is wrong with others without quoting them", async () => {
+    const tls = await selfSignedCertificate();
+    const other = await selfSignedCertificate();
+    const withFiles = (secretFiles: Record<string, string>) =>
+      routerInputProblems({ ...inputs, secretFiles, workerUser: "nginx" });
+    assert.deepEqual(withFiles(renderTlsFiles(tls)), []);
+    const refused: [Record<string, string>, RegExp][] = [
+      [
+        renderTlsFiles({ ...tls, key: other.key }),
+        /the key does not belong to the chain's first certificate/,
+      ],
+      [renderTlsFiles({ ...tls, certificate: "not a certificate" }), /holds no PEM certificate/],
+      [
+        renderTlsFiles({ ...tls, key: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" }),
+        /not an unencrypted PEM private key/,
+      ],
+      [{ "fullchain.pem": tls.certificate }, /expected exactly fullchain.pem and privkey.pem/],
+    ];
+    for (const [files, reason] of refused) {
+      const problems = withFiles(files);
+      assert.deepEqual(
+        problems.map((p) => p.property),
+        ["secretFiles"],
+      );
+      assert.match(problems[0].reason, reason);
+      assert.ok(!problems[0].reason.includes("PRIVATE KEY") && !problems[0].reason.includes("MII"));
+    }
+    assert.deepEqual(properties({ ...inputs, workerUser: "nginx; rm" }), ["workerUser"]);
+    const inTwoDays = new Date(Date.now() + 2 * 86_400_000);
+    assert.deepEqual(
+      certificatePairProblems(tls.certificate, tls.key, inTwoDays).map((reason) =>
+        reason.replace(/\(.*\)/, ""),
+      ),
+      ["the certificate expired "],
+    );
   });
 
   it("leaves what a preview does not know yet for the update, a file's content included", () => {

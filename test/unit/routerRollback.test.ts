@@ -11,6 +11,9 @@ function fakeRouter(fail?: string) {
       calls.push(`route ${route}`);
       if (fail) throw new Error(fail);
     },
+    async pointCertificate(certificate: string | undefined) {
+      calls.push(`certificate ${certificate}`);
+    },
     async goLive(site: string | undefined) {
       calls.push(`site ${site}`);
     },
@@ -18,7 +21,7 @@ function fakeRouter(fail?: string) {
   return { router, calls };
 }
 
-const before: Live = { route: "routes/blue-0", site: "sites/abc" };
+const before: Live = { route: "routes/blue-0", site: "sites/abc", certificate: "certificates/c1" };
 
 describe("undoingOnFailure", () => {
   it("gives back what the work returned, touching nothing", async () => {
@@ -57,13 +60,35 @@ describe("undoingOnFailure", () => {
     assert.deepEqual(calls, ["route routes/blue-0", "site sites/abc"]);
   });
 
+  it("puts the previous certificate back after the site, so handshakes never lack one", async () => {
+    const { router, calls } = fakeRouter();
+    await assert.rejects(
+      undoingOnFailure(router, before, async (moved) => {
+        moved.certificate = true;
+        moved.site = true;
+        throw providerError("NginxReloadFailed", "nginx -s reload failed");
+      }),
+      {
+        name: "NginxReloadFailed",
+        message:
+          "nginx -s reload failed. Switched back: the previous configuration is live again; " +
+          "new handshakes get the previous certificate again.",
+      },
+    );
+    assert.deepEqual(calls, ["site sites/abc", "certificate certificates/c1"]);
+  });
+
   it("says when putting back failed too", async () => {
     const { router } = fakeRouter("no such container");
     await assert.rejects(
-      undoingOnFailure(router, { route: undefined, site: undefined }, async (moved) => {
-        moved.traffic = true;
-        throw new Error("timed out");
-      }),
+      undoingOnFailure(
+        router,
+        { route: undefined, site: undefined, certificate: undefined },
+        async (moved) => {
+          moved.traffic = true;
+          throw new Error("timed out");
+        },
+      ),
       { name: "Error", message: "timed out; putting the router back failed too: no such container" },
     );
   });

@@ -1,0 +1,31 @@
+/**
+ * What is wrong with a certificate chain and its key. nginx reads them per handshake (see
+ * nginxConfig.ts), so `nginx -t` never sees them: a key that does not match its chain would
+ * otherwise surface as failed handshakes after the certificate went live. No message quotes
+ * either file.
+ */
+import { createPrivateKey, X509Certificate } from "node:crypto";
+
+const pemCertificate = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+export function certificatePairProblems(chain: string, key: string, now = new Date()): string[] {
+  const [first] = chain.match(pemCertificate) ?? [];
+  if (first === undefined) return ["the certificate chain holds no PEM certificate"];
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(first);
+  } catch {
+    return ["the chain's first certificate does not parse"];
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    return ["the key is not an unencrypted PEM private key"];
+  }
+  const problems: string[] = [];
+  if (!leaf.checkPrivateKey(privateKey))
+    problems.push("the key does not belong to the chain's first certificate");
+  if (new Date(leaf.validTo) <= now) problems.push(`the certificate expired (${leaf.validTo})`);
+  return problems;
+}
