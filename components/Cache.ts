@@ -1,18 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { type ContainerResources, containerImage, containerLimits, type NamedContainer } from "./containers";
+import { containerImage, containerLimits, type PrivateService } from "./containers";
 
-export interface CacheArgs extends NamedContainer {
+export interface CacheArgs extends PrivateService {
   /** Redis image reference. */
   image: string;
   /** Named volume for `/data` (append-only file); `null` keeps the cache in memory only. */
   volume: string | null;
-  /** Keep the volume when the stack is destroyed (outside development; a dev stack goes whole). */
-  keepVolume: boolean;
-  resources: ContainerResources;
-  /** Private network the cache joins; it publishes no port. */
-  network: pulumi.Input<string>;
 }
 
 /**

@@ -1,31 +1,25 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { type ContainerResources, containerImage, containerLimits, type NamedContainer } from "./containers";
+import { containerImage, containerLimits, type PrivateService } from "./containers";
 import { dockerCommand } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
-export interface DatabaseArgs extends TargetAccess, NamedContainer {
+export interface DatabaseArgs extends TargetAccess, PrivateService {
   /** PostgreSQL image reference. */
   image: string;
   /** Database created at first start. */
   name: string;
   /** Owner role of that database. */
   user: string;
-  /** Named volume for the data directory; it outlives the container. */
-  volume: string;
   /**
-   * Keep the volume for good: `protect` it, so no update or destroy can even plan its deletion (the
-   * policy pack requires that outside development; the engine shows policies `protect`, not
-   * `retainOnDelete`), and retain it if it is deleted anyway. Without it (a dev stack), the volume
-   * goes with the stack. A kept volume outlives the generated password (PostgreSQL applies
+   * Named volume for the data directory; it outlives the container. Kept (`keepVolume`, which the
+   * policy pack requires outside development: the engine shows policies `protect`, not
+   * `retainOnDelete`), it also outlives the generated password (PostgreSQL applies
    * POSTGRES_PASSWORD only to an empty data directory), so the password is set on the role again
    * whenever it or the container changes.
    */
-  keepVolume: boolean;
-  resources: ContainerResources;
-  /** Private network the database joins; it publishes no port. */
-  network: pulumi.Input<string>;
+  volume: string;
 }
 
 /**

@@ -24,6 +24,19 @@ export interface NamedContainer {
   containerName: string;
 }
 
+/** A data service on the private network (the database, the cache): what both take. */
+export interface PrivateService extends NamedContainer {
+  /**
+   * Keep its volume for good (outside development): `protect` it, so no update or destroy can
+   * even plan its deletion, and retain it if it is deleted anyway. Without it (a dev stack), the
+   * volume goes with the stack.
+   */
+  keepVolume: boolean;
+  resources: ContainerResources;
+  /** The private network it joins; it publishes no port. */
+  network: pulumi.Input<string>;
+}
+
 /** Where a built image is tagged: `<repository>:<tag>`. */
 export interface BuildTag {
   repository: string;
