@@ -9,7 +9,7 @@ import { containerImage, type ImageSource } from "./containers";
 import { Database } from "./Database";
 import { writeDockerSshKeys } from "./providers/sshKeyFiles";
 import { Frontend } from "./Frontend";
-import { MigrationJob } from "./MigrationJob";
+import { MigrationJob, migrationChecks, queriesBefore } from "./MigrationJob";
 import { executorSpecFor, type ExecutorSpec } from "./providers/executor";
 import { gateSettings } from "./providers/healthGate";
 import { HealthGate } from "./providers/HealthGateResource";
@@ -170,6 +170,7 @@ export class Deployment extends pulumi.ComponentResource {
       migrations: NonNullable<StackConfig["migrations"]>,
       image: pulumi.Output<string>,
     ): PgSnapshot {
+      const before = queriesBefore(migrations.validations);
       return new PgSnapshot(
         childName(roles.snapshot),
         {
@@ -182,6 +183,8 @@ export class Deployment extends pulumi.ComponentResource {
           password: self.database.password,
           migrationSet: migrations.version,
           image,
+          // Only when there are some: a snapshot resource from before validations stays as it is.
+          validationQueries: before.length > 0 ? before : undefined,
         },
         { ...childOpts(roles.snapshot), dependsOn: [self.database.ready] },
       );
@@ -202,6 +205,10 @@ export class Deployment extends pulumi.ComponentResource {
           network: networks.private,
           databaseUrl: self.database.connectionUrl,
           after: self.snapshot ? [self.database.ready, self.snapshot] : [self.database.ready],
+          checks: pulumi
+            .output(self.snapshot?.valuesBefore)
+            .apply((valuesBefore) => migrationChecks(migrations.validations, valuesBefore ?? [])),
+          database: { containerName: names.database, user: config.database.user, name: config.database.name },
         },
         onDocker(roles.migration),
       );

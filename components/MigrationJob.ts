@@ -1,7 +1,7 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NamedContainer } from "./containers";
-import { dockerCommand } from "./target";
+import { dockerCommand, shellCommand, shellQuote } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
 export interface MigrationJobArgs extends TargetAccess, NamedContainer {
@@ -17,6 +17,19 @@ export interface MigrationJobArgs extends TargetAccess, NamedContainer {
   databaseUrl: pulumi.Input<string>;
   /** Resources that must finish first: the database, and the snapshot of it. */
   after: pulumi.Input<pulumi.Resource>[];
+  /** Checks after the migration; one that fails fails the job (and the update) after it ran. */
+  checks: pulumi.Input<MigrationCheck[]>;
+  /** Where the checks' queries run: psql in this container, over its socket, as this user. */
+  database: { containerName: string; user: string; name: string };
+}
+
+/** A validation of the migration: `query`'s value must be `expected` after it. */
+export interface MigrationCheck {
+  name: string;
+  query: string;
+  expected: string;
+  /** Where `expected` comes from: the value read with the snapshot before the migration, or the config. */
+  from: "before" | "config";
 }
 
 /**
@@ -34,11 +47,26 @@ export class MigrationJob extends pulumi.ComponentResource {
       {
         target: args.target,
         sshPrivateKey: args.sshPrivateKey,
-        argv: pulumi
-          .all([args.image, args.network])
-          .apply(([image, network]) =>
-            migrationDockerArgv(dockerCommand(args.target), args.containerName, network, image, args.command),
-          ),
+        argv: pulumi.all([args.image, args.network, args.checks]).apply(([image, network, checks]) => {
+          const docker = dockerCommand(args.target);
+          const migration = migrationDockerArgv(docker, args.containerName, network, image, args.command);
+          if (checks.length === 0) return migration;
+          const { containerName, user, name: database } = args.database;
+          const psql = [
+            ...docker,
+            "exec",
+            containerName,
+            "psql",
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            user,
+            "-d",
+            database,
+          ];
+          return validatedMigrationArgv(migration, psql, checks, args.version);
+        }),
         stdin: pulumi.secret(pulumi.output(args.databaseUrl).apply(migrationEnvFile)),
         triggers: [args.version, args.image],
       },
@@ -74,6 +102,65 @@ export function migrationDockerArgv(
     image,
     ...command,
   ];
+}
+
+/** A validation as the stack config holds it (`migrations.validations`). */
+export interface MigrationValidation {
+  name: string;
+  query: string;
+  /** `unchanged`, or the exact value. */
+  expect: string;
+}
+
+/** The queries whose values the snapshot must read before the migration: those of `unchanged` validations. */
+export function queriesBefore(validations: readonly MigrationValidation[]): string[] {
+  return validations.filter((validation) => validation.expect === "unchanged").map((v) => v.query);
+}
+
+/** The checks, with the snapshot's `valuesBefore` (in the order of `queriesBefore`) standing for `unchanged`. */
+export function migrationChecks(
+  validations: readonly MigrationValidation[],
+  valuesBefore: readonly string[],
+): MigrationCheck[] {
+  let before = 0;
+  return validations.map(({ name, query, expect }) =>
+    expect === "unchanged"
+      ? { name, query, expected: valuesBefore[before++] ?? "", from: "before" }
+      : { name, query, expected: expect, from: "config" },
+  );
+}
+
+/**
+ * The migration, then every check, each reported; the job fails if one fails, after the
+ * migration ran. The checks' queries read nothing from standard input, which is the migration's.
+ */
+export function validatedMigrationArgv(
+  migration: readonly string[],
+  psql: readonly string[],
+  checks: readonly MigrationCheck[],
+  migrationSet: string,
+): string[] {
+  const say = (text: string) => `printf '%s\\n' ${shellQuote(text)} >&2`;
+  const lines = [
+    "set -u",
+    `${shellCommand(migration)} || exit $?`,
+    "failed=0",
+    ...checks.flatMap((check) => {
+      const what = `validation "${check.name}" after migration set ${migrationSet}`;
+      const expected =
+        check.from === "before" ? "(its value before the migration)" : "(the configured value)";
+      return [
+        `if ! actual=$(${shellCommand([...psql, "-c", check.query])} </dev/null); then`,
+        `  ${say(`${what}: its query failed`)}; failed=1`,
+        `elif [ "$actual" != ${shellQuote(check.expected)} ]; then`,
+        `  printf '%s\\n' ${shellQuote(`${what} failed: expected ${check.expected} ${expected}, got `)}"$actual" >&2; failed=1`,
+        "fi",
+      ];
+    }),
+    `if [ "$failed" -ne 0 ]; then ${say("the migration ran; nothing that depends on it changed, so traffic stays where it is. Restore the snapshot taken before it (npm run snapshot -- restore latest), then release the previous migration set: see the README, Restoring the database")}; fi`,
+    'exit "$failed"',
+  ];
+  return ["bash", "-c", lines.join("\n")];
 }
 
 /** The migration command's whole environment, in Docker's env-file format (one NAME=value per line). */

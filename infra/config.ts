@@ -396,6 +396,29 @@ export const stackConfigSchema = z
           .prefault(["node", "migrate.js"])
           .describe("Command that applies them"),
         version: version.describe("Identifies the migration set: change it whenever migrations change"),
+        validations: z
+          .array(
+            z.strictObject({
+              name: z
+                .string()
+                .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, "letters, digits, spaces and . _ -")
+                .describe("Names the check in messages"),
+              query: z
+                .string()
+                .regex(/\S/, "an SQL query")
+                .describe("SQL giving one value (the first column of the first row)"),
+              expect: z
+                .string()
+                .min(1)
+                .describe(
+                  "`unchanged`: the value the query gave before the migration (read with its snapshot); anything else: the exact value it must give after",
+                ),
+            }),
+          )
+          .prefault([])
+          .describe(
+            "Checks run after the migration; one that fails fails the update after the migration ran, and traffic stays where it is (README: Restoring the database)",
+          ),
       })
       .check((ctx) => requireOneImageSource(ctx.value, ctx.issues))
       .optional()
@@ -531,6 +554,18 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
   const fail = (path: PropertyKey[], message: string) =>
     // Stryker disable next-line StringLiteral: a custom issue's code is never read (see requireOneImageSource)
     issues.push({ code: "custom", message, path, input: config });
+
+  const validations = config.migrations?.validations ?? [];
+  validations.forEach((validation, index) => {
+    const path = ["migrations", "validations", index];
+    if (validations.slice(0, index).some((earlier) => earlier.name === validation.name))
+      fail([...path, "name"], "is used by an earlier validation: names must differ");
+    if (validation.expect === "unchanged" && config.snapshots.skip)
+      fail(
+        [...path, "expect"],
+        "unchanged compares with the value read with the snapshot, which snapshots.skip turns off",
+      );
+  });
 
   if (config.target.host.startsWith("ssh://")) {
     if (!config.target.hostKey)

@@ -41,15 +41,23 @@ export interface PgSnapshotInputs {
   migrationSet: string;
   /** The image that carries the migrations; a new one takes a new snapshot too. */
   image: string;
+  /**
+   * Queries whose value is recorded with the snapshot (`valuesBefore`), for the validations the
+   * migration job runs after the migration; new ones take a new snapshot too. Omitted: none.
+   */
+  validationQueries?: string[];
 }
 
-/** What the snapshot produced; stored beside the inputs so the next diff compares like with like. */
-export type PgSnapshotResult = Omit<TakenSnapshot, "pruned">;
+/**
+ * What the snapshot produced; stored beside the inputs so the next diff compares like with like.
+ * `valuesBefore` only with `validationQueries`.
+ */
+export type PgSnapshotResult = Omit<TakenSnapshot, "pruned" | "valuesBefore"> & { valuesBefore?: string[] };
 
 export type PgSnapshotOutputs = PgSnapshotInputs & PgSnapshotResult;
 
 /** A new snapshot is taken only when one of these changes: the trigger. */
-const triggerKeys = ["migrationSet", "image"] as const;
+const triggerKeys = ["migrationSet", "image", "validationQueries"] as const;
 const inputKeys = [
   "executor",
   "project",
@@ -86,8 +94,17 @@ function inputsOf(bag: PgSnapshotInputs): PgSnapshotInputs {
 }
 
 function resultOf(outputs: PgSnapshotOutputs): PgSnapshotResult {
-  const { path, fileName, size, sha256, startedAt, finishedAt, serverVersion } = outputs;
-  return { path, fileName, size, sha256, startedAt, finishedAt, serverVersion };
+  const { path, fileName, size, sha256, startedAt, finishedAt, serverVersion, valuesBefore } = outputs;
+  return {
+    path,
+    fileName,
+    size,
+    sha256,
+    startedAt,
+    finishedAt,
+    serverVersion,
+    ...(valuesBefore === undefined ? {} : { valuesBefore }),
+  };
 }
 
 /**
@@ -108,10 +125,16 @@ export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInput
         property: "retention",
         reason: `expected 1-1000, got ${JSON.stringify(news.retention)}`,
       });
-    for (const key of triggerKeys) {
+    for (const key of ["migrationSet", "image"] as const) {
       if (typeof news[key] !== "string" || news[key] === "")
         failures.push({ property: key, reason: "expected a non-empty string" });
     }
+    const queries: unknown = news.validationQueries;
+    if (
+      queries !== undefined &&
+      (!Array.isArray(queries) || queries.some((q) => typeof q !== "string" || q.trim() === ""))
+    )
+      failures.push({ property: "validationQueries", reason: "expected a list of SQL queries" });
     return checked(news, failures);
   },
 
@@ -131,10 +154,14 @@ export const pgSnapshotProvider: pulumi.dynamic.ResourceProvider<PgSnapshotInput
         password: inputs.password,
         trigger: inputs.migrationSet,
         retention: inputs.retention,
+        queries: inputs.validationQueries,
       }),
     );
-    const { pruned: _, ...result } = taken;
-    return { id: taken.path, outs: { ...inputsOf(inputs), ...result } };
+    const valuesBefore = inputs.validationQueries ? taken.valuesBefore : undefined;
+    return {
+      id: taken.path,
+      outs: { ...inputsOf(inputs), ...resultOf({ ...inputs, ...taken, valuesBefore }) },
+    };
   },
 
   async update(_id, olds, news) {
@@ -158,6 +185,8 @@ export class PgSnapshot extends pulumi.dynamic.Resource {
   declare readonly startedAt: pulumi.Output<string>;
   declare readonly finishedAt: pulumi.Output<string>;
   declare readonly serverVersion: pulumi.Output<string>;
+  /** What each of `validationQueries` answered right after the dump. */
+  declare readonly valuesBefore: pulumi.Output<string[] | undefined>;
 
   constructor(name: string, args: PgSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -175,6 +204,7 @@ export class PgSnapshot extends pulumi.dynamic.Resource {
         startedAt: undefined,
         finishedAt: undefined,
         serverVersion: undefined,
+        valuesBefore: undefined,
       },
       {
         ...opts,

@@ -53,6 +53,8 @@ export interface TakenSnapshot {
   finishedAt: string;
   /** As the dump records it, e.g. `15.8 (Debian 15.8-0+deb12u1)`. */
   serverVersion: string;
+  /** What each of the request's `queries` answered right after the dump, in their order. */
+  valuesBefore: string[];
   /** Files retention removed after this snapshot was safely in place. */
   pruned: string[];
 }
@@ -143,6 +145,8 @@ export async function takeSnapshot(
     trigger: string;
     retention: number;
     startedAt?: Date;
+    /** SQL whose single value to record with the snapshot: what a validation compares after the migration. */
+    queries?: string[];
   },
 ): Promise<TakenSnapshot> {
   throwIfProblems([...locationProblems(location), ...passwordProblems(request.password)]);
@@ -151,7 +155,7 @@ export async function takeSnapshot(
     throw new Error(`retention: expected a whole number >= 1, got ${request.retention}`);
   const started = request.startedAt ?? new Date();
   const fileName = snapshotFileName(location.owner, started, request.trigger);
-  const result = await executor.run(["bash", "-c", takeScript(location, fileName)], {
+  const result = await executor.run(["bash", "-c", takeScript(location, fileName, request.queries ?? [])], {
     stdin: `${request.password}\n`,
   });
   const where = `snapshot of database ${location.access.database} (${executor.description})`;
@@ -165,6 +169,9 @@ export async function takeSnapshot(
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     serverVersion: fields.get("server")?.[0] ?? "unknown",
+    valuesBefore: (fields.get("before") ?? []).map((encoded) =>
+      Buffer.from(encoded, "base64").toString("utf8"),
+    ),
   };
   const pruned = snapshotsToPrune(location.owner, fields.get("entry") ?? [], request.retention, fileName);
   if (pruned.length > 0) {
@@ -331,7 +338,7 @@ function preamble(access: PgAccess): string[] {
   ];
 }
 
-function takeScript(location: SnapshotLocation, fileName: string): string {
+function takeScript(location: SnapshotLocation, fileName: string, queries: readonly string[]): string {
   const { owner, access } = location;
   const q = shellQuote;
   const stalePattern = `${q(`.${snapshotPrefix(owner)}`)}*${q(".dump.partial")}`;
@@ -352,6 +359,13 @@ function takeScript(location: SnapshotLocation, fileName: string): string {
     '  status=$?; say "pg_dump of database $database failed ($(describe_status "$status"))"; exit 1',
     "fi",
     'if ! toc=$("${prefix[@]}" pg_restore --list < "$partial"); then say "the dump of $database does not verify: pg_restore --list failed"; exit 1; fi',
+    // The values validations compare after the migration, read from the data just dumped.
+    ...queries.flatMap((query, index) => [
+      `if ! value=$(pg /dev/null psql -XAtq -v ON_ERROR_STOP=1 --no-password "\${connection[@]}" --dbname="$database" -c ${q(query)}); then`,
+      `  say "validation query ${index + 1} failed on $database before the migration"; exit 1`,
+      "fi",
+      `before[${index}]=$(printf '%s' "$value" | base64 -w0)`,
+    ]),
     'sum=$(sha256sum -- "$partial"); sum=${sum%% *}',
     'size=$(stat -c %s -- "$partial")',
     'sync -- "$partial"',
@@ -361,6 +375,7 @@ function takeScript(location: SnapshotLocation, fileName: string): string {
     'sync -- "$dir"',
     `printf 'size=%s\\nsha256=%s\\n' "$size" "$sum"`,
     `printf '%s\\n' "$toc" | sed -n 's/^;[[:space:]]*Dumped from database version: /server=/p'`,
+    ...queries.map((_, index) => `printf 'before=%s\\n' "\${before[${index}]}"`),
     'ls -1A -- "$dir" | sed "s/^/entry=/"',
     "",
   ].join("\n");

@@ -1,8 +1,9 @@
 /**
  * The data side for real, on a staging-shaped stack whose images are all pinned by digest in the
  * local registry: a new migration set is taken behind a snapshot (the engine's own events give the
- * order), `npm run snapshot -- restore latest` brings the rows back, and `pulumi destroy` refuses
- * before it deletes anything.
+ * order), `npm run snapshot -- restore latest` brings the rows back, a migration whose validation
+ * fails fails the update after it ran without moving traffic, and `pulumi destroy` refuses before
+ * it deletes anything.
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -10,7 +11,7 @@ import * as path from "node:path";
 import { run, runChecked } from "../support/process";
 import { newDevStack, pinnedImage, pushRelease, type TestStack } from "./support/engine";
 import { readEvents, stepOf } from "./support/events";
-import { answersOnNewConnections } from "./support/traffic";
+import { answersOnNewConnections, containerId } from "./support/traffic";
 
 /** One query through the database container's local socket, as an operator runs it; rows as text. */
 async function sql(query: string): Promise<string> {
@@ -189,6 +190,58 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
       "bolt=3,nut=5",
     );
     assert.equal(await sql("SELECT max(version) FROM schema_migrations"), "002_add_items_created_at");
+  });
+
+  it("fails a migration whose validation fails, after it ran, keeping traffic; again until the data is restored", async () => {
+    assert.equal(await sql("SELECT count(*) FROM items"), "2");
+    const slots = [await containerId("app-blue"), await containerId("app-green")];
+    const migrations = await pushRelease("demo-app", "migrations-004", {
+      "migrations/004_drop_nuts.sql": "DELETE FROM items WHERE name = 'nut';\n",
+    });
+    await stack.pulumiChecked(["config", "set", "--path", "migrations.image", migrations]);
+    await stack.pulumiChecked(["config", "set", "--path", "migrations.version", "004"]);
+    const validation = { name: "items kept", query: "SELECT count(*) FROM items", expect: "unchanged" };
+    for (const [key, value] of Object.entries(validation))
+      await stack.pulumiChecked(["config", "set", "--path", `migrations.validations[0].${key}`, value]);
+
+    const refused =
+      /validation "items kept" after migration set 004 failed: expected 2 \(its value before the migration\), got 1/;
+    const failed = await stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.output, refused);
+    assert.match(failed.output, /traffic stays where it is/);
+    assert.equal(await sql("SELECT count(*) FROM items"), "1", "the migration ran");
+    assert.equal(await sql("SELECT max(version) FROM schema_migrations"), "004_drop_nuts");
+    assert.deepEqual(
+      [await containerId("app-blue"), await containerId("app-green")],
+      slots,
+      "no slot changed",
+    );
+    assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.0"]);
+
+    const again = await stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+    assert.notEqual(again.code, 0, "the values read before the migration still hold");
+    assert.match(again.output, refused);
+
+    // What the README says to do: restore the snapshot, then the previous migration set.
+    const restored = await run(
+      "npm",
+      ["run", "--silent", "snapshot", "--", "restore", "latest", "--stack", "dev"],
+      {
+        cwd: stack.programDir,
+        env: stack.env,
+        timeoutMs: 300_000,
+      },
+    );
+    assert.equal(restored.code, 0, restored.output);
+    assert.equal(await sql("SELECT count(*) FROM items"), "2");
+    await stack.pulumiChecked(["config", "rm", "--path", "migrations.validations"]);
+    await stack.pulumiChecked(["config", "set", "--path", "migrations.image", pinnedImage("demo-app")]);
+    await stack.pulumiChecked(["config", "set", "--path", "migrations.version", "002"]);
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.equal(await sql("SELECT max(version) FROM schema_migrations"), "002_add_items_created_at");
+    assert.equal(await sql("SELECT count(*) FROM items"), "2");
+    assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.0"]);
   });
 
   it("refuses `pulumi destroy`, even without its preview, before it deletes anything", async () => {

@@ -138,6 +138,33 @@ describe("database snapshots against real PostgreSQL", function () {
       assert.deepEqual(await databasesLike("switchyard_restore_%"), [], "no scratch database left");
     });
 
+    it("reads each validation query's value from the data it dumped, and fails on a query that does not run", async () => {
+      const database = await newDatabase();
+      await seedShop(pg, database);
+      const location = localLocation(pg, database, temporaryDirectory(cleanups));
+      const taken = await takeSnapshot(executor, location, {
+        password: pg.password,
+        trigger,
+        retention: 7,
+        queries: [
+          "SELECT count(*) FROM customers",
+          "SELECT email FROM customers WHERE id = 1",
+          "SELECT count(*) FROM orders WHERE note IS NULL",
+        ],
+      });
+      assert.deepEqual(taken.valuesBefore, ["5000", "user1@example.com", "2857"]);
+      assert.deepEqual((await take(location)).valuesBefore, [], "none asked, none read");
+      await assert.rejects(
+        takeSnapshot(executor, location, {
+          password: pg.password,
+          trigger,
+          retention: 7,
+          queries: ["SELECT count(*) FROM customers", "SELECT count(*) FROM no_such_table"],
+        }),
+        /validation query 2 failed on \S+ before the migration/,
+      );
+    });
+
     it("restores into another database without touching the live one", async () => {
       const database = await newDatabase();
       await seedShop(pg, database);

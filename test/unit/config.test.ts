@@ -36,6 +36,30 @@ function problemsOf(raw: RawStackConfig): string[] {
 }
 
 describe("config schema", () => {
+  it("takes migration validations, and names a repeated name, an empty query and `unchanged` without a snapshot", () => {
+    const migrations = (validations: unknown[], skip = false) =>
+      minimal({
+        migrations: { build: "examples/demo-app", version: "004", validations },
+        snapshots: { skip },
+      });
+    const kept = { name: "stories kept", query: "SELECT count(*) FROM stories", expect: "unchanged" };
+    assert.deepEqual(parseStackConfig(migrations([kept])).migrations?.validations, [kept]);
+    assert.deepEqual(
+      parseStackConfig(minimal({ migrations: { build: "x", version: "1" } })).migrations?.validations,
+      [],
+    );
+    assert.deepEqual(
+      problemsOf(migrations([kept, { ...kept, query: " " }, { ...kept, name: "other" }], true)),
+      [
+        "switchyard:migrations.validations.1.query: an SQL query",
+        "switchyard:migrations.validations.0.expect: unchanged compares with the value read with the snapshot, which snapshots.skip turns off",
+        "switchyard:migrations.validations.1.name: is used by an earlier validation: names must differ",
+        "switchyard:migrations.validations.1.expect: unchanged compares with the value read with the snapshot, which snapshots.skip turns off",
+        "switchyard:migrations.validations.2.expect: unchanged compares with the value read with the snapshot, which snapshots.skip turns off",
+      ],
+    );
+  });
+
   it("refuses a deployment name that is not a Docker-safe label, or is the unnamed deployment's, naming the key", () => {
     for (const bad of ["Stage", "stage_1", "-stage", "stage-", "a".repeat(33), "switchyard"]) {
       assert.throws(

@@ -433,6 +433,30 @@ for (const stack of ["stage", "production"] as const) {
 }
 
 describe("program under mocks: dev stack", () => {
+  it("reads the values of `unchanged` validations with the snapshot, and checks every validation after the migration", async () => {
+    const plain = new Graph((await mustRun("dev")).registrations);
+    assert.equal(plain.byRole("db-snapshot").inputs.validationQueries, undefined, "none without validations");
+    assert.doesNotMatch(String(plain.byRole("migrate-run").inputs.create), /validation/);
+
+    const run = await mustRun("dev", {
+      mutate: (v) => {
+        (v.migrations as Record<string, unknown>).validations = [
+          { name: "items kept", query: "SELECT count(*) FROM items", expect: "unchanged" },
+          { name: "no empty names", query: "SELECT count(*) FROM items WHERE name = ''", expect: "0" },
+        ];
+      },
+    });
+    const graph = new Graph(run.registrations);
+    const snapshot = graph.byRole("db-snapshot");
+    assert.deepEqual(snapshot.inputs.validationQueries, ["SELECT count(*) FROM items"]);
+    const job = graph.byRole("migrate-run");
+    const script = String(job.inputs.create);
+    assert.match(script, /validation "items kept" after migration set 002/);
+    assert.match(script, /validation "no empty names" after migration set 002/);
+    assert.match(script, /exec postgres psql/);
+    assert.ok(graph.waitsFor(job, snapshot), "the checks read what the snapshot read before");
+  });
+
   it("builds the demo app locally for both slots and the migrations, and keeps the images on destroy", async () => {
     const run = await mustRun("dev");
     const graph = new Graph(run.registrations);
