@@ -48,6 +48,21 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
     await run("docker", ["volume", "rm", "switchyard-pgdata", "switchyard-redisdata"]);
   });
 
+  /** `npm run snapshot -- restore latest`, from the stack's project copy, as a user runs it. */
+  const restoreLatest = async () => {
+    const restored = await run(
+      "npm",
+      ["run", "--silent", "snapshot", "--", "restore", "latest", "--stack", "dev"],
+      {
+        cwd: stack.programDir,
+        env: stack.env,
+        timeoutMs: 300_000,
+      },
+    );
+    assert.equal(restored.code, 0, restored.output);
+    return restored;
+  };
+
   it("runs every container from the image the registry's digest names", async () => {
     const imageId = async (reference: string) =>
       (await runChecked("docker", ["image", "inspect", "--format", "{{.Id}}", reference])).stdout.trim();
@@ -174,16 +189,7 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
       fs.readdirSync(snapshots).join(", "),
     );
 
-    const restored = await run(
-      "npm",
-      ["run", "--silent", "snapshot", "--", "restore", "latest", "--stack", "dev"],
-      {
-        cwd: stack.programDir,
-        env: stack.env,
-        timeoutMs: 300_000,
-      },
-    );
-    assert.equal(restored.code, 0, restored.output);
+    const restored = await restoreLatest();
     assert.match(restored.output, /the database it replaced is kept as \S+/);
     assert.equal(
       await sql("SELECT string_agg(name || '=' || quantity, ',' ORDER BY name) FROM items"),
@@ -224,16 +230,7 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
     assert.match(again.output, refused);
 
     // What the README says to do: restore the snapshot, then the previous migration set.
-    const restored = await run(
-      "npm",
-      ["run", "--silent", "snapshot", "--", "restore", "latest", "--stack", "dev"],
-      {
-        cwd: stack.programDir,
-        env: stack.env,
-        timeoutMs: 300_000,
-      },
-    );
-    assert.equal(restored.code, 0, restored.output);
+    await restoreLatest();
     assert.equal(await sql("SELECT count(*) FROM items"), "2");
     await stack.pulumiChecked(["config", "rm", "--path", "migrations.validations"]);
     await stack.pulumiChecked(["config", "set", "--path", "migrations.image", pinnedImage("demo-app")]);
