@@ -3,7 +3,6 @@
  * `npm run snapshot -- restore <file|latest> --stack <name> [--target-db <name>]`:
  * the stack's database snapshots, over the same executor and snapshot code as PgSnapshot.
  */
-import { hostNames } from "../infra/names";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { type ExecutorSpec, executorSpecFor, withExecutor } from "../components/providers/executor";
@@ -16,7 +15,13 @@ import {
   type SnapshotLocation,
 } from "../components/providers/snapshotStore";
 import { dockerCommand, parseTarget } from "../components/target";
+import {
+  containerNginxMain,
+  renderMaintenancePage,
+  routerCommands,
+} from "../components/providers/nginxConfig";
 import { type ParsedStackConfig, PROJECT } from "../infra/config";
+import { hostNames } from "../infra/names";
 import { loadStackConfigFor } from "./stackConfigSource";
 
 export const usage = `usage:
@@ -24,7 +29,9 @@ export const usage = `usage:
   npm run snapshot -- restore <file|latest> --stack <name> [--target-db <name>] [options]
 
 restore puts the snapshot into a scratch database first and swaps it in only when
-pg_restore succeeded; the database it replaces is kept (its name is printed).
+pg_restore succeeded; the database it replaces is kept (its name is printed). Around
+the swap into the live database, the stack's router answers public requests with its
+maintenance page (503, Retry-After), unless one is up already, which it leaves up.
 
 options:
   --config <file>   the stack's config from this plain-text file (laid out like
@@ -65,7 +72,19 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     const location = snapshotLocation(config, path.posix.basename(parsed.stack), parsed.direct);
     io.out(`stack ${parsed.stack} (config from ${source})`);
     if (parsed.verb === "list") await list(executor, location, io);
-    else await restore(executor, location, parsed.file, parsed.targetDb ?? config.database.name, io);
+    else {
+      // Into the live database through its container: the router holds public requests meanwhile.
+      const intoLive = parsed.targetDb === undefined && parsed.direct === undefined;
+      const maintenance = intoLive ? restoreMaintenance(config) : undefined;
+      await restore(
+        executor,
+        location,
+        parsed.file,
+        parsed.targetDb ?? config.database.name,
+        io,
+        maintenance,
+      );
+    }
     return 0;
   } catch (error) {
     io.err(`snapshot ${parsed.verb}: ${(error as Error).message}`);
@@ -103,6 +122,26 @@ function parseCommand(argv: readonly string[]) {
     configFile: values.config,
     targetDb: values["target-db"],
     direct: values.host === undefined || port === undefined ? undefined : { host: values.host, port },
+  };
+}
+
+/** The stack's router holding public requests on its maintenance page, around a restore's swap. */
+export function restoreMaintenance(config: ParsedStackConfig): {
+  hold: string[];
+  release: string[];
+  page: string;
+} {
+  const exec = [
+    ...dockerCommand(parseTarget(config.target)),
+    "exec",
+    "-i",
+    hostNames(config.deployment).router,
+  ];
+  const { stateDir } = containerNginxMain;
+  return {
+    hold: [...exec, ...routerCommands.holdMaintenance(stateDir)],
+    release: [...exec, ...routerCommands.clearMaintenance(stateDir)],
+    page: renderMaintenancePage(config.router.maintenance.message),
   };
 }
 
@@ -153,6 +192,7 @@ async function restore(
   file: string,
   targetDatabase: string,
   io: CommandIo,
+  maintenance: ReturnType<typeof restoreMaintenance> | undefined,
 ): Promise<void> {
   await withExecutor(executor, async (run) => {
     const fileName = resolveFileName(file, location, await listSnapshots(run, location));
@@ -161,11 +201,18 @@ async function restore(
       password: io.env.PGPASSWORD ?? "",
       fileName,
       targetDatabase,
+      maintenance,
     });
     const seconds = (Date.parse(report.finishedAt) - Date.parse(report.startedAt)) / 1000;
     io.out(
       `restored ${report.path} (${formatSize(report.size)}, sha256 ${report.sha256}) into database ${report.database} in ${seconds.toFixed(1)} s`,
     );
+    if (report.maintenance === "held")
+      io.out("the router answered public requests with its maintenance page (503) during the swap");
+    else if (report.maintenance === "already")
+      io.out("the router's maintenance page was already up, and stays up: take it down in the stack config");
+    else if (report.maintenance === "unavailable")
+      io.out("the router could not hold public requests during the swap (is it running?)");
     if (report.keptAs) {
       io.out(`the database it replaced is kept as ${report.keptAs}; drop it once you are sure:`);
       io.out(`  DROP DATABASE "${report.keptAs}";`);

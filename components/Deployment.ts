@@ -205,9 +205,14 @@ export class Deployment extends pulumi.ComponentResource {
           network: networks.private,
           databaseUrl: self.database.connectionUrl,
           after: self.snapshot ? [self.database.ready, self.snapshot] : [self.database.ready],
-          checks: pulumi
-            .output(self.snapshot?.valuesBefore)
-            .apply((valuesBefore) => migrationChecks(migrations.validations, valuesBefore ?? [])),
+          // The snapshot's values only when a check needs them: in a preview an output its state
+          // lacks is unknown, and would show this job as changing.
+          checks:
+            queriesBefore(migrations.validations).length > 0
+              ? pulumi
+                  .output(self.snapshot?.valuesBefore)
+                  .apply((valuesBefore) => migrationChecks(migrations.validations, valuesBefore ?? []))
+              : migrationChecks(migrations.validations, []),
           database: { containerName: names.database, user: config.database.user, name: config.database.name },
         },
         onDocker(roles.migration),

@@ -10,6 +10,7 @@ import {
   containerMainConfig,
   containerNginxMain,
   renderNginxMain,
+  renderMaintenancePage,
   renderRouterFiles,
   parseCanaryKey,
   renderTlsFiles,
@@ -39,6 +40,8 @@ export interface RouterArgs extends NamedContainer {
   canaryKey?: string;
   /** Values of `canaryKey` that always get the canary. */
   canaryAllowlist: string[];
+  /** The maintenance page: while enabled, every public request gets it with a 503. */
+  maintenance: { enabled: boolean; message: string; retryAfterSeconds: number };
   slots: Record<SlotColour, AppSlot>;
   /** Certificate chain and key (secrets); without them the router serves plain HTTP. */
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
@@ -111,6 +114,7 @@ export class Router extends pulumi.ComponentResource {
         listen: { address: args.bindAddress, http: args.httpPort, https: args.httpsPort, check: checkPort },
         tls: args.tls !== undefined,
         stateDir: containerNginxMain.stateDir,
+        retryAfterSeconds: args.maintenance.retryAfterSeconds,
         canary: args.canaryKey
           ? { key: parseCanaryKey(args.canaryKey), allowlist: args.canaryAllowlist }
           : undefined,
@@ -136,6 +140,9 @@ export class Router extends pulumi.ComponentResource {
         files,
         secretFiles,
         workerUser: containerNginxMain.user,
+        ...(args.maintenance.enabled
+          ? { maintenancePage: renderMaintenancePage(args.maintenance.message) }
+          : {}),
         activeSlot: args.activeSlot,
         canaryWeight: args.canaryWeight,
         checkHost: "127.0.0.1",

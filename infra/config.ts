@@ -457,6 +457,24 @@ export const stackConfigSchema = z
           .max(1000)
           .prefault([])
           .describe("Values of canaryKey that always get the canary while canaryWeight is above 0"),
+        maintenance: z
+          .strictObject({
+            enabled: z
+              .boolean()
+              .prefault(false)
+              .describe("Answer every public request with 503 and the page (the check listener still reaches the slots)"),
+            message: z
+              .string()
+              .min(1)
+              .max(1000)
+              .prefault("We are down for maintenance and will be back shortly.")
+              .describe("The page's text"),
+            retryAfterSeconds: z.int().min(1).max(86_400).prefault(30).describe("The 503's Retry-After"),
+          })
+          .prefault({})
+          .describe(
+            "A maintenance page, switched on and off without a reload: set here, or by `npm run snapshot -- restore` around its swap",
+          ),
       })
       .prefault({})
       .describe("The nginx router in front of the slots"),

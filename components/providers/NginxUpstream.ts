@@ -40,6 +40,8 @@ export interface NginxUpstreamOutputs extends Omit<
   generation: string | undefined;
   /** The live certificate's id; absent without TLS. */
   certificate?: string;
+  /** Whether the maintenance page is up; absent in the state of routers from before it existed. */
+  maintenance?: boolean;
   /** When the router last held the post-switch window, and on which version. */
   verifiedAt: string;
   verifiedVersion: string;
@@ -64,6 +66,7 @@ const inputKeys = [
   "allowDegraded",
   "smokeChecks",
   "workerUser",
+  "maintenancePage",
 ] as const;
 
 /** The certificate the inputs ask for, by id; undefined without TLS. */
@@ -131,6 +134,12 @@ async function apply(
         if (switching) await router.point(traffic);
         return verified;
       });
+      // Last, once the rest held: it is the operator's, and nothing above puts it back.
+      const maintenance = inputs.maintenancePage !== undefined;
+      if (maintenance || before.maintenance) {
+        await router.maintenance(inputs.maintenancePage);
+        log(maintenance ? "maintenance page up: public requests get it with a 503" : "maintenance page down");
+      }
       if (siteChanged) await router.prune("sites", id);
       if (certificateChanged) await router.prune("certificates", certificate);
 
@@ -139,6 +148,7 @@ async function apply(
         ...kept,
         generation: id,
         ...(certificate ? { certificate } : {}),
+        maintenance,
         verifiedAt: verifiedAt ?? olds?.verifiedAt ?? "",
         verifiedVersion: verifiedAt ? inputs.expectedVersion : (olds?.verifiedVersion ?? ""),
       };
@@ -166,6 +176,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
     const changes: string[] = [];
     if (generationId(news.files) !== olds.generation) changes.push("files");
     if (wantedCertificate(news) !== olds.certificate) changes.push("secretFiles");
+    if ((news.maintenancePage !== undefined) !== (olds.maintenance ?? false)) changes.push("maintenancePage");
     for (const key of inputKeys) {
       if (canonical(olds[key]) !== canonical(news[key])) changes.push(key);
     }
@@ -205,6 +216,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
         ...(traffic ? { activeSlot: traffic.activeSlot } : {}),
         ...(live.site ? { generation: live.site.replace(/^sites\//, "") } : {}),
         ...(live.certificate ? { certificate: live.certificate.replace(/^certificates\//, "") } : {}),
+        maintenance: live.maintenance,
       } as NginxUpstreamOutputs,
     };
   },
@@ -227,6 +239,8 @@ export class NginxUpstream extends pulumi.dynamic.Resource {
   declare readonly generation: pulumi.Output<string>;
   /** The live certificate's id, without TLS none. */
   declare readonly certificate: pulumi.Output<string | undefined>;
+  /** Whether the maintenance page is up. */
+  declare readonly maintenance: pulumi.Output<boolean>;
   /** When the router last held the post-switch window, and on which version. */
   declare readonly verifiedAt: pulumi.Output<string>;
   declare readonly verifiedVersion: pulumi.Output<string>;
@@ -242,6 +256,7 @@ export class NginxUpstream extends pulumi.dynamic.Resource {
         secretFiles: pulumi.secret(args.secretFiles),
         generation: undefined,
         certificate: undefined,
+        maintenance: undefined,
         verifiedAt: undefined,
         verifiedVersion: undefined,
       },

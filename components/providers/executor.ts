@@ -305,14 +305,7 @@ async function openSshExecutor(spec: Extract<ExecutorSpec, { kind: "ssh" }>): Pr
   const client = new Client();
   let refusedHostKey: string | undefined;
   return new Promise<Executor>((resolve, reject) => {
-    client.once("ready", () => {
-      client.removeListener("error", reject);
-      // A connection lost later fails the runs in flight (their channels close without an exit
-      // status) and every run after it, each naming the command; the event itself adds nothing.
-      client.on("error", () => {});
-      resolve(sshExecutor(client, description));
-    });
-    client.once("error", (error: Error) => {
+    const failedToConnect = (error: Error) => {
       client.end();
       if (refusedHostKey) reject(new Error(refusedHostKey));
       else if ((error as { level?: string }).level === "client-authentication")
@@ -320,6 +313,16 @@ async function openSshExecutor(spec: Extract<ExecutorSpec, { kind: "ssh" }>): Pr
           new Error(`${description}: the server refused the key for user ${spec.user} (${error.message})`),
         );
       else reject(new Error(`${description}: ${error.message}`));
+    };
+    client.once("error", failedToConnect);
+    client.once("ready", () => {
+      // Only a failure to connect ends the connection here. An error once connected must not end
+      // it under the runs in flight (this listener did, when it was left in place): a connection
+      // really lost closes their channels without an exit status, and their messages name it.
+      client.removeListener("error", failedToConnect);
+      const executor = sshExecutor(client, description);
+      client.on("error", (error: Error) => executor.connectionErrors.push(error.message));
+      resolve(executor);
     });
     client.connect({
       host: spec.host,
@@ -354,11 +357,13 @@ function remoteArgv(argv: readonly string[], timeoutMs: number | undefined): rea
   return ["timeout", "-s", "KILL", String(Math.ceil(timeoutMs / 1000) + 1), ...argv];
 }
 
-function sshExecutor(client: Client, description: string): Executor {
+function sshExecutor(client: Client, description: string): Executor & { connectionErrors: string[] } {
   const forwards = new Set<Forwarded>();
+  const connectionErrors: string[] = [];
   const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
   return {
     description,
+    connectionErrors,
     run: (argv, options = {}) =>
       new Promise<ClientChannel>((resolve, reject) =>
         // ssh2 throws rather than calls back when the connection is already gone.
@@ -375,7 +380,10 @@ function sshExecutor(client: Client, description: string): Executor {
             channel.once("close", () =>
               exitCode === undefined
                 ? reject(
-                    new Error(`${description}: the connection ended before ${argv[0]} reported its exit`),
+                    new Error(
+                      `${description}: the connection ended before ${argv[0]} reported its exit` +
+                        (connectionErrors.length > 0 ? ` (${connectionErrors.join("; ")})` : ""),
+                    ),
                   )
                 : resolve(exitCode),
             );

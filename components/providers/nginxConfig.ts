@@ -89,6 +89,8 @@ export function routerLayout(stateDir: string) {
     certificate: `${stateDir}/certificate`,
     /** Certificate directories, `certificates/<id>`, each a chain and its key. */
     certificates: `${stateDir}/certificates`,
+    /** The maintenance page: while it exists, every public request gets it with a 503. */
+    maintenancePage: `${stateDir}/maintenance.html`,
   };
 }
 
@@ -150,6 +152,8 @@ export interface RouterSite {
   stateDir: string;
   /** What keeps a user on one side of a canary; without it, each request is split on its own. */
   canary?: CanaryStickiness;
+  /** The Retry-After of the maintenance page's 503. */
+  retryAfterSeconds: number;
 }
 
 /**
@@ -194,6 +198,22 @@ export const bucketCount = 100;
 /** Path on the check listener that answers with the generation directory nginx has loaded. */
 export const generationProbePath = "/.switchyard/generation";
 
+/** Where a public server's 503 goes: the maintenance page, or nginx's own 503 when there is none. */
+export const maintenancePath = "/.switchyard/maintenance";
+
+/** The maintenance page (a whole HTML document) with `message`, escaped. */
+export function renderMaintenancePage(message: string): string {
+  const escaped = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return [
+    "<!doctype html>",
+    '<html lang="en">',
+    '<head><meta charset="utf-8"><title>Maintenance</title></head>',
+    `<body><p>${escaped}</p></body>`,
+    "</html>",
+    "",
+  ].join("\n");
+}
+
 /** Headers on every response, of every listener: the redirect to HTTPS and the check listener too. */
 export const securityHeaders = [
   'add_header X-Content-Type-Options "nosniff" always;',
@@ -222,7 +242,7 @@ export const proxySettings = [
 
 /** The site: both upstreams, the bucket split, and the public and check servers. */
 export function renderRouterSite(site: RouterSite): string {
-  const { live, certificate } = routerLayout(site.stateDir);
+  const { live, certificate, maintenancePage } = routerLayout(site.stateDir);
   // max_fails=0: a slot is never marked down by nginx; the pointer alone decides.
   const upstreams = (["blue", "green"] as const).flatMap((colour) => [
     `upstream ${upstreamNames[colour]} {`,
@@ -257,8 +277,9 @@ export function renderRouterSite(site: RouterSite): string {
     `    if (-f ${live}/${routedEntry}) { set $switchyard_upstream ${upstreamNames.blue}; }`,
     `    if (-f ${live}/green.${name}) { set $switchyard_upstream ${upstreamNames.green}; }`,
   ];
-  const proxy = [
+  const proxy = (checks: string[]) => [
     "    location / {",
+    ...checks,
     // No pointer (nothing switched yet, or it was removed): refuse rather than guess a slot.
     '        if ($switchyard_upstream = "") { return 503; }',
     "        proxy_pass http://$switchyard_upstream$switchyard_fallback;",
@@ -267,6 +288,25 @@ export function renderRouterSite(site: RouterSite): string {
   ];
   const publicRoute = route("${switchyard_bucket}", true);
   const headers = securityHeaders.map((header) => `    ${header}`);
+  /**
+   * A public server in maintenance: the page's presence is read per request, so turning it on or
+   * off reloads nothing. Its 503 (and the one without a pointer) goes to the page, which answers
+   * with nginx's own 503 when there is no page. Only `location /` tests it: the page's location
+   * does not, so the error page never loops.
+   */
+  const publicProxy = [
+    `    error_page 503 ${maintenancePath};`,
+    `    location = ${maintenancePath} {`,
+    "        internal;",
+    `        if (!-f ${maintenancePage}) { return 503; }`,
+    "        default_type text/html;",
+    `        alias ${maintenancePage};`,
+    `        add_header Retry-After ${site.retryAfterSeconds} always;`,
+    '        add_header Cache-Control "no-store" always;',
+    ...securityHeaders.map((header) => `        ${header}`),
+    "    }",
+    ...proxy([`        if (-f ${maintenancePage}) { return 503; }`]),
+  ];
   const lines = [
     ...upstreams,
     ...split,
@@ -298,7 +338,7 @@ export function renderRouterSite(site: RouterSite): string {
   lines.push(
     ...publicRoute,
     ...headers,
-    ...proxy,
+    ...publicProxy,
     "}",
     "",
     "server {",
@@ -310,7 +350,7 @@ export function renderRouterSite(site: RouterSite): string {
     "        default_type text/plain;",
     `        return 200 "${generationDirToken}";`,
     "    }",
-    ...proxy,
+    ...proxy([]),
     "}",
     "",
   );
@@ -465,15 +505,39 @@ export function routeEntries(traffic: Traffic): string[] {
  * nothing is interpolated into them.
  */
 export const routerCommands = {
-  /** Prints `live=<target>`, `current=<target>` and `certificate=<target>`; empty targets when absent. */
+  /**
+   * Prints `live=<target>`, `current=<target>` and `certificate=<target>` (empty targets when
+   * absent), and `maintenance=on` while the maintenance page is there.
+   */
   readPointers(stateDir: string): string[] {
     return [
       "sh",
       "-c",
-      'cd "$1" 2>/dev/null || exit 0; printf "live=%s\\ncurrent=%s\\ncertificate=%s\\n" "$(readlink live)" "$(readlink current)" "$(readlink certificate)"',
+      'cd "$1" 2>/dev/null || exit 0; printf "live=%s\\ncurrent=%s\\ncertificate=%s\\n" "$(readlink live)" "$(readlink current)" "$(readlink certificate)"; if [ -f maintenance.html ]; then echo maintenance=on; fi',
       "sh",
       stateDir,
     ];
+  },
+
+  /** Puts the page from stdin in place at once (written aside, then renamed), readable by the workers. */
+  setMaintenance(stateDir: string): string[] {
+    const page = routerLayout(stateDir).maintenancePage;
+    return ["sh", "-c", 'umask 022 && cat > "$1.new" && mv -f "$1.new" "$1"', "sh", page];
+  },
+
+  /**
+   * Puts the page from stdin up unless one is up already; prints `up` when it did, `already`
+   * when one was (an operator's, which whoever called this must then leave up).
+   */
+  holdMaintenance(stateDir: string): string[] {
+    const page = routerLayout(stateDir).maintenancePage;
+    const script =
+      'if [ -f "$1" ]; then echo already; else umask 022 && cat > "$1.new" && mv -f "$1.new" "$1" && echo up; fi';
+    return ["sh", "-c", script, "sh", page];
+  },
+
+  clearMaintenance(stateDir: string): string[] {
+    return ["rm", "-f", routerLayout(stateDir).maintenancePage];
   },
 
   /** Writes stdin to `path` (creating its directory); `umask` 077 for secrets. */
@@ -572,7 +636,8 @@ export const routerCommands = {
 
   /** Removes everything switchyard keeps in the state directory. */
   removeState(stateDir: string): string[] {
-    const { live, current, routes, sites, certificate, certificates } = routerLayout(stateDir);
-    return ["rm", "-rf", live, current, routes, sites, certificate, certificates];
+    const { live, current, routes, sites, certificate, certificates, maintenancePage } =
+      routerLayout(stateDir);
+    return ["rm", "-rf", live, current, routes, sites, certificate, certificates, maintenancePage];
   },
 };

@@ -56,6 +56,8 @@ export interface NginxUpstreamInputs extends RouterVerification {
   secretFiles: Record<string, string>;
   /** The user nginx's workers run as, which must read the certificate's key; none when nginx runs unprivileged. */
   workerUser?: string;
+  /** The maintenance page (`renderMaintenancePage`) while maintenance is on; absent otherwise. */
+  maintenancePage?: string;
   activeSlot: SlotColour;
   /** Percent of requests for the idle slot. */
   canaryWeight: number;
@@ -156,6 +158,12 @@ export function routerInputProblems(news: NginxUpstreamInputs): InputProblem[] {
     ...filesProblems("secretFiles", news.secretFiles, []),
     ...certificateProblems(news.secretFiles),
   );
+  if (
+    news.maintenancePage !== undefined &&
+    typeof news.maintenancePage !== "string" &&
+    isKnown(news.maintenancePage)
+  )
+    problems.push({ property: "maintenancePage", reason: "expected the page's HTML" });
   if (news.workerUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(news.workerUser))
     problems.push({ property: "workerUser", reason: "expected a user name such as nginx" });
   if (news.activeSlot !== "blue" && news.activeSlot !== "green")

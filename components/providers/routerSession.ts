@@ -25,6 +25,8 @@ export interface Live {
   site: string | undefined;
   /** `certificates/<id>`, or undefined without TLS. */
   certificate: string | undefined;
+  /** Whether the maintenance page is up. */
+  maintenance: boolean;
 }
 
 const commandTimeoutMs = 60_000;
@@ -66,7 +68,12 @@ export class RouterSession {
       const target = line?.slice(key.length + 1).trim();
       return target ? target : undefined;
     };
-    return { route: value("live"), site: value("current"), certificate: value("certificate") };
+    return {
+      route: value("live"),
+      site: value("current"),
+      certificate: value("certificate"),
+      maintenance: value("maintenance") === "on",
+    };
   }
 
   /** Writes a generation, has nginx test it whole; on refusal removes it and fails with nginx's words. */
@@ -126,6 +133,13 @@ export class RouterSession {
   /** Makes `certificate` (`certificates/<id>`, or none) the one new handshakes get. */
   pointCertificate(certificate: string | undefined) {
     return this.run(routerCommands.pointLink(this.inputs.stateDir, "certificate", certificate));
+  }
+
+  /** Puts `page` up (every public request gets it, with a 503), or takes the page down. */
+  maintenance(page: string | undefined) {
+    return page === undefined
+      ? this.run(routerCommands.clearMaintenance(this.inputs.stateDir))
+      : this.run(routerCommands.setMaintenance(this.inputs.stateDir), page);
   }
 
   point(traffic: Traffic) {

@@ -75,6 +75,11 @@ export interface RestoreReport {
   database: string;
   /** Where the database it replaced was kept, when there was one. */
   keptAs?: string;
+  /**
+   * The maintenance page around the swap: put up and taken down (`held`), an operator's left up
+   * (`already`), or none for want of a router (`unavailable`); absent when not asked for.
+   */
+  maintenance?: "held" | "already" | "unavailable";
   startedAt: string;
   finishedAt: string;
 }
@@ -230,6 +235,12 @@ export async function restoreSnapshot(
     fileName: string;
     targetDatabase: string;
     startedAt?: Date;
+    /**
+     * The router's maintenance page around the swap, so no request reaches a database being
+     * swapped: `hold` takes the page on stdin and prints `up` (or `already`, when an operator's
+     * page is up: left up afterwards), `release` takes it down.
+     */
+    maintenance?: { hold: string[]; release: string[]; page: string };
   },
 ): Promise<RestoreReport> {
   throwIfProblems([...locationProblems(location), ...passwordProblems(request.password)]);
@@ -250,9 +261,12 @@ export async function restoreSnapshot(
     aside: `${request.targetDatabase.slice(0, 40)}_before_${stamp}`,
   };
   const path = joinPath(location.directory, request.fileName);
-  const result = await executor.run(["bash", "-c", restoreScript(location, path, names)], {
-    stdin: `${request.password}\n`,
-  });
+  const result = await executor.run(
+    ["bash", "-c", restoreScript(location, path, names, request.maintenance)],
+    {
+      stdin: `${request.password}\n`,
+    },
+  );
   if (result.exitCode !== 0)
     throw failure(
       `restore of ${path} into database ${names.target} (${executor.description}) failed`,
@@ -266,6 +280,7 @@ export async function restoreSnapshot(
     size: Number(fields.get("size")?.[0]),
     database: names.target,
     keptAs: fields.get("kept")?.[0],
+    maintenance: fields.get("maintenance")?.[0] as RestoreReport["maintenance"],
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
   };
@@ -385,6 +400,7 @@ function restoreScript(
   location: SnapshotLocation,
   path: string,
   names: { target: string; scratch: string; aside: string },
+  maintenance?: { hold: string[]; release: string[]; page: string },
 ): string {
   const q = shellQuote;
   const literal = (name: string) => `'${name}'`; // names are checked identifiers: no quoting needed inside
@@ -412,7 +428,22 @@ END $$`;
     'size=$(stat -c %s -- "$file")',
     "wait_for_server postgres",
     "phase=start",
+    `hold=(${(maintenance?.hold ?? []).map(q).join(" ")})`,
+    `release=(${(maintenance?.release ?? []).map(q).join(" ")})`,
+    "held=",
+    // Without a router to hold, the restore goes on: no request reaches the database through it.
+    "hold_traffic() {",
+    "  [ ${#hold[@]} -gt 0 ] || return 0",
+    `  if answer=$(printf '%s' ${q(maintenance?.page ?? "")} | "\${hold[@]}"); then :; else`,
+    '    say "could not put the maintenance page up; restoring without it"; printf "maintenance=unavailable\\n"; return 0',
+    "  fi",
+    '  if [ "$answer" = up ]; then held=1; printf "maintenance=held\\n"; else printf "maintenance=already\\n"; fi',
+    "}",
+    "release_traffic() {",
+    '  if [ -n "$held" ]; then "${release[@]}" < /dev/null || say "could not take the maintenance page down: take it down by hand"; held=; fi',
+    "}",
     "cleanup() {",
+    "  release_traffic",
     '  if [ "$phase" = closed ]; then admin -c ' +
       q(`ALTER DATABASE ${ident(names.target)} ALLOW_CONNECTIONS true`) +
       ' || say "could not let connections back into $target";',
@@ -430,11 +461,13 @@ END $$`;
     '  status=$?; say "pg_restore into a scratch database failed ($(describe_status "$status")); $target is unchanged"; exit 1',
     "fi",
     'if [ "$exists" = 1 ]; then',
+    "  hold_traffic",
     `  admin -c ${q(`ALTER DATABASE ${ident(names.target)} ALLOW_CONNECTIONS false`)}`,
     "  phase=closed",
     `  admin -c ${q(endSessions)}`,
     `  admin -c ${q(`ALTER DATABASE ${ident(names.target)} RENAME TO ${ident(names.aside)}; ALTER DATABASE ${ident(names.scratch)} RENAME TO ${ident(names.target)}`)}`,
     "  phase=done",
+    "  release_traffic",
     `  admin -c ${q(`ALTER DATABASE ${ident(names.aside)} ALLOW_CONNECTIONS true`)} || say "$aside still refuses connections"`,
     `  printf 'kept=%s\\n' "$aside"`,
     "else",

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { run, runChecked } from "../support/process";
 import { newDevStack, pinnedImage, pushRelease, type TestStack } from "./support/engine";
 import { readEvents, stepOf } from "./support/events";
-import { answersOnNewConnections, containerId } from "./support/traffic";
+import { answersOnNewConnections, containerId, Probe, unexpected, whileProbing } from "./support/traffic";
 
 /** One query through the database container's local socket, as an operator runs it; rows as text. */
 async function sql(query: string): Promise<string> {
@@ -189,8 +189,18 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
       fs.readdirSync(snapshots).join(", "),
     );
 
-    const restored = await restoreLatest();
-    assert.match(restored.output, /the database it replaced is kept as \S+/);
+    // Every request meanwhile gets the active slot, or the maintenance page while the swap runs.
+    let restored: { output: string } | undefined;
+    const seen = await whileProbing(new Probe(4, 20), async () => {
+      restored = await restoreLatest();
+    });
+    assert.deepEqual(unexpected(seen, ["blue 1.0.0", "HTTP 503"]), {});
+    assert.match(
+      restored?.output ?? "",
+      /the router answered public requests with its maintenance page \(503\) during the swap/,
+    );
+    assert.match(restored?.output ?? "", /the database it replaced is kept as \S+/);
+    assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.0"], "the page is down again");
     assert.equal(
       await sql("SELECT string_agg(name || '=' || quantity, ',' ORDER BY name) FROM items"),
       "bolt=3,nut=5",

@@ -166,6 +166,7 @@ describe("the images built from Debian packages speak the official images' inter
       serverName: "localhost",
       listen: { address: "0.0.0.0", http: 80, https: 443, check: 8081 },
       tls: false,
+      retryAfterSeconds: 30,
       stateDir,
     }).replaceAll(generationDirToken, current);
     fs.writeFileSync(path.join(dir, "nginx.conf"), renderNginxMain(containerNginxMain));

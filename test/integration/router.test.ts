@@ -15,6 +15,7 @@ import {
   bucketCount,
   bucketSlot,
   parseRoute,
+  renderMaintenancePage,
   routeEntries,
   routeName,
   upstreamServers,
@@ -324,6 +325,37 @@ describe("router configuration against real nginx", () => {
       [applied.outs.certificate],
       "older certificates are removed once the new one is live",
     );
+  });
+
+  it("puts a maintenance page up and takes it down without a reload, while the check listener still reaches the slot", async () => {
+    router = await TestRouter.start();
+    let applied = await createRouter(router.inputs(choice()));
+    const workers = router.workerPids();
+    const page = renderMaintenancePage("Restoring the database; back in a minute.");
+    applied = await updateRouter(applied, router.inputs(choice({ maintenancePage: page })));
+    assert.equal(applied.outs.maintenance, true);
+    for (const url of [`${router.url}/`, `${router.url}/some/page?x=1`]) {
+      const answer = await httpGet(url);
+      assert.equal(answer.status, 503, url);
+      assert.equal(answer.body, page);
+      assert.equal(answer.headers["retry-after"], "30");
+      assert.equal(answer.headers["x-frame-options"], "DENY");
+      assert.equal(answer.headers["cache-control"], "no-store");
+    }
+    assert.deepEqual([...(await slotsServing(`${router.checkUrl}/`, 5))], [["blue", 5]]);
+    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    assert.equal(read?.props?.maintenance, true, "refresh sees the page");
+
+    applied = await updateRouter(applied, router.inputs(choice()));
+    assert.equal(applied.outs.maintenance, false);
+    assert.deepEqual([...(await slotsServing(`${router.url}/`, 5))], [["blue", 5]]);
+    assert.deepEqual(router.workerPids(), workers, "the same workers: nginx never reloaded");
+
+    // Without a pointer, nginx's own 503, not the page.
+    fs.rmSync(path.join(router.prefix.main.stateDir, "live"));
+    const bare = await httpGet(`${router.url}/`);
+    assert.equal(bare.status, 503);
+    assert.doesNotMatch(bare.body, /Restoring/);
   });
 
   it("refuses a key that does not match its chain before anything changes", async () => {

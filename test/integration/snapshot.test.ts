@@ -2,6 +2,7 @@
  * Snapshots, retention and restore against a real PostgreSQL, through the local executor:
  * exactly what PgSnapshot and `npm run snapshot` run on a target.
  */
+import { routerCommands, routerLayout } from "../../components/providers/nginxConfig";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -136,6 +137,50 @@ describe("database snapshots against real PostgreSQL", function () {
       assert.equal(kept[0].t, "added_by_migration", "the kept database is the one the restore replaced");
       await assert.rejects(appSession.query("SELECT 1"), "the app's old session was ended by the swap");
       assert.deepEqual(await databasesLike("switchyard_restore_%"), [], "no scratch database left");
+    });
+
+    it("holds the router's maintenance page around the swap, leaves an operator's up, and goes on without a router", async () => {
+      const database = await newDatabase();
+      await seedShop(pg, database, 0.1);
+      const location = localLocation(pg, database, temporaryDirectory(cleanups));
+      const taken = await take(location);
+      const stateDir = temporaryDirectory(cleanups);
+      const pagePath = routerLayout(stateDir).maintenancePage;
+      // The page the hold command got, kept aside: the test sees it was put up.
+      const keepingACopy = ["sh", "-c", 'f=$1; shift; tee "$f.seen" | "$@"', "sh", pagePath];
+      let restores = 0;
+      const restore = (maintenance: { hold: string[]; release: string[]; page: string }) =>
+        restoreSnapshot(executor, location, {
+          password: pg.password,
+          fileName: taken.fileName,
+          targetDatabase: database,
+          maintenance,
+          // One second apart: the replaced database is kept under a name with the second in it.
+          startedAt: new Date(Date.now() + 1000 * restores++),
+        }).then((report) => {
+          if (report.keptAs) cleanups.add(() => pg.dropDatabase(report.keptAs as string));
+          return report;
+        });
+      const maintenance = {
+        hold: routerCommands.holdMaintenance(stateDir),
+        release: routerCommands.clearMaintenance(stateDir),
+        page: "<p>restoring</p>",
+      };
+
+      const held = await restore({ ...maintenance, hold: [...keepingACopy, ...maintenance.hold] });
+      assert.equal(held.maintenance, "held");
+      assert.equal(fs.readFileSync(`${pagePath}.seen`, "utf8"), "<p>restoring</p>", "the page was put up");
+      assert.ok(!fs.existsSync(pagePath), "and taken down after the swap");
+
+      fs.writeFileSync(pagePath, "the operator's");
+      const already = await restore(maintenance);
+      assert.equal(already.maintenance, "already");
+      assert.equal(fs.readFileSync(pagePath, "utf8"), "the operator's", "an operator's page stays up");
+      fs.rmSync(pagePath);
+
+      const without = await restore({ ...maintenance, hold: ["false"] });
+      assert.equal(without.maintenance, "unavailable");
+      assert.ok(without.keptAs, "the restore went on");
     });
 
     it("reads each validation query's value from the data it dumped, and fails on a query that does not run", async () => {

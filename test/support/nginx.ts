@@ -137,6 +137,8 @@ export interface RouterChoice extends Traffic {
   /** The post-switch window; short by default so tests stay quick. */
   stableForMs?: number;
   canary?: CanaryStickiness;
+  /** The maintenance page to turn on. */
+  maintenancePage?: string;
 }
 
 /** A real nginx on free loopback ports, running the router's main configuration. */
@@ -181,6 +183,7 @@ export class TestRouter {
       tls: choice.tls !== undefined,
       stateDir: this.prefix.main.stateDir,
       canary: choice.canary,
+      retryAfterSeconds: 30,
     };
     return {
       executor: { kind: "local" },
@@ -190,6 +193,7 @@ export class TestRouter {
       stateDir: this.prefix.main.stateDir,
       files: renderRouterFiles(this.prefix.main, site),
       secretFiles: choice.tls ? renderTlsFiles(choice.tls) : {},
+      ...(choice.maintenancePage === undefined ? {} : { maintenancePage: choice.maintenancePage }),
       // Started as root without a `user` directive, nginx runs its workers as nobody.
       ...(process.getuid?.() === 0 ? { workerUser: "nobody" } : {}),
       activeSlot: choice.activeSlot,

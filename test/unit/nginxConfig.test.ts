@@ -21,6 +21,8 @@ import {
   renderRouterFiles,
   renderRouterSite,
   renderTlsFiles,
+  maintenancePath,
+  renderMaintenancePage,
   certificateId,
   routeEntries,
   routeName,
@@ -234,6 +236,7 @@ const site: RouterSite = {
   listen: { address: "203.0.113.7", http: 8080, https: 8443, check: 9090 },
   tls: false,
   stateDir,
+  retryAfterSeconds: 45,
 };
 const tlsSite: RouterSite = { ...site, tls: true };
 /** The port that serves the public: HTTPS when there is TLS. */
@@ -609,7 +612,45 @@ describe("nginx configuration", () => {
         sites: `${stateDir}/sites`,
         certificate: `${stateDir}/certificate`,
         certificates: `${stateDir}/certificates`,
+        maintenancePage: `${stateDir}/maintenance.html`,
       });
+    });
+
+    it("sends public requests to the maintenance page while it exists, never the check listener's", () => {
+      for (const s of [site, tlsSite]) {
+        const parsed = parseConfig(renderRouterSite(s));
+        const server = serverOn(parsed, publicPort(s));
+        assert.deepEqual(argsOf(server, "error_page"), ["503", maintenancePath]);
+        const page = blockOf(
+          named(server, "location").find((l) => l.args.join(" ") === `= ${maintenancePath}`) as Directive,
+        );
+        assert.deepEqual(argsOf(page, "alias"), [`${stateDir}/maintenance.html`]);
+        assert.ok(named(page, "internal").length === 1, "not reachable from outside");
+        assert.ok(named(page, "if").length === 1, "without a page, nginx's own 503");
+        assert.deepEqual(
+          named(page, "add_header").map((h) => h.args[0]),
+          ["Retry-After", "Cache-Control", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"],
+        );
+        assert.ok(named(page, "add_header").some((h) => h.args.join(" ") === "Retry-After 45 always"));
+        const root = blockOf(named(server, "location").find((l) => l.args.join(" ") === "/") as Directive);
+        assert.deepEqual(named(root, "if")[0].args, ["(-f", `${stateDir}/maintenance.html)`]);
+        const check = serverOn(parsed, s.listen.check);
+        assert.equal(named(check, "error_page").length, 0);
+        assert.ok(
+          !renderRouterSite(s).split(`listen 127.0.0.1:${s.listen.check}`)[1].includes("maintenance"),
+        );
+      }
+    });
+
+    it("escapes the maintenance message into the page", () => {
+      const page = renderMaintenancePage(`Back at 5 <b>"soon"</b> & 'later'`);
+      assert.match(page, /<p>Back at 5 &#60;b&#62;&#34;soon&#34;&#60;\/b&#62; &#38; &#39;later&#39;<\/p>/);
+      fc.assert(
+        fc.property(fc.string(), (message) => {
+          const body = /<p>(.*)<\/p>/s.exec(renderMaintenancePage(message))?.[1] ?? "";
+          assert.doesNotMatch(body, /[<>"']/);
+        }),
+      );
     });
 
     it("reads the certificate and key through the certificate link, per handshake (a variable path)", () => {

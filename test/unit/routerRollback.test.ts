@@ -21,7 +21,12 @@ function fakeRouter(fail?: string) {
   return { router, calls };
 }
 
-const before: Live = { route: "routes/blue-0", site: "sites/abc", certificate: "certificates/c1" };
+const before: Live = {
+  route: "routes/blue-0",
+  site: "sites/abc",
+  certificate: "certificates/c1",
+  maintenance: false,
+};
 
 describe("undoingOnFailure", () => {
   it("gives back what the work returned, touching nothing", async () => {
@@ -83,7 +88,7 @@ describe("undoingOnFailure", () => {
     await assert.rejects(
       undoingOnFailure(
         router,
-        { route: undefined, site: undefined, certificate: undefined },
+        { route: undefined, site: undefined, certificate: undefined, maintenance: false },
         async (moved) => {
           moved.traffic = true;
           throw new Error("timed out");

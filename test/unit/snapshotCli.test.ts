@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { main, snapshotLocation } from "../../bin/snapshot";
+import { main, restoreMaintenance, snapshotLocation } from "../../bin/snapshot";
 import { loadStackConfigFor } from "../../bin/stackConfigSource";
 import { repoRoot } from "../support/program";
 
@@ -181,6 +181,22 @@ describe("npm run snapshot: stack config and usage", () => {
       user: "app",
       database: "app",
     });
+  });
+
+  it("holds public requests on the stack's own router, with the stack's message, around a restore", async () => {
+    const { config } = await loadStackConfigFor({ stack: "dev", projectDir: repoRoot, searchPath: "" });
+    const router = ["docker", "-H", "unix:///var/run/docker.sock", "exec", "-i", "router"];
+    const maintenance = restoreMaintenance(config);
+    assert.deepEqual(maintenance.hold.slice(0, router.length), router);
+    assert.deepEqual(maintenance.release, [...router, "rm", "-f", "/etc/nginx/switchyard/maintenance.html"]);
+    assert.match(maintenance.page, /<p>We are down for maintenance and will be back shortly\.<\/p>/);
+    const named = restoreMaintenance({
+      ...config,
+      deployment: "stage",
+      router: { ...config.router, maintenance: { ...config.router.maintenance, message: "Back at 5" } },
+    });
+    assert.equal(named.hold[router.length - 1], "stage-router");
+    assert.match(named.page, /<p>Back at 5<\/p>/);
   });
 
   for (const [args, expected] of [

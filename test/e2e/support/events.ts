@@ -3,6 +3,7 @@
  * it goes. Read afterwards for order, or stamped as each line arrives for timings (the events
  * carry whole seconds only).
  */
+import { hasRole } from "../../../infra/names";
 import { spawn } from "node:child_process";
 import * as readline from "node:readline";
 import type { TestStack } from "./engine";
@@ -40,14 +41,14 @@ export function readEvents(stdout: string): EngineEvent[] {
   return parseLines(stdout).sort((a, b) => a.sequence - b.sequence);
 }
 
-/** The step of `event` on the resource named `name` (the URN's last part), if it is one. */
+/** The step of `event` on the resource of `role` (`router-upstream`, whatever the deployment's name), if it is one. */
 export function stepOf(
   event: EngineEvent,
   kind: "resourcePreEvent" | "resOutputsEvent",
-  name: string,
+  role: string,
 ): StepMetadata | undefined {
   const metadata = event[kind]?.metadata;
-  return metadata?.urn.endsWith(`::${name}`) ? metadata : undefined;
+  return metadata && hasRole(metadata.urn.split("::").pop() ?? "", role) ? metadata : undefined;
 }
 
 export interface TimedUpdate {
