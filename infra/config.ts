@@ -462,7 +462,9 @@ export const stackConfigSchema = z
             enabled: z
               .boolean()
               .prefault(false)
-              .describe("Answer every public request with 503 and the page (the check listener still reaches the slots)"),
+              .describe(
+                "Answer every public request with 503 and the page (the check listener still reaches the slots)",
+              ),
             message: z
               .string()
               .min(1)
