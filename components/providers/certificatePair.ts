@@ -26,6 +26,7 @@ export function certificatePairProblems(chain: string, key: string, now = new Da
   const problems: string[] = [];
   if (!leaf.checkPrivateKey(privateKey))
     problems.push("the key does not belong to the chain's first certificate");
-  if (new Date(leaf.validTo) <= now) problems.push(`the certificate expired (${leaf.validTo})`);
+  // Valid through its notAfter time, that second included (RFC 5280, 4.1.2.5).
+  if (new Date(leaf.validTo) < now) problems.push(`the certificate expired (${leaf.validTo})`);
   return problems;
 }

@@ -54,6 +54,42 @@ describe("deployment names", () => {
     assert.equal(names.builtImage("app-blue-image"), "switchyard-app-blue-image");
   });
 
+  it("takes a deployment name of lower-case letters, digits and single dashes, starting with a letter", () => {
+    for (const good of ["stage", "shop-eu-2", "a", "p1"]) assert.ok(deploymentNamePattern.test(good), good);
+    for (const bad of [
+      "Stage",
+      "1stage",
+      "-stage",
+      "stage-",
+      "a--b",
+      "stage_1",
+      "st age",
+      "stage\n",
+      "stage-2-",
+    ])
+      assert.ok(!deploymentNamePattern.test(bad), JSON.stringify(bad));
+  });
+
+  it("lists every name a deployment gives, for the checks below", () => {
+    const names = hostNames("stage");
+    assert.deepEqual(allHostNames(names).sort(), [
+      "stage-app-blue",
+      "stage-app-green",
+      "stage-edge",
+      "stage-migrate",
+      "stage-pgdata",
+      "stage-postgres",
+      "stage-private",
+      "stage-redis",
+      "stage-redisdata",
+      "stage-router",
+      "stage-router-state",
+      "switchyard-stage-app-blue-image",
+      "switchyard-stage-app-green-image",
+      "switchyard-stage-migrate-image",
+    ]);
+  });
+
   it("gives two deployments on one host no name in common, named or not", () => {
     fc.assert(
       fc.property(fc.option(deploymentName, { nil: undefined }), deploymentName, (first, second) => {

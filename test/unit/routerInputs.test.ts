@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { certificatePairProblems } from "../../components/providers/certificatePair";
 import { checked, unknownValue } from "../../components/providers/inputs";
 import { renderTlsFiles, siteFile, testMainFile } from "../../components/providers/nginxConfig";
@@ -114,13 +115,23 @@ describe("router inputs", () => {
       assert.ok(!problems[0].reason.includes("PRIVATE KEY") && !problems[0].reason.includes("MII"));
     }
     assert.deepEqual(properties({ ...inputs, workerUser: "nginx; rm" }), ["workerUser"]);
-    const inTwoDays = new Date(Date.now() + 2 * 86_400_000);
+    const notAfter = new Date(new X509Certificate(tls.certificate).validTo);
     assert.deepEqual(
-      certificatePairProblems(tls.certificate, tls.key, inTwoDays).map((reason) =>
+      certificatePairProblems(tls.certificate, tls.key, notAfter),
+      [],
+      "valid through notAfter",
+    );
+    const aSecondLater = new Date(notAfter.getTime() + 1000);
+    assert.deepEqual(
+      certificatePairProblems(tls.certificate, tls.key, aSecondLater).map((reason) =>
         reason.replace(/\(.*\)/, ""),
       ),
       ["the certificate expired "],
     );
+    const garbled = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    assert.deepEqual(certificatePairProblems(garbled, tls.key), [
+      "the chain's first certificate does not parse",
+    ]);
   });
 
   it("leaves what a preview does not know yet for the update, a file's content included", () => {
