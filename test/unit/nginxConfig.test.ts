@@ -626,6 +626,7 @@ describe("nginx configuration", () => {
         );
         assert.deepEqual(argsOf(page, "alias"), [`${stateDir}/maintenance.html`]);
         assert.ok(named(page, "internal").length === 1, "not reachable from outside");
+        assert.deepEqual(argsOf(page, "default_type"), ["text/html"]);
         assert.ok(named(page, "if").length === 1, "without a page, nginx's own 503");
         assert.deepEqual(
           named(page, "add_header").map((h) => h.args[0]),
