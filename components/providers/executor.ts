@@ -361,36 +361,38 @@ function sshExecutor(client: Client, description: string): Executor & { connecti
   const forwards = new Set<Forwarded>();
   const connectionErrors: string[] = [];
   const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+  const startedOnChannel = (channel: ClientChannel, program: string): Started => {
+    let exitCode: number | undefined;
+    channel.once("exit", (code: number | null, signal?: string) => {
+      exitCode = code ?? exitCodeOfSignal(signal ?? "");
+    });
+    const exited = new Promise<number>((resolve, reject) =>
+      channel.once("close", () =>
+        exitCode === undefined
+          ? reject(
+              new Error(
+                `${description}: the connection ended before ${program} reported its exit` +
+                  (connectionErrors.length > 0 ? ` (${connectionErrors.join("; ")})` : ""),
+              ),
+            )
+          : resolve(exitCode),
+      ),
+    );
+    return { stdin: channel, stdout: channel, stderr: channel.stderr, exited, kill: () => channel.close() };
+  };
   return {
     description,
     connectionErrors,
     run: (argv, options = {}) =>
-      new Promise<ClientChannel>((resolve, reject) =>
+      new Promise<Started>((resolve, reject) =>
         // ssh2 throws rather than calls back when the connection is already gone.
         client.exec(shellCommand(remoteArgv(argv, options.timeoutMs)), (error, channel) =>
-          error ? reject(error) : resolve(channel),
+          // Listening from this callback on, not a tick later: the exit status and the channel's
+          // close can arrive in the same read as the exec's reply, and are emitted during it.
+          error ? reject(error) : resolve(startedOnChannel(channel, argv[0])),
         ),
       ).then(
-        (channel) => {
-          const exited = new Promise<number>((resolve, reject) => {
-            let exitCode: number | undefined;
-            channel.once("exit", (code: number | null, signal?: string) => {
-              exitCode = code ?? exitCodeOfSignal(signal ?? "");
-            });
-            channel.once("close", () =>
-              exitCode === undefined
-                ? reject(
-                    new Error(
-                      `${description}: the connection ended before ${argv[0]} reported its exit` +
-                        (connectionErrors.length > 0 ? ` (${connectionErrors.join("; ")})` : ""),
-                    ),
-                  )
-                : resolve(exitCode),
-            );
-          });
-          const started = { stdin: channel, stdout: channel, stderr: channel.stderr, exited };
-          return collect(argv, description, { ...started, kill: () => channel.close() }, options);
-        },
+        (started) => collect(argv, description, started, options),
         (error: Error) =>
           Promise.reject(new Error(`${description}: cannot run ${argv[0]}: ${error.message}`)),
       ),

@@ -21,7 +21,8 @@ import {
   withExecutor,
 } from "../../components/providers/executor";
 import { delay, httpGet, run } from "../support/process";
-import { type SshServer, startSshd } from "../support/sshd";
+import { Server as SshServer, type ServerChannel, utils as sshUtils } from "ssh2";
+import { type SshServer as Sshd, startSshd } from "../support/sshd";
 
 const awkwardArguments = [
   "two words",
@@ -74,8 +75,62 @@ async function eventually(condition: () => Promise<boolean>, timeoutMs: number):
   return condition();
 }
 
+/**
+ * An SSH server in this process that accepts any key and answers every exec with `answer`,
+ * reached through a proxy that passes on what the server sends only once it has been quiet for
+ * 50 ms: the client then reads a whole answer (the exec's reply, the output, the exit status and
+ * the channel's close) as one chunk, as it can from a busy server.
+ */
+async function burstingServer(
+  answer: (channel: ServerChannel) => void,
+): Promise<{ spec: { host: string; port: number; hostKey: string }; close: () => Promise<void> }> {
+  const hostKey = sshUtils.generateKeyPairSync("ed25519");
+  const server = new SshServer({ hostKeys: [hostKey.private] }, (client) => {
+    client.on("authentication", (context) => context.accept());
+    client.on("ready", () =>
+      client.on("session", (accept) => accept().on("exec", (acceptExec) => answer(acceptExec()))),
+    );
+    client.on("error", () => {});
+  });
+  const proxy = net.createServer((socket) => {
+    const upstream = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    let pending: Buffer[] = [];
+    let quiet: NodeJS.Timeout | undefined;
+    const flush = () => {
+      if (pending.length > 0 && socket.writable) socket.write(Buffer.concat(pending));
+      pending = [];
+    };
+    upstream.on("data", (chunk: Buffer) => {
+      pending.push(chunk);
+      clearTimeout(quiet);
+      quiet = setTimeout(flush, 50);
+    });
+    upstream.on("close", () => {
+      clearTimeout(quiet);
+      flush();
+      socket.end();
+    });
+    socket.pipe(upstream);
+    socket.on("error", () => upstream.destroy());
+    upstream.on("error", () => socket.destroy());
+  });
+  const listen = (listener: net.Server) =>
+    new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  await Promise.all([listen(server), listen(proxy)]);
+  return {
+    spec: {
+      host: "127.0.0.1",
+      port: (proxy.address() as net.AddressInfo).port,
+      hostKey: hostKey.public.split(" ").slice(0, 2).join(" "),
+    },
+    close: async () => {
+      await Promise.all([server, proxy].map((listener) => new Promise((resolve) => listener.close(resolve))));
+    },
+  };
+}
+
 describe("executor", () => {
-  let sshd: SshServer;
+  let sshd: Sshd;
   let dir: string;
 
   before(async () => {
@@ -393,6 +448,30 @@ describe("executor", () => {
         assert.ok(Date.now() - started < 2000, `closed after ${Date.now() - started} ms (${ended})`);
       } finally {
         await executor.close();
+      }
+    });
+
+    it("reads the exit of a command whose whole answer arrives in one read", async () => {
+      const answered = await burstingServer((channel) => {
+        channel.write("out\n");
+        channel.stderr.write("err\n");
+        channel.exit(7);
+        channel.end();
+      });
+      try {
+        const executor = await openExecutor({ ...sshSpec(), ...answered.spec });
+        try {
+          for (let attempt = 0; attempt < 3; attempt++)
+            assert.deepEqual(await executor.run(["anything"]), {
+              exitCode: 7,
+              stdout: "out\n",
+              stderr: "err\n",
+            });
+        } finally {
+          await executor.close();
+        }
+      } finally {
+        await answered.close();
       }
     });
 
