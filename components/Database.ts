@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { containerImage, containerLimits, type PrivateService } from "./containers";
+import { containerImage, containerLimits, dataVolume, type PrivateService } from "./containers";
 import { dockerCommand } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
@@ -14,8 +14,7 @@ export interface DatabaseArgs extends TargetAccess, PrivateService {
   user: string;
   /**
    * Named volume for the data directory; it outlives the container. Kept (`keepVolume`, which the
-   * policy pack requires outside development: the engine shows policies `protect`, not
-   * `retainOnDelete`), it also outlives the generated password (PostgreSQL applies
+   * policy pack requires outside development), it also outlives the generated password (PostgreSQL applies
    * POSTGRES_PASSWORD only to an empty data directory), so the password is set on the role again
    * whenever it or the container changes.
    */
@@ -51,11 +50,7 @@ export class Database extends pulumi.ComponentResource {
     const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, child);
     this.password = pulumi.secret(password.result);
 
-    this.volume = new docker.Volume(
-      name,
-      { name: args.volume },
-      { ...child, retainOnDelete: args.keepVolume, protect: args.keepVolume },
-    );
+    this.volume = dataVolume(name, args.volume, args.keepVolume, child);
 
     this.container = new docker.Container(
       name,

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, type SlotColour, slotColours } from "../infra/config";
 import { hostNames, roles } from "../infra/names";
 import type { StackConfig } from "../infra/stackConfig";
+import { Accessory } from "./Accessory";
 import { AppSlot } from "./AppSlot";
 import { Cache } from "./Cache";
 import { containerImage, type ImageSource } from "./containers";
@@ -35,6 +36,8 @@ export interface DeploymentArgs {
 export class Deployment extends pulumi.ComponentResource {
   readonly database: Database;
   readonly cache?: Cache;
+  /** The long-running services beside the app, by name; no release touches them. */
+  readonly accessories: Record<string, Accessory>;
   /** Taken before the migration job whenever the migration set or its image changes. */
   readonly snapshot?: PgSnapshot;
   readonly migrations?: MigrationJob;
@@ -61,6 +64,7 @@ export class Deployment extends pulumi.ComponentResource {
     const networks = createNetworks();
     this.database = createDatabase();
     this.cache = config.redis.enabled ? createCache() : undefined;
+    this.accessories = createAccessories();
     if (config.migrations) {
       const image = createImage(roles.migrationImage, config.migrations, config.migrations.version);
       this.snapshot = config.snapshots.skip ? undefined : createSnapshot(config.migrations, image);
@@ -157,6 +161,29 @@ export class Deployment extends pulumi.ComponentResource {
       );
     }
 
+    function createAccessories(): Record<string, Accessory> {
+      return Object.fromEntries(
+        Object.entries(config.accessories).map(([accessory, spec]) => [
+          accessory,
+          new Accessory(
+            childName(roles.accessory(accessory)),
+            {
+              containerName: names.accessory(accessory),
+              hostName: accessory,
+              spec,
+              secretEnv: config.secrets.accessoryEnv[accessory],
+              network: networks[spec.network],
+              volumeNames: Object.fromEntries(
+                Object.keys(spec.volumes).map((volume) => [volume, names.accessoryVolume(accessory, volume)]),
+              ),
+              keepVolumes: keepVolume,
+            },
+            onDocker(roles.accessory(accessory)),
+          ),
+        ]),
+      );
+    }
+
     /** The image of `role`, pulled, or built and tagged `<version>` in the deployment's own repository. */
     function createImage(role: string, source: ImageSource, version: string): pulumi.Output<string> {
       return containerImage(childName(role), source, onDocker(role), {
@@ -229,7 +256,11 @@ export class Deployment extends pulumi.ComponentResource {
             ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
           })),
       );
-      const after: pulumi.Resource[] = self.migrations ? [self.migrations] : [self.database.ready];
+      // The first release starts once its accessories are up (healthy, when they have a check).
+      const after: pulumi.Resource[] = [
+        self.migrations ?? self.database.ready,
+        ...Object.values(self.accessories).map((accessory) => accessory.container),
+      ];
       return byColour((colour) => {
         const spec = config.slots[colour];
         return new AppSlot(

@@ -37,6 +37,20 @@ export interface PrivateService extends NamedContainer {
   network: pulumi.Input<string>;
 }
 
+/**
+ * A named volume that holds data. Kept (`keep`: outside development), it is protected, so no
+ * update or destroy can even plan its deletion (the engine shows policies `protect`, not
+ * `retainOnDelete`), and retained should it be deleted anyway.
+ */
+export function dataVolume(
+  name: string,
+  volumeName: string,
+  keep: boolean,
+  opts: pulumi.CustomResourceOptions,
+): docker.Volume {
+  return new docker.Volume(name, { name: volumeName }, { ...opts, retainOnDelete: keep, protect: keep });
+}
+
 /** Where a built image is tagged: `<repository>:<tag>`. */
 export interface BuildTag {
   repository: string;

@@ -10,7 +10,13 @@ import { z } from "zod";
 import { hostKeyLine, portRange } from "../components/providers/inputs";
 import { cpusKept } from "./dockerReadBack";
 import { unpinnedImageReason } from "./images";
-import { deploymentNameMaxLength, deploymentNamePattern, unnamedDeployment } from "./names";
+import {
+  accessoryNamePattern,
+  deploymentNameMaxLength,
+  deploymentNamePattern,
+  reservedAccessoryNames,
+  unnamedDeployment,
+} from "./names";
 import { PROJECT, type RawStackConfig, type SecretKey, secretKeys, slotColours } from "./stackKeys";
 
 export {
@@ -108,6 +114,74 @@ const resources = z.strictObject({
     )
     .prefault(1)
     .describe("CPU limit in cores (fractions allowed)"),
+});
+
+const restartPolicy = z.enum(["always", "unless-stopped", "on-failure"]).prefault("unless-stopped");
+
+const accessoryName = z
+  .string()
+  .regex(accessoryNamePattern, "lower-case letters and digits, starting with a letter, at most 24")
+  .refine((name) => !reservedAccessoryNames.includes(name), "is the name of a container switchyard runs");
+
+const accessorySpec = z.strictObject({
+  image: imageReference.describe(
+    "Image to run, by digest (`repo@sha256:...`) or immutable tag; production requires one of those",
+  ),
+  command: z.array(z.string()).min(1).optional().describe("Override the image's command"),
+  env: z
+    .record(envName, z.string())
+    .prefault({})
+    .describe("Plain environment; secrets belong in `accessorySecrets.<name>`"),
+  network: z
+    .enum(["private", "edge"])
+    .prefault("private")
+    .describe(
+      "`private`: the internal network beside the database, with no way out; `edge`: the slots' network, which reaches the internet",
+    ),
+  ports: z
+    .array(
+      z.strictObject({
+        container: port.describe("Port inside the container"),
+        loopback: port.describe("Port on the host's 127.0.0.1 (reach it through an SSH tunnel)"),
+      }),
+    )
+    .max(20)
+    .prefault([])
+    .describe("Ports published on the host's loopback address only; the slots need none of them"),
+  volumes: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, "lower-case letters, digits and -, at most 24"),
+      z.string().regex(/^\/\S*$/, "an absolute path in the container"),
+    )
+    .prefault({})
+    .describe(
+      "Named volumes, by a short name, and where each is mounted. Docker names them `<deployment>-<accessory>.<name>` (`switchyard-` for an unnamed deployment); outside development they are kept for good, like the database's",
+    ),
+  user: z
+    .string()
+    .regex(/^([a-z_][a-z0-9_-]*|\d+)(:([a-z_][a-z0-9_-]*|\d+))?$/, "a user[:group] name or id")
+    .optional()
+    .describe("User it runs as; unset keeps the image's own user"),
+  resources: resources.prefault({ memoryMb: 256 }).describe("Container limits"),
+  restart: restartPolicy.describe("Docker restart policy"),
+  healthcheck: z
+    .strictObject({
+      command: z
+        .array(z.string())
+        .min(1)
+        .describe("Command run in the container (no shell); exit 0 means healthy"),
+      intervalSeconds: seconds(300).prefault(5).describe("Time between checks"),
+      timeoutSeconds: seconds(120).prefault(3).describe("Time one check may take"),
+      retries: z.int().min(1).max(1000).prefault(10).describe("Failed checks before it counts as unhealthy"),
+      startPeriodSeconds: z.number().min(0).max(3600).prefault(0).describe("Grace period after it starts"),
+      deadlineSeconds: seconds(3600)
+        .prefault(120)
+        .describe("How long `pulumi up` waits for it to turn healthy before the update fails"),
+    })
+    .optional()
+    .describe(
+      "Docker's healthcheck; with one, `pulumi up` waits for the accessory to be healthy before the slots start",
+    ),
 });
 
 const githubLogin = z
@@ -270,10 +344,7 @@ export const stackConfigSchema = z
           .nullable()
           .prefault("1000:1000")
           .describe("User the app runs as; null keeps the image's own user"),
-        restartPolicy: z
-          .enum(["always", "unless-stopped", "on-failure"])
-          .prefault("unless-stopped")
-          .describe("Docker restart policy of each slot"),
+        restartPolicy: restartPolicy.describe("Docker restart policy of each slot"),
         command: z.array(z.string()).min(1).optional().describe("Override the image's command"),
         loopbackPorts: z
           .strictObject({
@@ -290,6 +361,12 @@ export const stackConfigSchema = z
       .prefault({})
       .describe(
         "Secret environment for the app (JWT keys, admin keys, API tokens); must be set with --secret",
+      ),
+    accessorySecrets: z
+      .record(z.string(), z.record(envName, z.string().min(1)))
+      .prefault({})
+      .describe(
+        "Secret environment of each accessory, by accessory name (`{minio: {MINIO_ROOT_PASSWORD: ...}}`); must be set with --secret",
       ),
     health: z
       .strictObject({
@@ -387,6 +464,12 @@ export const stackConfigSchema = z
       })
       .prefault({})
       .describe("Redis, on the private network only"),
+    accessories: z
+      .record(accessoryName, accessorySpec)
+      .prefault({})
+      .describe(
+        "Long-running services beside the app (object storage, metrics, a search engine), by name. Each runs in container `<name>` (`<deployment>-<name>` in a named deployment) and the slots reach it as `<name>`; a release never restarts one",
+      ),
     migrations: z
       .strictObject({
         ...imageSource,
@@ -609,6 +692,8 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
     if (name in config.app.env) fail(["appSecrets", name], "is also in app.env: keep one");
   }
 
+  accessoryRules(config, fail);
+
   // The router runs in the host's network (components/Router.ts): all of these bind there.
   const hostPorts: [string[], number][] = [
     [["router", "httpPort"], config.router.httpPort],
@@ -616,6 +701,12 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
     [["router", "checkPort"], config.router.checkPort],
     [["app", "loopbackPorts", "blue"], config.app.loopbackPorts.blue],
     [["app", "loopbackPorts", "green"], config.app.loopbackPorts.green],
+    ...Object.entries(config.accessories).flatMap(([name, accessory]) =>
+      accessory.ports.map((published, index): [string[], number] => [
+        ["accessories", name, "ports", String(index), "loopback"],
+        published.loopback,
+      ]),
+    ),
   ];
   hostPorts.forEach(([key, port], index) => {
     const taken = hostPorts.slice(0, index).find(([, earlier]) => earlier === port);
@@ -635,6 +726,25 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
       if (reason)
         fail([...path, "image"], `${reason}; production needs a digest or an immutable version tag`);
     }
+  }
+}
+
+/** An accessory's plain and secret environment, which the program cannot tell apart once merged. */
+function accessoryRules(
+  config: ParsedStackConfig,
+  fail: (path: PropertyKey[], message: string) => void,
+): void {
+  for (const [name, accessory] of Object.entries(config.accessories)) {
+    for (const key of Object.keys(accessory.env))
+      if (secretLookingEnvName.test(key))
+        fail(["accessories", name, "env", key], `looks like a secret: put it in accessorySecrets.${name}`);
+  }
+  for (const [name, secrets] of Object.entries(config.accessorySecrets)) {
+    const accessory = config.accessories[name];
+    if (accessory === undefined) fail(["accessorySecrets", name], "is not an accessory (see accessories)");
+    for (const key of Object.keys(secrets))
+      if (accessory !== undefined && key in accessory.env)
+        fail(["accessorySecrets", name, key], `is also in accessories.${name}.env: keep one`);
   }
 }
 
@@ -703,6 +813,8 @@ function imageSources(config: ParsedStackConfig): [string[], { image?: string; b
     [["router"], config.router],
   ];
   if (config.redis.enabled) sources.push([["redis"], config.redis]);
+  for (const [name, accessory] of Object.entries(config.accessories))
+    sources.push([["accessories", name], accessory]);
   if (config.migrations) sources.push([["migrations"], config.migrations]);
   return sources;
 }
@@ -752,6 +864,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_value") {
     return `${PROJECT}:${path}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   }
+  // A record key's own issues say what is wrong with it; zod's summary does not.
+  if (issue.code === "invalid_key")
+    return `${PROJECT}:${path}: ${issue.issues.map((i) => i.message).join("; ")}`;
   // Stryker disable next-line ConditionalExpression: only invalid_type messages end so; the code test is a guard for later ones
   if (issue.code === "invalid_type" && issue.message.endsWith("received undefined"))
     return `${PROJECT}:${path}: required`;

@@ -45,19 +45,22 @@ function describeType(schema: AnySchema, nullable: boolean): string {
     format?: string;
     entries?: Record<string, unknown>;
     checks?: z.core.$ZodCheck[];
+    valueType?: AnySchema;
   };
   let type: string;
   switch (def.type) {
     case "number": {
       const kind = def.format === "safeint" ? "integer" : "number";
-      const bounds = (def.checks ?? []).map((check) => {
+      const bounds = (def.checks ?? []).flatMap((check) => {
         const {
           check: name,
           value,
           inclusive,
         } = check._zod.def as { check: string; value: number; inclusive: boolean };
-        if (name === "greater_than") return inclusive ? `≥ ${value}` : `> ${value}`;
-        return inclusive ? `≤ ${value}` : `< ${value}`;
+        if (name === "greater_than") return [inclusive ? `≥ ${value}` : `> ${value}`];
+        if (name === "less_than") return [inclusive ? `≤ ${value}` : `< ${value}`];
+        // A refinement's rule is in its message, not a bound.
+        return [];
       });
       type = [kind, ...bounds].join(" ");
       break;
@@ -68,7 +71,7 @@ function describeType(schema: AnySchema, nullable: boolean): string {
         .join(" \\| ");
       break;
     case "record":
-      type = "map of name to string";
+      type = `map of name to ${def.valueType ? describeType(unwrap(def.valueType).schema, false) : "value"}`;
       break;
     case "array":
       type = "list";
@@ -107,15 +110,24 @@ function walk(schema: AnySchema, key: string, rows: ConfigKeyDoc[]): void {
     description,
     secret: (secretKeys as readonly string[]).includes(topLevel),
   });
-  const def = inner._zod.def as { type: string; shape?: Record<string, AnySchema>; element?: AnySchema };
+  const def = inner._zod.def as {
+    type: string;
+    shape?: Record<string, AnySchema>;
+    element?: AnySchema;
+    valueType?: AnySchema;
+  };
   if (def.type === "object" && def.shape) {
     for (const [child, childSchema] of Object.entries(def.shape)) walk(childSchema, `${key}.${child}`, rows);
   }
-  if (def.type === "array" && def.element && (def.element._zod.def as { type: string }).type === "object") {
-    const element = def.element._zod.def as unknown as { shape: Record<string, AnySchema> };
-    for (const [child, childSchema] of Object.entries(element.shape))
-      walk(childSchema, `${key}[].${child}`, rows);
-  }
+  // The keys of a list's objects, and of a map's: `health.smokeChecks[].path`, `accessories.<name>.image`.
+  if (def.type === "array" && def.element) walkMembers(def.element, `${key}[]`, rows);
+  if (def.type === "record" && def.valueType) walkMembers(def.valueType, `${key}.<name>`, rows);
+}
+
+function walkMembers(member: AnySchema, prefix: string, rows: ConfigKeyDoc[]): void {
+  const def = unwrap(member).schema._zod.def as { type: string; shape?: Record<string, AnySchema> };
+  if (def.type !== "object" || !def.shape) return;
+  for (const [child, childSchema] of Object.entries(def.shape)) walk(childSchema, `${prefix}.${child}`, rows);
 }
 
 export function configReference(): ConfigKeyDoc[] {

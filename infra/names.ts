@@ -25,6 +25,8 @@ export const roles = {
   slotImage: (colour: SlotColour) => `app-${colour}-image`,
   router: "router",
   frontend: "frontend",
+  accessory: (accessory: string) => `accessory-${accessory}`,
+  accessoryImage: (accessory: string) => `accessory-${accessory}-image`,
 } as const;
 
 /** The deployment name that keeps the names of a host with one unnamed deployment. */
@@ -32,6 +34,29 @@ export const unnamedDeployment = "switchyard";
 
 export const deploymentNamePattern = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 export const deploymentNameMaxLength = 32;
+/**
+ * An accessory's name has no dash: `<deployment>-<accessory>` then never spells another
+ * deployment's name (deployment `a`'s accessory `b-router` would be deployment `a-b`'s router).
+ */
+export const accessoryNamePattern = /^[a-z][a-z0-9]{0,23}$/;
+
+/** The default data volumes are `<deployment>-<suffix>`. */
+const dataVolumeSuffixes = { database: "pgdata", cache: "redisdata" } as const;
+
+/**
+ * Names an accessory cannot take: its container is named like the deployment's own containers
+ * (`<name>`, or `<deployment>-<name>`), and in a named deployment like its networks and volumes.
+ */
+export const reservedAccessoryNames: readonly string[] = [
+  ...slotColours.map(roles.slot),
+  roles.router,
+  roles.database,
+  roles.cache,
+  roles.migration,
+  roles.privateNetwork,
+  roles.edgeNetwork,
+  ...Object.values(dataVolumeSuffixes),
+];
 
 /** Docker's names for one deployment's containers, networks and volumes. */
 export interface HostNames {
@@ -48,6 +73,10 @@ export interface HostNames {
   cacheVolume: string;
   /** The repository a locally built image of `role` is tagged in. */
   builtImage(role: string): string;
+  /** The container of accessory `accessory`. */
+  accessory(accessory: string): string;
+  /** Volume `volume` of accessory `accessory`. */
+  accessoryVolume(accessory: string, volume: string): string;
 }
 
 /** The names of deployment `deployment` (`undefined`: the unnamed one). */
@@ -63,15 +92,20 @@ export function hostNames(deployment: string | undefined): HostNames {
     privateNetwork: shared(roles.privateNetwork),
     edgeNetwork: shared(roles.edgeNetwork),
     routerState: shared("router-state"),
-    databaseVolume: shared("pgdata"),
-    cacheVolume: shared("redisdata"),
+    databaseVolume: shared(dataVolumeSuffixes.database),
+    cacheVolume: shared(dataVolumeSuffixes.cache),
     builtImage: (role) => `${unnamedDeployment}-${own(role)}`,
+    accessory: own,
+    // No other name has a dot, nor has a deployment's or an accessory's: the part before it names
+    // one accessory of one deployment, and no other volume looks like it.
+    accessoryVolume: (accessory, volume) => `${shared(accessory)}.${volume}`,
   };
 }
 
 /** Every name `hostNames` gives, for tests that two deployments never share one. */
 export function allHostNames(names: HostNames): string[] {
-  const { slots, builtImage, ...single } = names;
+  // Accessories' names depend on the stack's accessories: test/unit/names.test.ts adds them.
+  const { slots, builtImage, accessory: _accessory, accessoryVolume: _accessoryVolume, ...single } = names;
   return [
     ...Object.values(slots),
     ...Object.values(single),
@@ -87,6 +121,11 @@ export function allHostNames(names: HostNames): string[] {
  */
 export function hasRole(name: string, role: string): boolean {
   return name === role || name.endsWith(`-${role}`);
+}
+
+/** The accessory whose image `name` is (`<deployment>-accessory-<accessory>-image`), if it is one. */
+export function accessoryOfImage(name: string): string | undefined {
+  return /(?:^|-)accessory-([a-z][a-z0-9]*)-image$/.exec(name)?.[1];
 }
 
 /** The slot an AppSlot component stands for, by its Pulumi name. */

@@ -22,6 +22,8 @@ export interface StackConfig extends Omit<ParsedStackConfig, SecretKey> {
     sshPrivateKey?: pulumi.Output<string>;
     tls?: { certificate: pulumi.Output<string>; key: pulumi.Output<string> };
     appEnv: pulumi.Output<Record<string, string>>;
+    /** Each accessory's secret environment, by accessory name. */
+    accessoryEnv: Record<string, pulumi.Output<Record<string, string>>>;
     githubToken?: pulumi.Output<string>;
     netlifyToken?: pulumi.Output<string>;
     pulumiAccessToken?: pulumi.Output<string>;
@@ -44,6 +46,7 @@ export function loadStackConfig(): StackConfig {
     tlsCertificate,
     tlsKey,
     appSecrets,
+    accessorySecrets,
     githubToken,
     netlifyToken,
     pulumiAccessToken,
@@ -61,6 +64,10 @@ export function loadStackConfig(): StackConfig {
           ? undefined
           : { certificate: pulumi.secret(tlsCertificate), key: pulumi.secret(tlsKey) },
       appEnv: pulumi.secret(appSecrets),
+      // By accessory: which accessories have secrets is no secret, and the others' env stays readable.
+      accessoryEnv: Object.fromEntries(
+        Object.entries(accessorySecrets).map(([accessory, env]) => [accessory, pulumi.secret(env)]),
+      ),
       githubToken: secretOf(githubToken),
       netlifyToken: secretOf(netlifyToken),
       pulumiAccessToken: secretOf(pulumiAccessToken),

@@ -14,6 +14,7 @@ export const secretKeys = [
   "tlsCertificate",
   "tlsKey",
   "appSecrets",
+  "accessorySecrets",
   "githubToken",
   "netlifyToken",
   "pulumiAccessToken",

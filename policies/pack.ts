@@ -5,7 +5,7 @@
 import type { Policies, PolicyPackArgs } from "@pulumi/policy";
 import { sshHostKeyPinned } from "./rules/access";
 import { appNonRoot, containerLimits, onlyRouterPublic } from "./rules/containers";
-import { databaseVolumeProtected, dataStoresPrivate } from "./rules/data";
+import { accessoryVolumesProtected, databaseVolumeProtected, dataStoresPrivate } from "./rules/data";
 import { githubProductionEnvironment } from "./rules/delivery";
 import { imagesPinned, registryImagesOnlyInProduction } from "./rules/images";
 import {
@@ -38,6 +38,7 @@ export function switchyardPack(facts: StackFacts): PolicyPackArgs {
     frontendAfterSwitch,
     dataStoresPrivate,
     databaseVolumeProtected,
+    accessoryVolumesProtected,
     onlyRouterPublic,
     containerLimits,
     appNonRoot,

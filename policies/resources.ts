@@ -22,6 +22,7 @@ export const types = {
   cache: "switchyard:data:Cache",
   migrationJob: "switchyard:data:MigrationJob",
   appSlot: "switchyard:app:AppSlot",
+  accessory: "switchyard:accessory:Accessory",
   router: "switchyard:router:Router",
   repositoryEnvironment: "github:index/repositoryEnvironment:RepositoryEnvironment",
   environmentBranchPolicy:

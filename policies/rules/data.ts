@@ -1,5 +1,5 @@
-/** The database and the cache: reachable from the app only, and the database's data kept. */
-import type { PolicyResource, StackValidationPolicy } from "@pulumi/policy";
+/** The database and the cache reachable from the app only; the database's and the accessories' data kept. */
+import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { describePort, isLoopbackOnly, isUnder, publishedPorts, types } from "../resources";
 
 function dataStoreContainers(resources: PolicyResource[]): PolicyResource[] {
@@ -85,5 +85,18 @@ export const databaseVolumeProtected: StackValidationPolicy = {
         }
       }
     }
+  },
+};
+
+export const accessoryVolumesProtected: ResourceValidationPolicy = {
+  name: "accessory-volumes-protected",
+  description: "An accessory's named volumes (object storage, metrics history) are protected from deletion.",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== types.volume || !isUnder(args.urn, types.accessory)) return;
+    if (!args.opts.protect)
+      reportViolation(
+        `volume ${args.props.name} holds an accessory's data but is not protected, so a destroy or a replacement may delete it. ` +
+          "Register it with `protect: true` (switchyard does, outside development).",
+      );
   },
 };

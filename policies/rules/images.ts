@@ -1,7 +1,7 @@
 /** Where images come from: pinned registry images, and no builds on the deploying machine in production. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { unpinnedImageReason } from "../../infra/images";
-import { hasRole, roles } from "../../infra/names";
+import { accessoryOfImage, hasRole, roles } from "../../infra/names";
 import { isBuiltImage, types } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
@@ -16,7 +16,10 @@ const imageKeys: [role: string, key: string][] = [
 ];
 
 function configKeyOf(args: ResourceValidationArgs): string {
-  const key = imageKeys.find(([role]) => hasRole(args.name, role))?.[1];
+  const accessory = accessoryOfImage(args.name);
+  const key =
+    imageKeys.find(([role]) => hasRole(args.name, role))?.[1] ??
+    (accessory === undefined ? undefined : `accessories.${accessory}.image`);
   return `switchyard:${key ?? "<component>.image"}`;
 }
 

@@ -7,11 +7,17 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { hostNames, unnamedDeployment } from "../../infra/names";
 import { run, runChecked } from "../support/process";
 import { repoRoot } from "../support/program";
-import { newDevStack, projectFiles, TestStack } from "./support/engine";
+import {
+  deploymentContainers,
+  newDevStack,
+  newNamedDevStack,
+  type OwnPorts,
+  runningAs,
+  type TestStack,
+} from "./support/engine";
 import { answersOnNewConnections, Probe, unexpected, whileProbing } from "./support/traffic";
 
 const resourcesBeforeNames = JSON.parse(
@@ -56,16 +62,6 @@ function withNamesFromBefore(state: unknown, deployment: string): unknown {
 
 function resourcesOf(state: string): StateResource[] {
   return (JSON.parse(state) as { deployment: { resources?: StateResource[] } }).deployment.resources ?? [];
-}
-
-/** Each container's id and start time: what a replacement or a restart would change. */
-async function runningAs(names: string[]): Promise<Record<string, string>> {
-  const seen: Record<string, string> = {};
-  for (const name of names)
-    seen[name] = (
-      await runChecked("docker", ["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", name])
-    ).stdout.trim();
-  return seen;
 }
 
 describe("a stack from before deployment names, through the real engine", function () {
@@ -115,12 +111,8 @@ describe("a stack from before deployment names, through the real engine", functi
   });
 });
 
-/** Its own ports: two deployments on one host cannot both bind one. */
-interface PairMember {
+interface PairMember extends OwnPorts {
   stack: string;
-  httpPort: number;
-  checkPort: number;
-  loopbackPorts: { blue: number; green: number };
 }
 
 const pair: PairMember[] = [
@@ -133,31 +125,7 @@ const pair: PairMember[] = [
   },
 ];
 
-/** `Pulumi.dev.yaml` as committed, named after its stack and moved to its own ports. */
-async function newPairStack(member: PairMember): Promise<TestStack> {
-  const dev = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
-    config: Record<string, Record<string, unknown>>;
-  };
-  const config = {
-    ...dev.config,
-    "switchyard:deployment": member.stack,
-    "switchyard:router": {
-      ...dev.config["switchyard:router"],
-      httpPort: member.httpPort,
-      checkPort: member.checkPort,
-    },
-    "switchyard:app": { ...dev.config["switchyard:app"], loopbackPorts: member.loopbackPorts },
-  };
-  const stack = new TestStack({ project: projectFiles, stack: member.stack });
-  fs.writeFileSync(path.join(stack.programDir, `Pulumi.${member.stack}.yaml`), stringifyYaml({ config }));
-  await stack.init({});
-  return stack;
-}
-
-function containersOf(member: PairMember): string[] {
-  const names = hostNames(member.stack);
-  return [names.database, names.cache, names.slots.blue, names.slots.green, names.router];
-}
+const containersOf = (member: PairMember) => deploymentContainers(member.stack);
 
 const siteOf = (member: PairMember) => `http://127.0.0.1:${member.httpPort}/`;
 
@@ -167,7 +135,7 @@ describe("two deployments on one engine, through the real engine", function () {
   const [stage, production] = pair;
 
   before(async () => {
-    for (const member of pair) stacks.push(await newPairStack(member));
+    for (const member of pair) stacks.push(await newNamedDevStack(member.stack, member));
   });
 
   after(async () => {

@@ -510,6 +510,75 @@ describe("config rules", () => {
       problem: ["frontend.env.CMS_TOKEN", "looks like a secret: these site variables are not secret"],
       accepted: withSecrets({ netlifyToken }, { frontend: { siteId, env: { CMS_SPACE: "acme" } } }),
     },
+    {
+      rule: "an accessory's name has no dash",
+      refused: minimal({ accessories: { "object-store": { image: pinnedImage } } }),
+      problem: ["accessories.object-store", "lower-case letters and digits, starting with a letter"],
+      accepted: minimal({ accessories: { objectstore: { image: pinnedImage } } }),
+    },
+    {
+      rule: "an accessory is not named like a container switchyard runs",
+      refused: minimal({ accessories: { router: { image: pinnedImage } } }),
+      problem: ["accessories.router", "is the name of a container switchyard runs"],
+      accepted: minimal({ accessories: { caddy: { image: pinnedImage } } }),
+    },
+    {
+      rule: "an accessory's plain env holds no secret-looking name",
+      refused: minimal({
+        accessories: { minio: { image: pinnedImage, env: { MINIO_ROOT_PASSWORD: "hunter2" } } },
+      }),
+      problem: [
+        "accessories.minio.env.MINIO_ROOT_PASSWORD",
+        "looks like a secret: put it in accessorySecrets.minio",
+      ],
+      accepted: withSecrets(
+        { accessorySecrets: { minio: { MINIO_ROOT_PASSWORD: "hunter2" } } },
+        { accessories: { minio: { image: pinnedImage, env: { MINIO_ROOT_USER: "admin" } } } },
+      ),
+    },
+    {
+      rule: "accessory secrets belong to an accessory",
+      refused: withSecrets(
+        { accessorySecrets: { mini0: { MINIO_ROOT_PASSWORD: "hunter2" } } },
+        { accessories: { minio: { image: pinnedImage } } },
+      ),
+      problem: ["accessorySecrets.mini0", "is not an accessory (see accessories)"],
+      accepted: withSecrets(
+        { accessorySecrets: { minio: { MINIO_ROOT_PASSWORD: "hunter2" } } },
+        { accessories: { minio: { image: pinnedImage } } },
+      ),
+    },
+    {
+      rule: "an accessory's variable is plain or secret, not both",
+      refused: withSecrets(
+        { accessorySecrets: { minio: { MINIO_ROOT_USER: "hunter2" } } },
+        { accessories: { minio: { image: pinnedImage, env: { MINIO_ROOT_USER: "admin" } } } },
+      ),
+      problem: ["accessorySecrets.minio.MINIO_ROOT_USER", "is also in accessories.minio.env: keep one"],
+      accepted: withSecrets(
+        { accessorySecrets: { minio: { MINIO_ROOT_USER: "hunter2" } } },
+        { accessories: { minio: { image: pinnedImage } } },
+      ),
+    },
+    {
+      rule: "an accessory's loopback port is free on the host",
+      refused: minimal({
+        accessories: { minio: { image: pinnedImage, ports: [{ container: 9000, loopback: 18081 }] } },
+      }),
+      problem: [
+        "accessories.minio.ports.0.loopback",
+        "must differ from app.loopbackPorts.blue: both bind on the host",
+      ],
+      accepted: minimal({
+        accessories: { minio: { image: pinnedImage, ports: [{ container: 9000, loopback: 19000 }] } },
+      }),
+    },
+    {
+      rule: "production runs accessories from pinned images",
+      refused: pinned("production", { accessories: { minio: { image: "minio/minio:latest" } } }),
+      problem: ["accessories.minio.image", "uses the moving tag `latest`"],
+      accepted: pinned("production", { accessories: { minio: { image: pinnedImage } } }),
+    },
   ];
 
   for (const { rule, refused, problem, accepted } of rules) {
@@ -584,6 +653,7 @@ describe("config rules", () => {
       tlsCertificate: { tlsCertificate, tlsKey },
       tlsKey: { tlsCertificate, tlsKey },
       appSecrets: { appSecrets: { SESSION_KEY: "hunter2" } },
+      accessorySecrets: { accessorySecrets: { minio: { MINIO_ROOT_PASSWORD: "hunter2" } } },
       githubToken: { githubToken },
       netlifyToken: { netlifyToken },
       pulumiAccessToken: { pulumiAccessToken },
@@ -591,7 +661,8 @@ describe("config rules", () => {
     };
     assert.deepEqual(Object.keys(secrets).sort(), [...secretKeys].sort(), "every secret key");
     for (const [key, values] of Object.entries(secrets)) {
-      const held = withSecrets(values);
+      // Accessory secrets need their accessory, which is plain config.
+      const held = withSecrets(values, { accessories: { minio: { image: pinnedImage } } });
       assert.doesNotThrow(() => parseStackConfig(held), key);
       const plain = { ...held, secret: new Set([...held.secret].filter((k) => k !== key)) };
       assert.deepEqual(problemsOf(plain), [

@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import fc from "fast-check";
-import { allHostNames, deploymentNamePattern, hostNames, slotColourOfName } from "../../infra/names";
+import {
+  accessoryNamePattern,
+  allHostNames,
+  deploymentNamePattern,
+  hostNames,
+  reservedAccessoryNames,
+  slotColourOfName,
+} from "../../infra/names";
 import { Graph, type Registration, repoRoot, runProgram, type StackName } from "../support/program";
 
 const resourcesBeforeNames = JSON.parse(
@@ -18,6 +25,31 @@ const deploymentName = fc
   .array(fc.stringMatching(/^[a-z0-9]{1,6}$/), { minLength: 1, maxLength: 4 })
   .map((parts) => `x${parts.join("-")}`)
   .filter((name) => deploymentNamePattern.test(name) && name.length <= 32);
+
+/** A short name, often one the others use too, so that collisions have a chance to show. */
+const shortName = fc.oneof(
+  fc.constantFrom("data", "b", "minio", "pgdata", "redisdata"),
+  fc.stringMatching(/^[a-z][a-z0-9]{0,3}$/),
+);
+
+/** Accessories by name, each with the short names of its volumes. */
+const accessories = fc.dictionary(
+  shortName.filter((name) => accessoryNamePattern.test(name) && !reservedAccessoryNames.includes(name)),
+  fc.uniqueArray(fc.oneof(shortName, fc.constantFrom("router-state", "b-data")), { maxLength: 3 }),
+  { maxKeys: 4 },
+);
+
+/** Every name a deployment with `withAccessories` gives on its host. */
+function namesOnHost(deployment: string | undefined, withAccessories: Record<string, string[]>): string[] {
+  const names = hostNames(deployment);
+  return [
+    ...allHostNames(names),
+    ...Object.entries(withAccessories).flatMap(([accessory, volumes]) => [
+      names.accessory(accessory),
+      ...volumes.map((volume) => names.accessoryVolume(accessory, volume)),
+    ]),
+  ];
+}
 
 /**
  * The name a resource had before deployments had names, as the engine reads its aliases: its own
@@ -97,6 +129,28 @@ describe("deployment names", () => {
         const taken = new Set(allHostNames(hostNames(first)));
         const shared = allHostNames(hostNames(second)).filter((name) => taken.has(name));
         assert.deepEqual(shared, []);
+      }),
+    );
+  });
+
+  it("gives two deployments and their accessories no name in common, also where one's name starts the other's", () => {
+    // `a` with accessory `b` beside `a-b`: where dashes could make one deployment's names spell another's.
+    const pair = fc.oneof(
+      fc.tuple(fc.option(deploymentName, { nil: undefined }), deploymentName),
+      fc
+        .tuple(deploymentName, shortName)
+        .map(([first, part]): [string, string] => [first, `${first}-${part}`]),
+    );
+    fc.assert(
+      fc.property(pair, accessories, accessories, ([first, second], ofFirst, ofSecond) => {
+        fc.pre(first !== second);
+        const own = namesOnHost(first, ofFirst);
+        assert.equal(new Set(own).size, own.length, `a name of ${first ?? "the unnamed deployment"} repeats`);
+        const taken = new Set(own);
+        assert.deepEqual(
+          namesOnHost(second, ofSecond).filter((name) => taken.has(name)),
+          [],
+        );
       }),
     );
   });

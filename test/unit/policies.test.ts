@@ -100,6 +100,15 @@ function slot(values: StackValues, colour: "blue" | "green"): Record<string, unk
   return (section(values, "slots") as Record<string, Record<string, unknown>>)[colour];
 }
 
+/** An object store beside the app, as Meme Maker runs MinIO: pinned, with its data on a volume. */
+function addObjectStore(values: StackValues): void {
+  section(values, "accessories").minio = {
+    image: `minio/minio@sha256:${"c".repeat(64)}`,
+    command: ["server", "/data"],
+    volumes: { data: "/data" },
+  };
+}
+
 /** Sets a property the way a changed program would: the input, and the output the mocks echo. */
 function setProperty(registration: Registration, key: string, value: unknown): void {
   registration.inputs[key] = value;
@@ -153,6 +162,12 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         stack: "production",
         edit: (g) => setProperty(g.byRole("router-image", types.remoteImage), "name", "nginx"),
         says: /router-image: image `nginx` has no tag/,
+      },
+      {
+        name: "config: a stage accessory on the moving tag latest",
+        stack: "stage",
+        mutate: (v) => void (section(v, "accessories").minio = { image: "minio/minio:latest" }),
+        says: /accessory-minio-image: image `minio\/minio:latest` uses the moving tag `latest`.*switchyard:accessories\.minio\.image/,
       },
     ],
     passes: [
@@ -425,6 +440,25 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
           g.byRole("redis", types.volume).options.protect = false;
         },
         needs: [types.volume],
+      },
+    ],
+  },
+  "accessory-volumes-protected": {
+    violates: [
+      {
+        name: "graph edited: a production accessory's volume is not protected",
+        stack: "production",
+        mutate: addObjectStore,
+        edit: (g) => void (g.byRole("accessory-minio-data", types.volume).options.protect = false),
+        says: /volume switchyard-minio\.data holds an accessory's data but is not protected/,
+      },
+    ],
+    passes: [
+      {
+        name: "config: a production accessory with a volume (kept by switchyard)",
+        stack: "production",
+        mutate: addObjectStore,
+        needs: [types.accessory, types.volume],
       },
     ],
   },

@@ -485,6 +485,66 @@ describe("program under mocks: dev stack", () => {
   });
 });
 
+describe("program under mocks: accessories", () => {
+  const objectStore = {
+    image: "127.0.0.1:5000/minio@sha256:" + "c".repeat(64),
+    command: ["server", "/data"],
+    env: { MINIO_ROOT_USER: "admin" },
+    ports: [{ container: 9000, loopback: 19000 }],
+    volumes: { data: "/data" },
+    healthcheck: { command: ["mc", "ready", "local"] },
+  };
+  const withObjectStore = (blueVersion: string) =>
+    mustRun("stage", {
+      mutate: (v) => {
+        v.accessories = { minio: objectStore };
+        v.accessorySecrets = { minio: { MINIO_ROOT_PASSWORD: "hunter2-minio" } };
+        (v.slots as Record<string, Record<string, unknown>>).blue.version = blueVersion;
+      },
+      secretKeys: ["accessorySecrets"],
+    });
+
+  it("runs one on the private network, its port on loopback, its data kept, and the slots after it is healthy", async () => {
+    const graph = new Graph((await withObjectStore("2.15.0")).registrations);
+    const accessory = graph.byRole("accessory-minio", container);
+    const inputs = reveal(accessory.inputs) as Record<string, unknown>;
+    assert.equal(inputs.name, "minio");
+    assert.deepEqual(inputs.networksAdvanced, [{ name: "switchyard-private", aliases: ["minio"] }]);
+    assert.deepEqual(inputs.ports, [{ internal: 9000, external: 19000, ip: "127.0.0.1" }]);
+    assert.deepEqual(inputs.volumes, [{ volumeName: "switchyard-minio.data", containerPath: "/data" }]);
+    assert.deepEqual(inputs.command, ["server", "/data"]);
+    assert.deepEqual((inputs.healthcheck as { tests: string[] }).tests, ["CMD", "mc", "ready", "local"]);
+    assert.equal(inputs.wait, true, "the update waits until Docker reports it healthy");
+    assert.equal(inputs.restart, "unless-stopped");
+    assert.equal(inputs.memory, 256);
+    assert.deepEqual(inputs.envs, ["MINIO_ROOT_USER=admin", "MINIO_ROOT_PASSWORD=hunter2-minio"]);
+    assert.ok(isSecretValue(accessory.inputs.envs), "its environment holds a secret");
+    assert.deepEqual(plainOccurrences(accessory.inputs, "hunter2-minio"), []);
+
+    const volume = graph.byRole("accessory-minio-data", "docker:index/volume:Volume");
+    assert.equal(volume.options.protect, true, "kept outside development");
+    for (const colour of ["blue", "green"])
+      assert.ok(
+        graph.waitsFor(graph.byRole(`app-${colour}`, container), accessory),
+        `app-${colour} waits for it`,
+      );
+  });
+
+  it("registers it unchanged by a release: nothing of a slot reaches it", async () => {
+    const before = new Graph((await withObjectStore("2.15.0")).registrations);
+    const after = new Graph((await withObjectStore("2.16.0")).registrations);
+    const blueEnv = (graph: Graph) => reveal(graph.byRole("app-blue", container).inputs.envs);
+    assert.notDeepEqual(blueEnv(after), blueEnv(before), "the release changed the blue slot");
+    for (const role of ["accessory-minio", "accessory-minio-image", "accessory-minio-data"]) {
+      const [was, is] = [before, after].map((graph) =>
+        graph.registrations.filter((r) => graph.roleOf(r) === role).map((r) => reveal(r.inputs)),
+      );
+      assert.ok(was.length > 0, role);
+      assert.deepEqual(is, was, `${role} is registered as before`);
+    }
+  });
+});
+
 describe("program under mocks: a local engine on another socket", () => {
   it("runs every docker command against that engine: the router's, the snapshot's, the migration's", async () => {
     const socket = "unix:///run/other-engine/docker.sock";

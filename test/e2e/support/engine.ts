@@ -18,6 +18,7 @@ import {
 } from "../../../engine/images";
 import { engineLayout, repoRoot } from "../../../engine/layout";
 import { startDaemon, stopDaemon, waitFor } from "../../../engine/shell";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { run, runChecked, type RunResult } from "../../support/process";
 
 export const layout = engineLayout(repoRoot);
@@ -248,14 +249,59 @@ export class TestStack {
   }
 }
 
-/** The dev stack's container names: it names no deployment, so they are those of a host's only one. */
-export const devStackContainers = (({ database, cache, slots, router }) => [
-  database,
-  cache,
-  slots.blue,
-  slots.green,
-  router,
-])(hostNames(undefined));
+/** The containers of deployment `deployment`; unnamed, those of a host's only one (the dev stack's). */
+export function deploymentContainers(deployment?: string): string[] {
+  const { database, cache, slots, router } = hostNames(deployment);
+  return [database, cache, slots.blue, slots.green, router];
+}
+
+export const devStackContainers = deploymentContainers(undefined);
+
+/** Each container's id and start time: what a replacement or a restart would change. */
+export async function runningAs(names: readonly string[]): Promise<Record<string, string>> {
+  const seen: Record<string, string> = {};
+  for (const name of names)
+    seen[name] = (
+      await runChecked("docker", ["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", name])
+    ).stdout.trim();
+  return seen;
+}
+
+/** Ports of their own: two deployments on one host cannot both bind one. */
+export interface OwnPorts {
+  httpPort: number;
+  checkPort: number;
+  loopbackPorts: { blue: number; green: number };
+}
+
+/**
+ * `Pulumi.dev.yaml` as committed, as the deployment named after stack `name`, on `ports`, with
+ * `config` (whole top-level keys, `switchyard:` included) over it.
+ */
+export async function newNamedDevStack(
+  name: string,
+  ports: OwnPorts,
+  config: Record<string, unknown> = {},
+): Promise<TestStack> {
+  const dev = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
+    config: Record<string, Record<string, unknown>>;
+  };
+  const values = {
+    ...dev.config,
+    "switchyard:deployment": name,
+    "switchyard:router": {
+      ...dev.config["switchyard:router"],
+      httpPort: ports.httpPort,
+      checkPort: ports.checkPort,
+    },
+    "switchyard:app": { ...dev.config["switchyard:app"], loopbackPorts: ports.loopbackPorts },
+    ...config,
+  };
+  const stack = new TestStack({ project: projectFiles, stack: name });
+  fs.writeFileSync(path.join(stack.programDir, `Pulumi.${name}.yaml`), stringifyYaml({ config: values }));
+  await stack.init({});
+  return stack;
+}
 
 /**
  * A copy of the project on its own backend, with the stack `name` (its committed stack file, if
