@@ -70,6 +70,8 @@ export class AppSlot extends pulumi.ComponentResource {
   readonly container: docker.Container;
   /** The settings this slot actually runs with (from its last release). */
   readonly release: pulumi.Output<SlotSettings>;
+  /** The environment it runs with (from its last release), `NAME=value`; a secret. */
+  readonly env: pulumi.Output<string[]>;
   /** `127.0.0.1:<loopback port>`: where the router reaches the slot (see Router.ts). */
   readonly upstream: pulumi.Output<string>;
   /** `http://127.0.0.1:<port>`: where health gates on the target reach the slot. */
@@ -110,12 +112,13 @@ export class AppSlot extends pulumi.ComponentResource {
       );
     });
 
+    this.env = pulumi.secret(pinned.apply((release) => slotEnv(args.colour, args.version, release)));
     this.container = new docker.Container(
       name,
       {
         name: this.containerName,
         image: args.image,
-        envs: pulumi.secret(pinned.apply((release) => slotEnv(args.colour, args.version, release))),
+        envs: this.env,
         command: this.release.apply((settings) => settings.command),
         user: this.release.apply((settings) => settings.user ?? undefined),
         labels: pinned.apply(({ overrides }) =>

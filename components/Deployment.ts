@@ -11,6 +11,7 @@ import { Database } from "./Database";
 import { writeDockerSshKeys } from "./providers/sshKeyFiles";
 import { Frontend } from "./Frontend";
 import { MigrationJob, migrationChecks, queriesBefore } from "./MigrationJob";
+import { Worker } from "./Worker";
 import { executorSpecFor, type ExecutorSpec } from "./providers/executor";
 import { gateSettings } from "./providers/healthGate";
 import { HealthGate } from "./providers/HealthGateResource";
@@ -45,6 +46,8 @@ export class Deployment extends pulumi.ComponentResource {
   /** One per slot: exists only once that slot is healthy, on its version, and stable. */
   readonly gates: Record<SlotColour, HealthGate>;
   readonly router: Router;
+  /** The active slot's workers, by name, moved once the router's switch has held. */
+  readonly workers: Record<string, Worker>;
   /** The Netlify frontend, deployed once the router's switch has held. */
   readonly frontend?: Frontend;
 
@@ -76,6 +79,7 @@ export class Deployment extends pulumi.ComponentResource {
       slotGate(`${childName(roles.slot(colour))}-gate`, this.slots[colour], config, executor),
     );
     this.router = createRouter();
+    this.workers = createWorkers();
     this.frontend = config.frontend ? createFrontend(config.frontend) : undefined;
 
     this.registerOutputs({ routerUrl: this.router.url, frontendUrl: this.frontend?.url });
@@ -311,6 +315,27 @@ export class Deployment extends pulumi.ComponentResource {
               : [self.gates[config.activeSlot]],
         },
         onDocker(roles.router),
+      );
+    }
+
+    function createWorkers(): Record<string, Worker> {
+      return Object.fromEntries(
+        Object.entries(config.workers).map(([worker, spec]) => [
+          worker,
+          new Worker(
+            childName(roles.worker(worker)),
+            {
+              ...access,
+              containerName: names.worker(worker),
+              worker,
+              spec,
+              slot: self.slots[config.activeSlot],
+              networks,
+              after: [self.router.upstream],
+            },
+            onDocker(roles.worker(worker)),
+          ),
+        ]),
       );
     }
 

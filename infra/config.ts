@@ -11,7 +11,7 @@ import { hostKeyLine, portRange } from "../components/providers/inputs";
 import { cpusKept } from "./dockerReadBack";
 import { unpinnedImageReason } from "./images";
 import {
-  accessoryNamePattern,
+  serviceNamePattern,
   deploymentNameMaxLength,
   deploymentNamePattern,
   reservedAccessoryNames,
@@ -48,6 +48,8 @@ export const actionsVariableNames = {
 
 /** Env names the program sets itself; a user value would be silently overridden. */
 const reservedEnvNames = ["DATABASE_URL", "REDIS_URL", "APP_VERSION", "SLOT", "PORT"];
+/** The env name that tells a worker which one it is. */
+export const workerEnvName = "WORKER";
 /** Plain env values under these names are almost always secrets that belong in `appSecrets`. */
 const secretLookingEnvName = /(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|API_?KEY|CREDENTIAL)/;
 
@@ -118,10 +120,28 @@ const resources = z.strictObject({
 
 const restartPolicy = z.enum(["always", "unless-stopped", "on-failure"]).prefault("unless-stopped");
 
-const accessoryName = z
+const serviceName = z
   .string()
-  .regex(accessoryNamePattern, "lower-case letters and digits, starting with a letter, at most 24")
-  .refine((name) => !reservedAccessoryNames.includes(name), "is the name of a container switchyard runs");
+  .regex(serviceNamePattern, "lower-case letters and digits, starting with a letter, at most 24");
+const accessoryName = serviceName.refine(
+  (name) => !reservedAccessoryNames.includes(name),
+  "is a name switchyard gives its own containers, networks or volumes",
+);
+
+/** Docker's healthcheck of a container switchyard waits for (an accessory, a worker). */
+const containerHealthcheck = z.strictObject({
+  command: z
+    .array(z.string())
+    .min(1)
+    .describe("Command run in the container (no shell); exit 0 means healthy"),
+  intervalSeconds: seconds(300).prefault(5).describe("Time between checks"),
+  timeoutSeconds: seconds(120).prefault(3).describe("Time one check may take"),
+  retries: z.int().min(1).max(1000).prefault(10).describe("Failed checks before it counts as unhealthy"),
+  startPeriodSeconds: z.number().min(0).max(3600).prefault(0).describe("Grace period after it starts"),
+  deadlineSeconds: seconds(3600)
+    .prefault(120)
+    .describe("How long `pulumi up` waits for it to turn healthy before the update fails"),
+});
 
 const accessorySpec = z.strictObject({
   image: imageReference.describe(
@@ -164,24 +184,32 @@ const accessorySpec = z.strictObject({
     .describe("User it runs as; unset keeps the image's own user"),
   resources: resources.prefault({ memoryMb: 256 }).describe("Container limits"),
   restart: restartPolicy.describe("Docker restart policy"),
-  healthcheck: z
-    .strictObject({
-      command: z
-        .array(z.string())
-        .min(1)
-        .describe("Command run in the container (no shell); exit 0 means healthy"),
-      intervalSeconds: seconds(300).prefault(5).describe("Time between checks"),
-      timeoutSeconds: seconds(120).prefault(3).describe("Time one check may take"),
-      retries: z.int().min(1).max(1000).prefault(10).describe("Failed checks before it counts as unhealthy"),
-      startPeriodSeconds: z.number().min(0).max(3600).prefault(0).describe("Grace period after it starts"),
-      deadlineSeconds: seconds(3600)
-        .prefault(120)
-        .describe("How long `pulumi up` waits for it to turn healthy before the update fails"),
-    })
+  healthcheck: containerHealthcheck
     .optional()
     .describe(
       "Docker's healthcheck; with one, `pulumi up` waits for the accessory to be healthy before the slots start",
     ),
+});
+
+const workerSpec = z.strictObject({
+  command: z
+    .array(z.string())
+    .min(1)
+    .describe("What the worker runs, from the active slot's image (e.g. `[node, worker.js]`)"),
+  env: z
+    .record(envName, z.string())
+    .prefault({})
+    .describe("Environment on top of the app's (`app.env`, `appSecrets`, DATABASE_URL, REDIS_URL)"),
+  resources: resources.prefault({}).describe("Container limits"),
+  stableForSeconds: z
+    .number()
+    .min(0)
+    .max(3600)
+    .prefault(10)
+    .describe("How long it must run without exiting or restarting before the update goes on"),
+  healthcheck: containerHealthcheck
+    .optional()
+    .describe("Docker's healthcheck; with one, the worker must also be healthy before the update goes on"),
 });
 
 const githubLogin = z
@@ -470,6 +498,12 @@ export const stackConfigSchema = z
       .describe(
         "Long-running services beside the app (object storage, metrics, a search engine), by name. Each runs in container `<name>` (`<deployment>-<name>` in a named deployment) and the slots reach it as `<name>`; a release never restarts one",
       ),
+    workers: z
+      .record(serviceName, workerSpec)
+      .prefault({})
+      .describe(
+        "Processes without HTTP that release with the app (queue consumers), by name: each runs the active slot's image and environment in container `<name>-worker`, and only the active slot's run, so two versions never consume one queue. A switch stops the old worker, then starts and gates the new one, once traffic has moved and held",
+      ),
     migrations: z
       .strictObject({
         ...imageSource,
@@ -729,7 +763,7 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
   }
 }
 
-/** An accessory's plain and secret environment, which the program cannot tell apart once merged. */
+/** Accessories' and workers' environment: which names are switchyard's, and which belong in secrets. */
 function accessoryRules(
   config: ParsedStackConfig,
   fail: (path: PropertyKey[], message: string) => void,
@@ -738,6 +772,17 @@ function accessoryRules(
     for (const key of Object.keys(accessory.env))
       if (secretLookingEnvName.test(key))
         fail(["accessories", name, "env", key], `looks like a secret: put it in accessorySecrets.${name}`);
+  }
+  for (const [name, worker] of Object.entries(config.workers)) {
+    for (const key of Object.keys(worker.env)) {
+      if (reservedEnvNames.includes(key) || key === workerEnvName)
+        fail(["workers", name, "env", key], "is set by switchyard itself");
+      else if (secretLookingEnvName.test(key))
+        fail(
+          ["workers", name, "env", key],
+          "looks like a secret: put it in appSecrets, which workers get too",
+        );
+    }
   }
   for (const [name, secrets] of Object.entries(config.accessorySecrets)) {
     const accessory = config.accessories[name];

@@ -27,6 +27,7 @@ export const roles = {
   frontend: "frontend",
   accessory: (accessory: string) => `accessory-${accessory}`,
   accessoryImage: (accessory: string) => `accessory-${accessory}-image`,
+  worker: (worker: string) => `worker-${worker}`,
 } as const;
 
 /** The deployment name that keeps the names of a host with one unnamed deployment. */
@@ -35,10 +36,10 @@ export const unnamedDeployment = "switchyard";
 export const deploymentNamePattern = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 export const deploymentNameMaxLength = 32;
 /**
- * An accessory's name has no dash: `<deployment>-<accessory>` then never spells another
- * deployment's name (deployment `a`'s accessory `b-router` would be deployment `a-b`'s router).
+ * An accessory's or a worker's name has no dash: `<deployment>-<accessory>` then never spells
+ * another deployment's name (deployment `a`'s accessory `b-router` would be deployment `a-b`'s router).
  */
-export const accessoryNamePattern = /^[a-z][a-z0-9]{0,23}$/;
+export const serviceNamePattern = /^[a-z][a-z0-9]{0,23}$/;
 
 /** The default data volumes are `<deployment>-<suffix>`. */
 const dataVolumeSuffixes = { database: "pgdata", cache: "redisdata" } as const;
@@ -56,6 +57,8 @@ export const reservedAccessoryNames: readonly string[] = [
   roles.privateNetwork,
   roles.edgeNetwork,
   ...Object.values(dataVolumeSuffixes),
+  // Deployment `a-b`'s accessory `worker` would be deployment `a`'s worker `b`.
+  "worker",
 ];
 
 /** Docker's names for one deployment's containers, networks and volumes. */
@@ -77,6 +80,8 @@ export interface HostNames {
   accessory(accessory: string): string;
   /** Volume `volume` of accessory `accessory`. */
   accessoryVolume(accessory: string, volume: string): string;
+  /** The container of worker `worker`. */
+  worker(worker: string): string;
 }
 
 /** The names of deployment `deployment` (`undefined`: the unnamed one). */
@@ -99,13 +104,21 @@ export function hostNames(deployment: string | undefined): HostNames {
     // No other name has a dot, nor has a deployment's or an accessory's: the part before it names
     // one accessory of one deployment, and no other volume looks like it.
     accessoryVolume: (accessory, volume) => `${shared(accessory)}.${volume}`,
+    worker: (worker) => own(`${worker}-worker`),
   };
 }
 
 /** Every name `hostNames` gives, for tests that two deployments never share one. */
 export function allHostNames(names: HostNames): string[] {
-  // Accessories' names depend on the stack's accessories: test/unit/names.test.ts adds them.
-  const { slots, builtImage, accessory: _accessory, accessoryVolume: _accessoryVolume, ...single } = names;
+  // Accessories' and workers' names depend on the stack: test/unit/names.test.ts adds them.
+  const {
+    slots,
+    builtImage,
+    accessory: _accessory,
+    accessoryVolume: _accessoryVolume,
+    worker: _worker,
+    ...single
+  } = names;
   return [
     ...Object.values(slots),
     ...Object.values(single),

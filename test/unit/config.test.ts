@@ -519,7 +519,7 @@ describe("config rules", () => {
     {
       rule: "an accessory is not named like a container switchyard runs",
       refused: minimal({ accessories: { router: { image: pinnedImage } } }),
-      problem: ["accessories.router", "is the name of a container switchyard runs"],
+      problem: ["accessories.router", "is a name switchyard gives its own containers, networks or volumes"],
       accepted: minimal({ accessories: { caddy: { image: pinnedImage } } }),
     },
     {
@@ -572,6 +572,24 @@ describe("config rules", () => {
       accepted: minimal({
         accessories: { minio: { image: pinnedImage, ports: [{ container: 9000, loopback: 19000 }] } },
       }),
+    },
+    {
+      rule: "a worker's name has no dash",
+      refused: minimal({ workers: { "video-encoder": { command: ["node", "worker.js"] } } }),
+      problem: ["workers.video-encoder", "lower-case letters and digits, starting with a letter"],
+      accepted: minimal({ workers: { video: { command: ["node", "worker.js"] } } }),
+    },
+    {
+      rule: "a worker's env holds no secret-looking name (it gets appSecrets)",
+      refused: minimal({ workers: { video: { command: ["w"], env: { S3_SECRET_KEY: "hunter2" } } } }),
+      problem: ["workers.video.env.S3_SECRET_KEY", "looks like a secret: put it in appSecrets"],
+      accepted: minimal({ workers: { video: { command: ["w"], env: { S3_BUCKET: "videos" } } } }),
+    },
+    {
+      rule: "a worker's env does not set what switchyard sets",
+      refused: minimal({ workers: { video: { command: ["w"], env: { WORKER: "other" } } } }),
+      problem: ["workers.video.env.WORKER", "is set by switchyard itself"],
+      accepted: minimal({ workers: { video: { command: ["w"], env: { QUEUE: "videos" } } } }),
     },
     {
       rule: "production runs accessories from pinned images",

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import fc from "fast-check";
 import {
-  accessoryNamePattern,
+  serviceNamePattern,
   allHostNames,
   deploymentNamePattern,
   hostNames,
@@ -28,24 +28,25 @@ const deploymentName = fc
 
 /** A short name, often one the others use too, so that collisions have a chance to show. */
 const shortName = fc.oneof(
-  fc.constantFrom("data", "b", "minio", "pgdata", "redisdata"),
+  fc.constantFrom("data", "b", "minio", "pgdata", "redisdata", "worker"),
   fc.stringMatching(/^[a-z][a-z0-9]{0,3}$/),
 );
 
 /** Accessories by name, each with the short names of its volumes. */
 const accessories = fc.dictionary(
-  shortName.filter((name) => accessoryNamePattern.test(name) && !reservedAccessoryNames.includes(name)),
+  shortName.filter((name) => serviceNamePattern.test(name) && !reservedAccessoryNames.includes(name)),
   fc.uniqueArray(fc.oneof(shortName, fc.constantFrom("router-state", "b-data")), { maxLength: 3 }),
   { maxKeys: 4 },
 );
 
-/** Every name a deployment with `withAccessories` gives on its host. */
+/** Every name a deployment with `withAccessories` (and workers of the same names) gives on its host. */
 function namesOnHost(deployment: string | undefined, withAccessories: Record<string, string[]>): string[] {
   const names = hostNames(deployment);
   return [
     ...allHostNames(names),
     ...Object.entries(withAccessories).flatMap(([accessory, volumes]) => [
       names.accessory(accessory),
+      names.worker(accessory),
       ...volumes.map((volume) => names.accessoryVolume(accessory, volume)),
     ]),
   ];

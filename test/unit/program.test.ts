@@ -545,6 +545,55 @@ describe("program under mocks: accessories", () => {
   });
 });
 
+describe("program under mocks: workers", () => {
+  const withWorker = (values: { activeSlot: "blue" | "green"; greenVersion: string }) =>
+    mustRun("stage", {
+      mutate: (v) => {
+        v.workers = { video: { command: ["node", "worker.js"], env: { QUEUE: "videos" } } };
+        v.activeSlot = values.activeSlot;
+        (v.slots as Record<string, Record<string, unknown>>).green.version = values.greenVersion;
+      },
+    });
+  const workerOf = (graph: Graph) => graph.byRole("worker-video", container);
+
+  it("runs the active slot's image and environment, once traffic has moved and held", async () => {
+    const graph = new Graph((await withWorker({ activeSlot: "blue", greenVersion: "2.15.0" })).registrations);
+    const worker = workerOf(graph);
+    const blue = graph.byRole("app-blue", container);
+    assert.equal(worker.inputs.name, "video-worker");
+    assert.deepEqual(reveal(worker.inputs.image), reveal(blue.state.image));
+    assert.deepEqual(reveal(worker.inputs.command), ["node", "worker.js"]);
+    const env = reveal(worker.inputs.envs) as string[];
+    assert.ok(isSecretValue(worker.inputs.envs), "it carries the app's secrets");
+    for (const entry of reveal(blue.inputs.envs) as string[]) assert.ok(env.includes(entry), entry);
+    assert.ok(env.includes("WORKER=video") && env.includes("QUEUE=videos"), env.join(" "));
+    assert.equal(worker.options.deleteBeforeReplace, true, "the old one stops before the new one starts");
+    assert.ok(graph.waitsFor(worker, graph.byRole("router-upstream")), "after the switch held");
+    const stable = graph.byRole("worker-video-stable");
+    assert.ok(graph.waitsFor(stable, worker));
+    assert.match(String(stable.inputs.create), /stable-window video-worker 10 docker/);
+  });
+
+  it("stays as it is through a release of the idle slot, and follows the switch", async () => {
+    const active = workerOf(
+      new Graph((await withWorker({ activeSlot: "blue", greenVersion: "2.15.0" })).registrations),
+    );
+    const idleReleased = workerOf(
+      new Graph((await withWorker({ activeSlot: "blue", greenVersion: "2.16.0" })).registrations),
+    );
+    assert.deepEqual(reveal(idleReleased.inputs), reveal(active.inputs), "green's release leaves it be");
+    const switched = new Graph(
+      (await withWorker({ activeSlot: "green", greenVersion: "2.16.0" })).registrations,
+    );
+    const env = reveal(workerOf(switched).inputs.envs) as string[];
+    assert.ok(env.includes("SLOT=green") && env.includes("APP_VERSION=2.16.0"), env.join(" "));
+    assert.deepEqual(
+      reveal(workerOf(switched).inputs.image),
+      reveal(switched.byRole("app-green", container).state.image),
+    );
+  });
+});
+
 describe("program under mocks: a local engine on another socket", () => {
   it("runs every docker command against that engine: the router's, the snapshot's, the migration's", async () => {
     const socket = "unix:///run/other-engine/docker.sock";

@@ -1,9 +1,11 @@
 /**
- * An accessory through the real engine: a Redis queue beside the app, as Meme Maker runs its
- * queue, MinIO and Prometheus. It runs where the config says (the internal network, a loopback
- * port, its limits, healthy before the slots start), a release and a switch leave it running as it
- * was, `pulumi up --refresh` brings it back with its data after it was removed, and its secret
- * reaches its environment but never the state in plain text.
+ * Services beside the app through the real engine, as Meme Maker runs them: a Redis queue as an
+ * accessory, and a worker consuming it. The accessory runs where the config says (the internal
+ * network, a loopback port, its limits, healthy before the slots start), a release and a switch
+ * leave it running as it was, `pulumi up --refresh` brings it back with its data after it was
+ * removed, and its secret reaches its environment but never the state in plain text. The worker
+ * runs the active slot's image, moves with the switch, and a worker that dies in its stable
+ * window fails the update with its last lines.
  */
 import assert from "node:assert/strict";
 import * as net from "node:net";
@@ -12,11 +14,22 @@ import { run, runChecked } from "../support/process";
 import { newNamedDevStack, pinnedImage, runningAs, type TestStack } from "./support/engine";
 import { answersOnNewConnections } from "./support/traffic";
 
-const deployment = "accessories";
+const deployment = "services";
 const names = hostNames(deployment);
 const queue = names.accessory("queue");
 const queueVolume = names.accessoryVolume("queue", "data");
 const queueToken = `queue-token-${Date.now()}`;
+const worker = names.worker("video");
+/** A worker that says who it is and stays up; `exitAfterMs` makes it die that soon instead. */
+const workerCommand = (exitAfterMs?: number) => [
+  "node",
+  "-e",
+  `console.log("worker", process.env.WORKER, process.env.APP_VERSION); ${
+    exitAfterMs === undefined
+      ? "setInterval(() => {}, 1000)"
+      : `setTimeout(() => process.exit(3), ${exitAfterMs})`
+  }`,
+];
 const site = "http://127.0.0.1:8183/";
 
 /** Redis's answer to `command` on 127.0.0.1:`port`, as a client on this machine gets it. */
@@ -36,7 +49,16 @@ async function inspect(container: string, format: string): Promise<string> {
   return (await runChecked("docker", ["inspect", "--format", format, container])).stdout.trim();
 }
 
-describe("an accessory beside the app, through the real engine", function () {
+/** What a container runs: its image id and the env entries named `names`. */
+async function running(container: string, names: string[]): Promise<{ image: string; env: string[] }> {
+  const env = JSON.parse(await inspect(container, "{{json .Config.Env}}")) as string[];
+  return {
+    image: await inspect(container, "{{.Image}}"),
+    env: env.filter((entry) => names.includes(entry.slice(0, entry.indexOf("=")))).sort(),
+  };
+}
+
+describe("an accessory and a worker beside the app, through the real engine", function () {
   this.timeout(900_000);
   let stack: TestStack;
 
@@ -56,6 +78,9 @@ describe("an accessory beside the app, through the real engine", function () {
             resources: { memoryMb: 128, cpus: 0.5 },
             healthcheck: { command: ["redis-cli", "ping"], intervalSeconds: 1 },
           },
+        },
+        "switchyard:workers": {
+          video: { command: workerCommand(), env: { QUEUE: "videos" }, stableForSeconds: 3 },
         },
       },
     );
@@ -108,15 +133,44 @@ describe("an accessory beside the app, through the real engine", function () {
     ]);
     assert.equal(fromSlot.code, 0, fromSlot.output);
     assert.ok(!(await stack.exportState()).includes(queueToken), "the state holds the secret encrypted only");
+
+    assert.deepEqual(await running(worker, ["SLOT", "APP_VERSION", "WORKER", "QUEUE"]), {
+      image: await inspect(names.slots.blue, "{{.Image}}"),
+      env: ["APP_VERSION=1.0.0", "QUEUE=videos", "SLOT=blue", "WORKER=video"],
+    });
+    assert.equal(await inspect(worker, "{{.State.Running}}"), "true");
   });
 
-  it("leaves it running as it was through a release and a switch", async () => {
+  it("moves the worker to the new version with the switch, and leaves the accessory running as it was", async () => {
     const before = await runningAs([queue]);
+    const workerBefore = await runningAs([worker]);
     await stack.pulumiChecked(["config", "set", "--path", "slots.green.version", "1.2.0"]);
     await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.2.0"]);
     assert.deepEqual(await runningAs([queue]), before, "not replaced, not restarted");
+    assert.notDeepEqual(await runningAs([worker]), workerBefore, "the worker was replaced");
+    assert.deepEqual(await running(worker, ["SLOT", "APP_VERSION"]), {
+      image: await inspect(names.slots.green, "{{.Image}}"),
+      env: ["APP_VERSION=1.2.0", "SLOT=green"],
+    });
+    await stack.pulumiChecked(["preview", "--expect-no-changes"]);
+  });
+
+  it("fails the update with its last lines when the new worker dies in its stable window, and converges once fixed", async () => {
+    await stack.setList("workers.video.command", workerCommand(1000));
+    const failed = await stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+    assert.notEqual(failed.code, 0, failed.output);
+    assert.match(
+      failed.output,
+      new RegExp(`worker ${worker} stopped or restarted after \\d+ s of its 3 s window`),
+    );
+    assert.match(failed.output, /worker video 1\.2\.0/, "its last lines");
+    assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.2.0"], "traffic stays where it is");
+
+    await stack.setList("workers.video.command", workerCommand());
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    assert.equal(await inspect(worker, "{{.State.Running}}"), "true");
     await stack.pulumiChecked(["preview", "--expect-no-changes"]);
   });
 
