@@ -1,8 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { ParsedStackConfig } from "../infra/config";
-import { dockerDuration } from "../infra/dockerReadBack";
-import { containerImage, containerLimits, dataVolume, type NamedContainer } from "./containers";
+import {
+  containerImage,
+  awaitedHealthcheck,
+  containerLimits,
+  dataVolume,
+  type NamedContainer,
+} from "./containers";
 
 /** One accessory as the stack config declares it (`accessories.<name>`). */
 export type AccessorySpec = ParsedStackConfig["accessories"][string];
@@ -46,7 +51,6 @@ export class Accessory extends pulumi.ComponentResource {
     }
 
     function createContainer(volumes: docker.Volume[]): docker.Container {
-      const healthcheck = spec.healthcheck;
       return new docker.Container(
         name,
         {
@@ -65,15 +69,7 @@ export class Accessory extends pulumi.ComponentResource {
             volumeName: volumes[index].name,
             containerPath,
           })),
-          healthcheck: healthcheck && {
-            tests: ["CMD", ...healthcheck.command],
-            interval: dockerDuration(healthcheck.intervalSeconds),
-            timeout: dockerDuration(healthcheck.timeoutSeconds),
-            retries: healthcheck.retries,
-            startPeriod: dockerDuration(healthcheck.startPeriodSeconds),
-          },
-          wait: healthcheck !== undefined,
-          waitTimeout: healthcheck?.deadlineSeconds,
+          ...awaitedHealthcheck(spec.healthcheck),
           ...containerLimits(spec.resources),
           restart: spec.restart,
         },

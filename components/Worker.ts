@@ -1,9 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type ParsedStackConfig, workerEnvName } from "../infra/config";
-import { dockerDuration } from "../infra/dockerReadBack";
 import type { AppSlot } from "./AppSlot";
-import { containerLimits, type NamedContainer } from "./containers";
+import { awaitedHealthcheck, containerLimits, type NamedContainer } from "./containers";
 import { dockerCommand } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
@@ -44,7 +43,6 @@ export class Worker extends pulumi.ComponentResource {
     this.registerOutputs({ containerName: args.containerName, image: this.container.image });
 
     function createContainer(): docker.Container {
-      const healthcheck = spec.healthcheck;
       return new docker.Container(
         name,
         {
@@ -64,15 +62,7 @@ export class Worker extends pulumi.ComponentResource {
             { name: args.networks.private, aliases: [args.containerName] },
             { name: args.networks.edge, aliases: [args.containerName] },
           ],
-          healthcheck: healthcheck && {
-            tests: ["CMD", ...healthcheck.command],
-            interval: dockerDuration(healthcheck.intervalSeconds),
-            timeout: dockerDuration(healthcheck.timeoutSeconds),
-            retries: healthcheck.retries,
-            startPeriod: dockerDuration(healthcheck.startPeriodSeconds),
-          },
-          wait: healthcheck !== undefined,
-          waitTimeout: healthcheck?.deadlineSeconds,
+          ...awaitedHealthcheck(spec.healthcheck),
           ...containerLimits(spec.resources),
           restart: "unless-stopped",
           // Time to finish the job in hand after SIGTERM.

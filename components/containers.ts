@@ -3,7 +3,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import type * as pulumi from "@pulumi/pulumi";
-import { dockerCpus } from "../infra/dockerReadBack";
+import type { ParsedStackConfig } from "../infra/config";
+import { dockerCpus, dockerDuration } from "../infra/dockerReadBack";
 
 /** Where an image comes from: a registry reference, or a directory to build (dev stacks). */
 export interface ImageSource {
@@ -160,4 +161,30 @@ export function containerLimits(resources: ContainerResources): {
  */
 export function memoryLimit(memoryMb: number): { memory: number; memorySwap: number } {
   return { memory: memoryMb, memorySwap: memoryMb };
+}
+
+/** A container's healthcheck as the stack config declares it (an accessory's, a worker's). */
+export type ContainerHealthcheck = NonNullable<ParsedStackConfig["accessories"][string]["healthcheck"]>;
+
+/**
+ * Docker's healthcheck, spelled as Docker reads it back, and the provider waiting for it: with
+ * one, creating the container fails unless it turns healthy within `deadlineSeconds`.
+ */
+export function awaitedHealthcheck(healthcheck: ContainerHealthcheck | undefined): {
+  healthcheck?: docker.types.input.ContainerHealthcheck;
+  wait: boolean;
+  waitTimeout?: number;
+} {
+  if (healthcheck === undefined) return { wait: false };
+  return {
+    healthcheck: {
+      tests: ["CMD", ...healthcheck.command],
+      interval: dockerDuration(healthcheck.intervalSeconds),
+      timeout: dockerDuration(healthcheck.timeoutSeconds),
+      retries: healthcheck.retries,
+      startPeriod: dockerDuration(healthcheck.startPeriodSeconds),
+    },
+    wait: true,
+    waitTimeout: healthcheck.deadlineSeconds,
+  };
 }
