@@ -65,11 +65,16 @@ export interface RunOptions {
   secretKeys?: string[];
   /** State carried over from an earlier run of the same stack. */
   state?: EngineState;
+  /** The stack file, relative to the project; `Pulumi.<stack>.yaml` unless said (an example's). */
+  stackFile?: string;
 }
 
-/** Reads `Pulumi.<stack>.yaml`; `secure:` values become the plain text a user would have set. */
-export function readStackFile(stack: StackName): { values: StackValues; secretKeys: Set<string> } {
-  const file = parseYaml(fs.readFileSync(path.join(repoRoot, `Pulumi.${stack}.yaml`), "utf8")) as {
+/** Reads a stack file; `secure:` values become the plain text a user would have set. */
+export function readStackFile(
+  stack: StackName,
+  stackFile = `Pulumi.${stack}.yaml`,
+): { values: StackValues; secretKeys: Set<string> } {
+  const file = parseYaml(fs.readFileSync(path.join(repoRoot, stackFile), "utf8")) as {
     config?: Record<string, unknown>;
   };
   const values: StackValues = {};
@@ -214,7 +219,7 @@ interface PendingRequest {
 
 /** Runs `infra/index.ts` for `stack` and returns what it registered. */
 export async function runProgram(stack: StackName, options: RunOptions = {}): Promise<ProgramRun> {
-  const { values, secretKeys } = readStackFile(stack);
+  const { values, secretKeys } = readStackFile(stack, options.stackFile);
   options.mutate?.(values);
   for (const key of options.plainKeys ?? []) secretKeys.delete(key);
   for (const key of options.secretKeys ?? []) secretKeys.add(key);
