@@ -47,7 +47,7 @@ function createHandler(state, health) {
     const path = (req.url || "/").split("?")[0];
     const readable = req.method === "GET" || req.method === "HEAD";
     try {
-      if (readable && path === "/health") {
+      if (readable && path === state.config.healthPath) {
         const { statusCode, body } = await health();
         if (body.status !== lastHealth) {
           log(body.status === "healthy" ? "info" : "warn", "health changed", {

@@ -31,7 +31,13 @@ const faults = [
   },
   {
     fault: "turns healthy, then goes down every few seconds",
-    command: ["sh", "-c", "timeout 3 node server.js"],
+    // Down 2 s after it first answers, however long it took to start (a fixed lifetime fails
+    // before any check passes on a slow machine): the gate's window starts, then breaks.
+    command: [
+      "sh",
+      "-c",
+      'node server.js & until curl -fso /dev/null "http://127.0.0.1:$PORT/health"; do sleep 0.2; done; sleep 2; kill $!',
+    ],
     gateSays: /stable window/,
   },
 ];

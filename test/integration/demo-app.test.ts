@@ -238,6 +238,13 @@ describe("demo app against real PostgreSQL", () => {
     assert.deepEqual(JSON.parse(missing.body), { error: "not found" });
   });
 
+  it("answers its health on HEALTH_PATH instead of /health when set", async () => {
+    const app = await startApp({ HEALTH_PATH: "/api/health/system" });
+    const moved = await httpGet(`${app.baseUrl}/api/health/system`);
+    assert.equal(JSON.parse(moved.body).version, VERSION);
+    assert.equal((await httpGet(`${app.baseUrl}/health`)).status, 404);
+  });
+
   it("stops at a broken migration, keeping earlier ones and recording nothing for it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-migrations-"));
     onCleanup(async () => fs.rmSync(dir, { recursive: true, force: true }));

@@ -15,8 +15,11 @@ function readConfig(env) {
   if (env.REDIS_URL && !(URL.canParse(env.REDIS_URL) && new URL(env.REDIS_URL).protocol === "redis:")) {
     throw new Error("REDIS_URL must be a redis:// URL");
   }
+  const healthPath = env.HEALTH_PATH || "/health";
+  if (!/^\/\S*$/.test(healthPath)) throw new Error("HEALTH_PATH must be a path starting with /");
   return {
     port,
+    healthPath,
     host: env.HOST || "0.0.0.0",
     version: env.APP_VERSION || "0.0.0-dev",
     slot,

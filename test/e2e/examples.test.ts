@@ -1,0 +1,78 @@
+/**
+ * The example stacks through the real engine: each system's own stack file, with the demo app
+ * standing in for its app, deploys, switches to its idle slot and rolls back, the switch changing
+ * nothing but the router's upstream. (Meme Maker's accessories and worker run in
+ * services.test.ts; Psychic Homily's two deployments on one host in deployments.test.ts.)
+ */
+import assert from "node:assert/strict";
+import type { SlotColour } from "../../infra/stackKeys";
+import { type OwnPorts, type TestStack } from "./support/engine";
+import { newExampleStack, teardownKeptStack, volumesNow } from "./support/examples";
+import { answersOnNewConnections } from "./support/traffic";
+
+const ports: OwnPorts = { httpPort: 8184, checkPort: 18480, loopbackPorts: { blue: 18481, green: 18482 } };
+const site = `http://127.0.0.1:${ports.httpPort}/`;
+const other = (colour: SlotColour): SlotColour => (colour === "blue" ? "green" : "blue");
+
+const examples: { system: string; overrides?: Record<string, unknown> }[] = [
+  { system: "togather" },
+  {
+    system: "unite-hub",
+    // The demo app answers its health where the example's app does: /api/health/system.
+    overrides: { app: { env: { NODE_ENV: "production", HEALTH_PATH: "/api/health/system" } } },
+  },
+  {
+    system: "1001-stories",
+    // The example's checks, on the demo app's table: the rows kept, and none without a name.
+    overrides: {
+      migrations: {
+        validations: [
+          { name: "every item kept", query: "SELECT count(*) FROM items", expect: "unchanged" },
+          { name: "every item named", query: "SELECT count(*) FROM items WHERE name IS NULL", expect: "0" },
+        ],
+      },
+    },
+  },
+];
+
+describe("the example stacks through the real engine", function () {
+  this.timeout(900_000);
+
+  for (const { system, overrides } of examples) {
+    describe(system, () => {
+      let stack: TestStack;
+      let volumesBefore: Set<string>;
+      let versions: Record<SlotColour, string>;
+      const name = `example-${system.replace(/\W/g, "")}`;
+
+      before(async () => {
+        volumesBefore = await volumesNow();
+        ({ stack, slots: versions } = await newExampleStack(
+          system,
+          "Pulumi.production.yaml",
+          name,
+          ports,
+          overrides,
+        ));
+      });
+
+      after(() => stack && teardownKeptStack(stack, volumesBefore));
+
+      it("deploys, switches to the idle slot with only the upstream changing, and rolls back", async () => {
+        await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+        const active = (
+          await stack.pulumiChecked(["config", "get", "activeSlot"])
+        ).stdout.trim() as SlotColour;
+        assert.deepEqual(await answersOnNewConnections(5, site), [`${active} ${versions[active]}`]);
+
+        for (const colour of [other(active), active]) {
+          await stack.pulumiChecked(["config", "set", "activeSlot", colour]);
+          assert.deepEqual(await stack.plannedChanges(), ["update router-upstream"]);
+          await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+          assert.deepEqual(await answersOnNewConnections(5, site), [`${colour} ${versions[colour]}`]);
+        }
+        await stack.pulumiChecked(["preview", "--expect-no-changes"]);
+      });
+    });
+  }
+});

@@ -1,0 +1,112 @@
+/**
+ * An example stack (`examples/stacks/<system>/Pulumi.<stack>.yaml`) on this machine's engine: its
+ * own settings, with the demo app standing in for the team's app (the images pinned by digest
+ * from the local registry), and what this machine cannot reach or keep left out.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { run } from "../../support/process";
+import { repoRoot } from "../../support/program";
+import { type OwnPorts, pinnedImage, projectFiles, TestStack } from "./engine";
+
+/**
+ * Keys an example sets that reach what this machine cannot (its VPS, GitHub, Netlify), or that
+ * hold its secrets (`secure:` placeholders).
+ */
+const leftOut = [
+  "target",
+  "sshPrivateKey",
+  "tlsCertificate",
+  "tlsKey",
+  "github",
+  "githubToken",
+  "pulumiAccessToken",
+  "frontend",
+  "netlifyToken",
+  "appSecrets",
+  "accessorySecrets",
+];
+
+/** The example's versions of its slots, which the demo app then reports. */
+export interface ExampleSlots {
+  blue: string;
+  green: string;
+}
+
+/**
+ * The example's stack file as `name`, with `overrides` (keys without `switchyard:`; an object
+ * merged into the key's object) over what this function sets: the demo app in both slots at the example's versions, its
+ * migrations, local images for the data stores and the router, `ports`, a snapshot directory
+ * under the stack's own, and short stable windows.
+ */
+export async function newExampleStack(
+  system: string,
+  stackFile: string,
+  name: string,
+  ports: OwnPorts,
+  overrides: Record<string, unknown> = {},
+): Promise<{ stack: TestStack; slots: ExampleSlots }> {
+  const file = parseYaml(
+    fs.readFileSync(path.join(repoRoot, "examples/stacks", system, stackFile), "utf8"),
+  ) as { config: Record<string, unknown> };
+  const config = Object.fromEntries(
+    Object.entries(file.config)
+      .map(([key, value]): [string, unknown] => [key.replace(/^switchyard:/, ""), value])
+      .filter(([key]) => !leftOut.includes(key)),
+  ) as Record<string, Record<string, unknown>>;
+  const demoApp = pinnedImage("demo-app");
+  const slots = {
+    blue: String((config.slots.blue as { version: string }).version),
+    green: String((config.slots.green as { version: string }).version),
+  };
+  const stack = new TestStack({ project: projectFiles, stack: name });
+  const own: Record<string, unknown> = {
+    slots: {
+      blue: { image: demoApp, version: slots.blue },
+      green: { image: demoApp, version: slots.green },
+    },
+    app: { ...config.app, loopbackPorts: ports.loopbackPorts },
+    health: { ...config.health, stableForSeconds: 2, postSwitchStableForSeconds: 3, deadlineSeconds: 60 },
+    database: { ...config.database, image: pinnedImage("postgres") },
+    redis: { ...config.redis, image: pinnedImage("redis") },
+    router: {
+      ...config.router,
+      image: pinnedImage("nginx"),
+      httpPort: ports.httpPort,
+      checkPort: ports.checkPort,
+    },
+    snapshots: { ...config.snapshots, directory: path.join(stack.dir, "snapshots") },
+    ...(config.migrations
+      ? { migrations: { ...config.migrations, image: demoApp, command: ["node", "migrate.js"] } }
+      : {}),
+  };
+  for (const [key, value] of Object.entries(overrides))
+    own[key] = { ...(own[key] as object | undefined), ...(value as object) };
+  const values = { ...config, ...own };
+  fs.mkdirSync(path.join(stack.dir, "snapshots"), { recursive: true });
+  fs.writeFileSync(
+    path.join(stack.programDir, `Pulumi.${name}.yaml`),
+    stringifyYaml({
+      config: Object.fromEntries(Object.entries(values).map(([key, value]) => [`switchyard:${key}`, value])),
+    }),
+  );
+  await stack.init({});
+  return { stack, slots };
+}
+
+/** The Docker volumes on this engine now. */
+export async function volumesNow(): Promise<Set<string>> {
+  return new Set((await run("docker", ["volume", "ls", "-q"])).stdout.split("\n").filter(Boolean));
+}
+
+/**
+ * Tears down a stack that keeps its data (anything but development) the README's way, unprotect
+ * then destroy, and removes the volumes a destroy retains: every one not in `volumesBefore`.
+ */
+export async function teardownKeptStack(stack: TestStack, volumesBefore: Set<string>): Promise<void> {
+  await stack.pulumi(["state", "unprotect", "--all", "--yes"]);
+  await stack.teardown();
+  for (const volume of await volumesNow())
+    if (!volumesBefore.has(volume)) await run("docker", ["volume", "rm", "--force", volume]);
+}
