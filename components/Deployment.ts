@@ -70,8 +70,10 @@ export class Deployment extends pulumi.ComponentResource {
     this.accessories = createAccessories();
     if (config.migrations) {
       const image = createImage(roles.migrationImage, config.migrations, config.migrations.version);
-      this.snapshot = config.snapshots.skip ? undefined : createSnapshot(config.migrations, image);
-      this.migrations = createMigration(config.migrations, image);
+      // The values the `unchanged` validations compare with, read with the snapshot.
+      const before = queriesBefore(config.migrations.validations);
+      this.snapshot = config.snapshots.skip ? undefined : createSnapshot(config.migrations, image, before);
+      this.migrations = createMigration(config.migrations, image, before.length > 0);
     }
     this.slots = createSlots();
     this.gates = byColour((colour) =>
@@ -200,8 +202,8 @@ export class Deployment extends pulumi.ComponentResource {
     function createSnapshot(
       migrations: NonNullable<StackConfig["migrations"]>,
       image: pulumi.Output<string>,
+      before: string[],
     ): PgSnapshot {
-      const before = queriesBefore(migrations.validations);
       return new PgSnapshot(
         childName(roles.snapshot),
         {
@@ -224,6 +226,7 @@ export class Deployment extends pulumi.ComponentResource {
     function createMigration(
       migrations: NonNullable<StackConfig["migrations"]>,
       image: pulumi.Output<string>,
+      checksReadBefore: boolean,
     ): MigrationJob {
       return new MigrationJob(
         childName(roles.migration),
@@ -238,12 +241,11 @@ export class Deployment extends pulumi.ComponentResource {
           after: self.snapshot ? [self.database.ready, self.snapshot] : [self.database.ready],
           // The snapshot's values only when a check needs them: in a preview an output its state
           // lacks is unknown, and would show this job as changing.
-          checks:
-            queriesBefore(migrations.validations).length > 0
-              ? pulumi
-                  .output(self.snapshot?.valuesBefore)
-                  .apply((valuesBefore) => migrationChecks(migrations.validations, valuesBefore ?? []))
-              : migrationChecks(migrations.validations, []),
+          checks: checksReadBefore
+            ? pulumi
+                .output(self.snapshot?.valuesBefore)
+                .apply((valuesBefore) => migrationChecks(migrations.validations, valuesBefore ?? []))
+            : migrationChecks(migrations.validations, []),
           database: { containerName: names.database, user: config.database.user, name: config.database.name },
         },
         onDocker(roles.migration),
