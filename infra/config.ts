@@ -167,7 +167,9 @@ const accessorySpec = z.strictObject({
     )
     .max(20)
     .prefault([])
-    .describe("Ports published on the host's loopback address only; the slots need none of them"),
+    .describe(
+      "Ports published on the host's loopback address only (with `network: edge`: Docker publishes none from an internal network); the slots need none of them",
+    ),
   volumes: z
     .record(
       z.string().regex(/^[a-z][a-z0-9-]{0,23}$/, "lower-case letters, digits and -, at most 24"),
@@ -769,6 +771,11 @@ function accessoryRules(
   fail: (path: PropertyKey[], message: string) => void,
 ): void {
   for (const [name, accessory] of Object.entries(config.accessories)) {
+    if (accessory.ports.length > 0 && accessory.network === "private")
+      fail(
+        ["accessories", name, "ports"],
+        "Docker publishes no port of a container on an internal network: set network to edge, or reach it from the app",
+      );
     for (const key of Object.keys(accessory.env))
       if (secretLookingEnvName.test(key))
         fail(["accessories", name, "env", key], `looks like a secret: put it in accessorySecrets.${name}`);

@@ -1,8 +1,8 @@
 /**
  * Services beside the app through the real engine, as Meme Maker runs them: a Redis queue as an
- * accessory, and a worker consuming it. The accessory runs where the config says (the internal
- * network, a loopback port, its limits, healthy before the slots start), a release and a switch
- * leave it running as it was, `pulumi up --refresh` brings it back with its data after it was
+ * accessory, and a worker consuming it. Accessories run where the config says (the internal
+ * network; the edge, with a loopback port; their limits, healthy before the slots start), a
+ * release and a switch leave them running as they were, `pulumi up --refresh` brings it back with its data after it was
  * removed, and its secret reaches its environment but never the state in plain text. The worker
  * runs the active slot's image, moves with the switch, and a worker that dies in its stable
  * window fails the update with its last lines.
@@ -45,6 +45,11 @@ function redisAnswer(port: number, command: string): Promise<string> {
   });
 }
 
+/** The queue's answer to a command, through redis-cli in its container. */
+async function queueSays(...command: string[]): Promise<string> {
+  return (await runChecked("docker", ["exec", queue, "redis-cli", ...command])).stdout.trim();
+}
+
 async function inspect(container: string, format: string): Promise<string> {
   return (await runChecked("docker", ["inspect", "--format", format, container])).stdout.trim();
 }
@@ -73,10 +78,15 @@ describe("an accessory and a worker beside the app, through the real engine", fu
             // Every write on disk before it answers: the test removes the container right after one.
             command: ["redis-server", "--appendonly", "yes", "--appendfsync", "always"],
             env: { QUEUE_NAME: "videos" },
-            ports: [{ container: 6379, loopback: 18383 }],
             volumes: { data: "/data" },
             resources: { memoryMb: 128, cpus: 0.5 },
             healthcheck: { command: ["redis-cli", "ping"], intervalSeconds: 1 },
+          },
+          // On the edge network: Docker publishes ports only from a network with a way out.
+          board: {
+            image: pinnedImage("redis"),
+            network: "edge",
+            ports: [{ container: 6379, loopback: 18383 }],
           },
         },
         "switchyard:workers": {
@@ -89,7 +99,7 @@ describe("an accessory and a worker beside the app, through the real engine", fu
 
   after(() => stack?.teardown());
 
-  it("runs it on the internal network with its port on loopback, its limits, healthy, its secret in its env only", async () => {
+  it("runs them on their networks, a port on loopback, with limits, healthy, the secret in the env only", async () => {
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.equal(await inspect(queue, "{{.State.Health.Status}}"), "healthy");
     assert.equal(
@@ -105,7 +115,12 @@ describe("an accessory and a worker beside the app, through the real engine", fu
       "true",
     );
     assert.equal(
-      await inspect(queue, "{{json .HostConfig.PortBindings}}"),
+      await inspect(queue, "{{json .NetworkSettings.Ports}}"),
+      "{}",
+      "the queue publishes nothing",
+    );
+    assert.equal(
+      await inspect(names.accessory("board"), "{{json .NetworkSettings.Ports}}"),
       '{"6379/tcp":[{"HostIp":"127.0.0.1","HostPort":"18383"}]}',
     );
     assert.equal(
@@ -122,7 +137,8 @@ describe("an accessory and a worker beside the app, through the real engine", fu
     const env = await inspect(queue, "{{json .Config.Env}}");
     assert.ok(env.includes('"QUEUE_NAME=videos"') && env.includes(`"QUEUE_TOKEN=${queueToken}"`), env);
 
-    assert.equal(await redisAnswer(18383, "PING"), "+PONG", "reached on loopback");
+    assert.equal(await redisAnswer(18383, "PING"), "+PONG", "the board is reached on loopback");
+    assert.equal(await queueSays("PING"), "PONG");
     // The slots reach it by its name on the private network.
     const fromSlot = await run("docker", [
       "exec",
@@ -142,13 +158,14 @@ describe("an accessory and a worker beside the app, through the real engine", fu
   });
 
   it("moves the worker to the new version with the switch, and leaves the accessory running as it was", async () => {
-    const before = await runningAs([queue]);
+    const accessories = [queue, names.accessory("board")];
+    const before = await runningAs(accessories);
     const workerBefore = await runningAs([worker]);
     await stack.pulumiChecked(["config", "set", "--path", "slots.green.version", "1.2.0"]);
     await stack.pulumiChecked(["config", "set", "activeSlot", "green"]);
     await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.2.0"]);
-    assert.deepEqual(await runningAs([queue]), before, "not replaced, not restarted");
+    assert.deepEqual(await runningAs(accessories), before, "not replaced, not restarted");
     assert.notDeepEqual(await runningAs([worker]), workerBefore, "the worker was replaced");
     assert.deepEqual(await running(worker, ["SLOT", "APP_VERSION"]), {
       image: await inspect(names.slots.green, "{{.Image}}"),
@@ -175,11 +192,11 @@ describe("an accessory and a worker beside the app, through the real engine", fu
   });
 
   it("comes back with its data on the next `pulumi up --refresh` after it was removed", async () => {
-    assert.equal(await redisAnswer(18383, "SET upload:1 done"), "+OK");
+    assert.equal(await queueSays("SET", "upload:1", "done"), "OK");
     await runChecked("docker", ["rm", "--force", queue]);
     await stack.pulumiChecked(["up", "--yes", "--skip-preview", "--refresh"], 600_000);
     assert.equal(await inspect(queue, "{{.State.Health.Status}}"), "healthy");
-    assert.equal(await redisAnswer(18383, "GET upload:1"), "$4\r\ndone");
+    assert.equal(await queueSays("GET", "upload:1"), "done");
     await stack.pulumiChecked(["preview", "--expect-no-changes"]);
   });
 });

@@ -561,16 +561,32 @@ describe("config rules", () => {
       ),
     },
     {
+      rule: "an accessory publishes a port only from the edge network",
+      refused: minimal({
+        accessories: { minio: { image: pinnedImage, ports: [{ container: 9000, loopback: 19000 }] } },
+      }),
+      problem: ["accessories.minio.ports", "Docker publishes no port of a container on an internal network"],
+      accepted: minimal({
+        accessories: {
+          minio: { image: pinnedImage, network: "edge", ports: [{ container: 9000, loopback: 19000 }] },
+        },
+      }),
+    },
+    {
       rule: "an accessory's loopback port is free on the host",
       refused: minimal({
-        accessories: { minio: { image: pinnedImage, ports: [{ container: 9000, loopback: 18081 }] } },
+        accessories: {
+          minio: { image: pinnedImage, network: "edge", ports: [{ container: 9000, loopback: 18081 }] },
+        },
       }),
       problem: [
         "accessories.minio.ports.0.loopback",
         "must differ from app.loopbackPorts.blue: both bind on the host",
       ],
       accepted: minimal({
-        accessories: { minio: { image: pinnedImage, ports: [{ container: 9000, loopback: 19000 }] } },
+        accessories: {
+          minio: { image: pinnedImage, network: "edge", ports: [{ container: 9000, loopback: 19000 }] },
+        },
       }),
     },
     {

@@ -490,27 +490,33 @@ describe("program under mocks: accessories", () => {
     image: "127.0.0.1:5000/minio@sha256:" + "c".repeat(64),
     command: ["server", "/data"],
     env: { MINIO_ROOT_USER: "admin" },
-    ports: [{ container: 9000, loopback: 19000 }],
     volumes: { data: "/data" },
     healthcheck: { command: ["mc", "ready", "local"] },
   };
   const withObjectStore = (blueVersion: string) =>
     mustRun("stage", {
       mutate: (v) => {
-        v.accessories = { minio: objectStore };
+        v.accessories = {
+          minio: objectStore,
+          dashboard: {
+            image: objectStore.image,
+            network: "edge",
+            ports: [{ container: 9001, loopback: 19001 }],
+          },
+        };
         v.accessorySecrets = { minio: { MINIO_ROOT_PASSWORD: "hunter2-minio" } };
         (v.slots as Record<string, Record<string, unknown>>).blue.version = blueVersion;
       },
       secretKeys: ["accessorySecrets"],
     });
 
-  it("runs one on the private network, its port on loopback, its data kept, and the slots after it is healthy", async () => {
+  it("runs one on the private network, one on the edge with its port on loopback, data kept, and the slots after them", async () => {
     const graph = new Graph((await withObjectStore("2.15.0")).registrations);
     const accessory = graph.byRole("accessory-minio", container);
     const inputs = reveal(accessory.inputs) as Record<string, unknown>;
     assert.equal(inputs.name, "minio");
     assert.deepEqual(inputs.networksAdvanced, [{ name: "switchyard-private", aliases: ["minio"] }]);
-    assert.deepEqual(inputs.ports, [{ internal: 9000, external: 19000, ip: "127.0.0.1" }]);
+    assert.deepEqual(inputs.ports, [], "Docker publishes nothing from an internal network");
     assert.deepEqual(inputs.volumes, [{ volumeName: "switchyard-minio.data", containerPath: "/data" }]);
     assert.deepEqual(inputs.command, ["server", "/data"]);
     assert.deepEqual((inputs.healthcheck as { tests: string[] }).tests, ["CMD", "mc", "ready", "local"]);
@@ -520,6 +526,13 @@ describe("program under mocks: accessories", () => {
     assert.deepEqual(inputs.envs, ["MINIO_ROOT_USER=admin", "MINIO_ROOT_PASSWORD=hunter2-minio"]);
     assert.ok(isSecretValue(accessory.inputs.envs), "its environment holds a secret");
     assert.deepEqual(plainOccurrences(accessory.inputs, "hunter2-minio"), []);
+
+    const dashboard = reveal(graph.byRole("accessory-dashboard", container).inputs) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(dashboard.networksAdvanced, [{ name: "switchyard-edge", aliases: ["dashboard"] }]);
+    assert.deepEqual(dashboard.ports, [{ internal: 9001, external: 19001, ip: "127.0.0.1" }]);
 
     const volume = graph.byRole("accessory-minio-data", "docker:index/volume:Volume");
     assert.equal(volume.options.protect, true, "kept outside development");
@@ -535,7 +548,12 @@ describe("program under mocks: accessories", () => {
     const after = new Graph((await withObjectStore("2.16.0")).registrations);
     const blueEnv = (graph: Graph) => reveal(graph.byRole("app-blue", container).inputs.envs);
     assert.notDeepEqual(blueEnv(after), blueEnv(before), "the release changed the blue slot");
-    for (const role of ["accessory-minio", "accessory-minio-image", "accessory-minio-data"]) {
+    for (const role of [
+      "accessory-minio",
+      "accessory-minio-image",
+      "accessory-minio-data",
+      "accessory-dashboard",
+    ]) {
       const [was, is] = [before, after].map((graph) =>
         graph.registrations.filter((r) => graph.roleOf(r) === role).map((r) => reveal(r.inputs)),
       );
