@@ -377,7 +377,8 @@ function takeScript(location: SnapshotLocation, fileName: string, queries: reado
     // The values validations compare after the migration, read from the data just dumped.
     ...queries.flatMap((query, index) => [
       `if ! value=$(pg /dev/null psql -XAtq -v ON_ERROR_STOP=1 --no-password "\${connection[@]}" --dbname="$database" -c ${q(query)}); then`,
-      `  say "validation query ${index + 1} failed on $database before the migration"; exit 1`,
+      // Most often on a first deploy: the query reads a table the migrations have yet to create.
+      `  say "validation query ${index + 1} failed on $database before the migration (a query of a table this migration set creates has nothing to read yet: add validations with a later set)"; exit 1`,
       "fi",
       `before[${index}]=$(printf '%s' "$value" | base64 -w0)`,
     ]),

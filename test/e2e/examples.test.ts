@@ -7,25 +7,34 @@
 import assert from "node:assert/strict";
 import type { SlotColour } from "../../infra/stackKeys";
 import { type OwnPorts, type TestStack } from "./support/engine";
-import { newExampleStack, teardownKeptStack, volumesNow } from "./support/examples";
+import { newExampleStack, teardownKeptStack, updateStackFile, volumesNow } from "./support/examples";
 import { answersOnNewConnections } from "./support/traffic";
 
 const ports: OwnPorts = { httpPort: 8184, checkPort: 18480, loopbackPorts: { blue: 18481, green: 18482 } };
 const site = `http://127.0.0.1:${ports.httpPort}/`;
 const other = (colour: SlotColour): SlotColour => (colour === "blue" ? "green" : "blue");
 
-const examples: { system: string; overrides?: Record<string, unknown> }[] = [
+/** Each example, with what this machine changes for its first deploy and, if any, its next release. */
+const examples: { system: string; overrides?: Record<string, unknown>; next?: Record<string, unknown> }[] = [
   { system: "togather" },
   {
     system: "unite-hub",
-    // The demo app answers its health where the example's app does: /api/health/system.
-    overrides: { app: { env: { NODE_ENV: "production", HEALTH_PATH: "/api/health/system" } } },
+    // The demo app answers its health where the example's app does: /api/health/system; and it
+    // is degraded until its migrations ran, where the example's app has none.
+    overrides: {
+      app: { env: { NODE_ENV: "production", HEALTH_PATH: "/api/health/system" } },
+      migrations: { version: "002" },
+    },
   },
   {
     system: "1001-stories",
-    // The example's checks, on the demo app's table: the rows kept, and none without a name.
-    overrides: {
+    // Validations read the database before their migration set: a first deploy, on an empty
+    // database, has no table for them yet. They come with the next set, as a team adds them.
+    overrides: { migrations: { validations: [] } },
+    next: {
       migrations: {
+        version: "2026-12-01-check",
+        // The example's checks, on the demo app's table: the rows kept, and none without a name.
         validations: [
           { name: "every item kept", query: "SELECT count(*) FROM items", expect: "unchanged" },
           { name: "every item named", query: "SELECT count(*) FROM items WHERE name IS NULL", expect: "0" },
@@ -38,7 +47,7 @@ const examples: { system: string; overrides?: Record<string, unknown> }[] = [
 describe("the example stacks through the real engine", function () {
   this.timeout(900_000);
 
-  for (const { system, overrides } of examples) {
+  for (const { system, overrides, next } of examples) {
     describe(system, () => {
       let stack: TestStack;
       let volumesBefore: Set<string>;
@@ -60,6 +69,10 @@ describe("the example stacks through the real engine", function () {
 
       it("deploys, switches to the idle slot with only the upstream changing, and rolls back", async () => {
         await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+        if (next) {
+          updateStackFile(stack, next);
+          await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+        }
         const active = (
           await stack.pulumiChecked(["config", "get", "activeSlot"])
         ).stdout.trim() as SlotColour;

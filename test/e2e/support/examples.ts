@@ -77,13 +77,11 @@ export async function newExampleStack(
       checkPort: ports.checkPort,
     },
     snapshots: { ...config.snapshots, directory: path.join(stack.dir, "snapshots") },
-    ...(config.migrations
+    ...(config.migrations || overrides.migrations
       ? { migrations: { ...config.migrations, image: demoApp, command: ["node", "migrate.js"] } }
       : {}),
   };
-  for (const [key, value] of Object.entries(overrides))
-    own[key] = { ...(own[key] as object | undefined), ...(value as object) };
-  const values = { ...config, ...own };
+  const values = merged({ ...config, ...own }, overrides);
   fs.mkdirSync(path.join(stack.dir, "snapshots"), { recursive: true });
   fs.writeFileSync(
     path.join(stack.programDir, `Pulumi.${name}.yaml`),
@@ -93,6 +91,24 @@ export async function newExampleStack(
   );
   await stack.init({});
   return { stack, slots };
+}
+
+/** `values` with each object of `changes` merged into the key's object. */
+function merged(values: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> {
+  const result = { ...values };
+  for (const [key, value] of Object.entries(changes))
+    result[key] = { ...(result[key] as object | undefined), ...(value as object) };
+  return result;
+}
+
+/** Changes the stack's file as `pulumi config set` would: each object of `changes` merged into its key's. */
+export function updateStackFile(stack: TestStack, changes: Record<string, unknown>): void {
+  const file = path.join(stack.programDir, `Pulumi.${stack.stack}.yaml`);
+  const { config } = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+  const prefixed = Object.fromEntries(
+    Object.entries(changes).map(([key, value]) => [`switchyard:${key}`, value]),
+  );
+  fs.writeFileSync(file, stringifyYaml({ config: merged(config, prefixed) }));
 }
 
 /** The Docker volumes on this engine now. */
