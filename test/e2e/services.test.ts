@@ -87,10 +87,12 @@ describe("an accessory and a worker beside the app, through the real engine", fu
             image: pinnedImage("redis"),
             network: "edge",
             ports: [{ container: 6379, loopback: 18383 }],
+            // So that `pulumi up` returns only once it answers.
+            healthcheck: { command: ["redis-cli", "ping"], intervalSeconds: 1 },
           },
         },
         "switchyard:workers": {
-          video: { command: workerCommand(), env: { QUEUE: "videos" }, stableForSeconds: 3 },
+          video: { command: workerCommand(), env: { QUEUE: "videos" }, stableForSeconds: 5 },
         },
       },
     );
@@ -175,12 +177,14 @@ describe("an accessory and a worker beside the app, through the real engine", fu
   });
 
   it("fails the update with its last lines when the new worker dies in its stable window, and converges once fixed", async () => {
-    await stack.setList("workers.video.command", workerCommand(1000));
+    // Dead 2 s after it started: late enough that Docker's provider saw it running, and inside
+    // the window however late that starts (each new life dies within 2 s too).
+    await stack.setList("workers.video.command", workerCommand(2000));
     const failed = await stack.pulumi(["up", "--yes", "--skip-preview"], 600_000);
     assert.notEqual(failed.code, 0, failed.output);
     assert.match(
       failed.output,
-      new RegExp(`worker ${worker} stopped or restarted after \\d+ s of its 3 s window`),
+      new RegExp(`worker ${worker} stopped or restarted after \\d+ s of its 5 s window`),
     );
     assert.match(failed.output, /worker video 1\.2\.0/, "its last lines");
     assert.deepEqual(await answersOnNewConnections(5, site), ["green 1.2.0"], "traffic stays where it is");

@@ -111,18 +111,18 @@ export function updateStackFile(stack: TestStack, changes: Record<string, unknow
   fs.writeFileSync(file, stringifyYaml({ config: merged(config, prefixed) }));
 }
 
-/** The Docker volumes on this engine now. */
-export async function volumesNow(): Promise<Set<string>> {
-  return new Set((await run("docker", ["volume", "ls", "-q"])).stdout.split("\n").filter(Boolean));
-}
-
 /**
  * Tears down a stack that keeps its data (anything but development) the README's way, unprotect
- * then destroy, and removes the volumes a destroy retains: every one not in `volumesBefore`.
+ * then destroy, and removes the volumes the destroy retained: those its state held.
  */
-export async function teardownKeptStack(stack: TestStack, volumesBefore: Set<string>): Promise<void> {
+export async function teardownKeptStack(stack: TestStack): Promise<void> {
+  const { deployment } = JSON.parse(await stack.exportState()) as {
+    deployment: { resources?: { type: string; outputs?: { name?: string } }[] };
+  };
+  const volumes = (deployment.resources ?? [])
+    .filter((resource) => resource.type === "docker:index/volume:Volume")
+    .map((resource) => String(resource.outputs?.name));
   await stack.pulumi(["state", "unprotect", "--all", "--yes"]);
   await stack.teardown();
-  for (const volume of await volumesNow())
-    if (!volumesBefore.has(volume)) await run("docker", ["volume", "rm", "--force", volume]);
+  for (const volume of volumes) await run("docker", ["volume", "rm", "--force", volume]);
 }
