@@ -1,5 +1,6 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { ParsedStackConfig } from "../infra/config";
 import type { NamedContainer } from "./containers";
 import { dockerCommand, shellCommand, shellQuote } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
@@ -104,13 +105,8 @@ export function migrationDockerArgv(
   ];
 }
 
-/** A validation as the stack config holds it (`migrations.validations`). */
-export interface MigrationValidation {
-  name: string;
-  query: string;
-  /** `unchanged`, or the exact value. */
-  expect: string;
-}
+/** A validation as the stack config holds it (`migrations.validations`): `expect` is `unchanged` or the exact value. */
+export type MigrationValidation = NonNullable<ParsedStackConfig["migrations"]>["validations"][number];
 
 /** The queries whose values the snapshot must read before the migration: those of `unchanged` validations. */
 export function queriesBefore(validations: readonly MigrationValidation[]): string[] {
