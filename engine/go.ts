@@ -151,22 +151,82 @@ export async function goBinary(
     goMod: () => fs.readFileSync(path.join(moduleDir, "go.mod"), "utf8"),
     lock,
   });
+  const build = await cachedGoBuild(
+    layout,
+    {
+      name: binary.name,
+      moduleDir,
+      argv: (output) => goBuildArgv(binary, version, output),
+      beforeBuild: () => beforeBuild?.(version) ?? Promise.resolve(),
+    },
+    context,
+  );
+  return { ...build, version };
+}
+
+/**
+ * A program of the repository's own, in a Go module of its own outside `engine/go` (a native
+ * example app the tests run on a host): standard library only, so it needs no go.sum and reports
+ * no version.
+ */
+export interface GoProgram {
+  /** File name of the binary. */
+  name: string;
+  /** The module's directory, relative to the repository; its main package is the module's root. */
+  dir: string;
+}
+
+/** The `go build` command line of a program: static (the build env has no cgo), trimmed, stripped. */
+export function goProgramArgv(output: string): string[] {
+  return ["go", "build", "-v", "-o", output, "-trimpath", "-ldflags", "-s -w", "."];
+}
+
+/** Builds `program` into the cache unless a build with the same stamp is there already. */
+export async function goProgram(
+  layout: EngineLayout,
+  program: GoProgram,
+  context: StepContext,
+): Promise<Omit<GoBuild, "version">> {
+  return cachedGoBuild(
+    layout,
+    { name: program.name, moduleDir: path.join(layout.root, program.dir), argv: goProgramArgv },
+    context,
+  );
+}
+
+interface CachedBuildOptions {
+  name: string;
+  moduleDir: string;
+  /** The build command writing to `output`; with the binary's name as output it is part of the stamp. */
+  argv(output: string): string[];
+  beforeBuild?(): Promise<void>;
+}
+
+/** The binary `<name>-<stamp>` in the cache, built in `moduleDir` only when no build of that stamp is there. */
+async function cachedGoBuild(
+  layout: EngineLayout,
+  options: CachedBuildOptions,
+  context: StepContext,
+): Promise<Omit<GoBuild, "version">> {
   const env = goBuildEnv(layout);
   const goVersion = (await captureChecked(["go", "env", "GOVERSION"], { env })).trim();
-  const argv = goBuildArgv(binary, version, binary.name);
-  const stamp = buildStamp({ sources: moduleSources(moduleDir), argv, goVersion });
-  const file = path.join(layout.cache.binaries, `${binary.name}-${stamp}`);
+  const stamp = buildStamp({
+    sources: moduleSources(options.moduleDir),
+    argv: options.argv(options.name),
+    goVersion,
+  });
+  const file = path.join(layout.cache.binaries, `${options.name}-${stamp}`);
   const figures: Record<string, number> = {};
-  if (fs.existsSync(file)) return { file, version, outcome: "cached", figures };
-  await beforeBuild?.(version);
+  if (fs.existsSync(file)) return { file, outcome: "cached", figures };
+  await options.beforeBuild?.();
 
   fs.mkdirSync(layout.cache.binaries, { recursive: true });
   const partial = `${file}.partial`;
   const rssFile = `${partial}.rss`;
   const counts = { downloaded: 0, compiled: 0 };
   const timed = fs.existsSync("/usr/bin/time") ? ["/usr/bin/time", "-f", "%M", "-o", rssFile] : [];
-  await runLogged([...timed, ...goBuildArgv(binary, version, partial)], {
-    cwd: moduleDir,
+  await runLogged([...timed, ...options.argv(partial)], {
+    cwd: options.moduleDir,
     env,
     log: context.log,
     onLine: (line) => {
@@ -182,5 +242,5 @@ export async function goBinary(
   }
   figures.sizeMb = Math.round(fs.statSync(partial).size / 2 ** 20);
   fs.renameSync(partial, file);
-  return { file, version, outcome: "built", figures };
+  return { file, outcome: "built", figures };
 }

@@ -1,7 +1,8 @@
 /**
  * The images every test stack needs, built here from Debian packages because no registry on the
  * internet can be reached: a debootstrap minbase tree imported as the base, then PostgreSQL,
- * Redis, nginx and Node.js images that speak the official images' interfaces, and the demo app.
+ * Redis, nginx and Node.js images that speak the official images' interfaces, the demo app, and a
+ * Debian host booted by systemd (the `systemd` slot runtime's target in the tests).
  * Each is pushed to the local registry and recorded by digest in `.engine/images.json`, and the
  * PostgreSQL, Redis, nginx and Node.js images also take the official name whose interface and
  * version they have (`postgres:17-trixie`), so a stack file that names official images — the dev
@@ -25,7 +26,7 @@ export const debianMirror = "http://deb.debian.org/debian";
 export const minbaseImage = `switchyard-minbase:${debianSuite}`;
 const tarballLabel = "org.switchyard.minbase-sha256";
 
-export type ImageName = "debian" | "postgres" | "redis" | "nginx" | "node" | "demo-app";
+export type ImageName = "debian" | "postgres" | "redis" | "nginx" | "node" | "demo-app" | "systemd-host";
 
 export interface ImageSpec {
   name: ImageName;
@@ -70,6 +71,8 @@ export function imageSpecs(demoAppVersion: string): ImageSpec[] {
       official: `node:20-${debianSuite}-slim`,
     },
     { name: "demo-app", tag: demoAppVersion, context: "examples/demo-app", base: "node" },
+    // A host run by systemd, for the `systemd` slot runtime's tests: it stands in for no official image.
+    { name: "systemd-host", tag: debianSuite, context: "engine/images/systemd-host", base: "debian" },
   ];
 }
 

@@ -1,9 +1,10 @@
 /**
  * `npm run engine`: prepares this machine for a real `pulumi up` of this project — the Pulumi CLI
  * and its Node language host (a user's own when one recent enough is on PATH, else built from Go
- * modules), the host for dynamic providers, the provider plugins, a Docker engine, a local
- * registry and the images the stacks use. Idempotent: a second run checks and finishes in
- * seconds. `npm run engine -- stop` stops the daemons it started, and nothing else.
+ * modules), the host for dynamic providers, the provider plugins, the native demo app, a Docker
+ * engine, a local registry and the images the stacks and tests use. Idempotent: a second run
+ * checks and finishes in seconds. `npm run engine -- stop` stops the daemons it started, and
+ * nothing else.
  *
  * Figures (time of every step, peak memory of each build, the Go module cache) are printed and
  * saved to `bench/results/engine-<time>.json`.
@@ -15,7 +16,7 @@ import { dockerdPidFile, ensureDockerEngine } from "./dockerd";
 import { engineEnvironment, renderEnvFile, withEngine } from "./env";
 import { installFile } from "./files";
 import { cli, languageHost } from "./binaries";
-import { type GoBinary, goBinary } from "./go";
+import { type GoBinary, type GoBuild, goBinary, type GoProgram, goProgram } from "./go";
 import { buildImage, imageSpecs, importMinbase } from "./images";
 import { type EngineLayout, engineLayout, repoRoot } from "./layout";
 import { providePlugin, providerPlugins } from "./plugins";
@@ -38,6 +39,22 @@ interface Selection {
   builtCli: boolean;
 }
 
+/** Installs a build from the cache as `.engine/bin/<name>`; "present" when nothing changed. */
+function installBuild(
+  layout: EngineLayout,
+  name: string,
+  build: Omit<GoBuild, "version">,
+  detail: string,
+): StepResult {
+  const target = path.join(layout.bin, name);
+  const copied = installFile(build.file, target);
+  return {
+    outcome: build.outcome === "cached" && !copied ? "present" : build.outcome,
+    detail: `${target} ${detail}`,
+    figures: build.figures,
+  };
+}
+
 /** Builds `binary` (or takes it from the cache) and installs it in `.engine/bin`. */
 async function installBinary(
   layout: EngineLayout,
@@ -46,15 +63,11 @@ async function installBinary(
   context: StepContext,
 ): Promise<StepResult & { version: string }> {
   const build = await goBinary(layout, binary, lock, context);
-  const target = path.join(layout.bin, binary.name);
-  const copied = installFile(build.file, target);
-  return {
-    outcome: build.outcome === "cached" && !copied ? "present" : build.outcome,
-    detail: `${target} v${build.version}`,
-    figures: build.figures,
-    version: build.version,
-  };
+  return { ...installBuild(layout, binary.name, build, `v${build.version}`), version: build.version };
 }
+
+/** The demo app as a native binary, for the `systemd` slot runtime's tests: `.engine/bin/native-app`. */
+const nativeApp: GoProgram = { name: "native-app", dir: "examples/native-app" };
 
 /** `pulumi version` of the CLI we built must be the version it was built as: the release flags stamp it. */
 async function checkCliVersion(layout: EngineLayout, version: string): Promise<void> {
@@ -127,6 +140,17 @@ function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection):
           context,
         ),
     })),
+    {
+      id: "native-app",
+      title: "Native demo app",
+      run: async (context) =>
+        installBuild(
+          layout,
+          nativeApp.name,
+          await goProgram(layout, nativeApp, context),
+          `from ${nativeApp.dir}`,
+        ),
+    },
     { id: "docker", title: "Docker engine", run: (context) => ensureDockerEngine(layout, context) },
     { id: "registry", title: "Local registry", run: (context) => ensureRegistry(layout, context) },
     { id: "minbase", title: "Debian minbase image", run: (context) => importMinbase(layout, context) },

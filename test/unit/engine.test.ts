@@ -12,6 +12,8 @@ import {
   buildStamp,
   generatedFiles,
   goBuildArgv,
+  goBuildEnv,
+  goProgramArgv,
   lockedVersion,
   moduleSources,
   requiredVersion,
@@ -162,6 +164,25 @@ describe("go build", () => {
       "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
     ]);
     assert.ok(!goBuildArgv({ ...cli, tags: [] }, "1.0.0", "x").includes("-tags"));
+  });
+
+  it("builds the native demo app statically from its module's root, with the standard library only", () => {
+    assert.deepEqual(goProgramArgv("/out/native-app"), [
+      "go",
+      "build",
+      "-v",
+      "-o",
+      "/out/native-app",
+      "-trimpath",
+      "-ldflags",
+      "-s -w",
+      ".",
+    ]);
+    assert.equal(goBuildEnv(layout, {}).CGO_ENABLED, "0");
+    const goMod = fs.readFileSync(path.join(repoRoot, "examples/native-app/go.mod"), "utf8");
+    assert.match(goMod, /^module switchyard\.example\/native-app$/m);
+    assert.doesNotMatch(goMod, /^require\b/m);
+    assert.ok(!fs.existsSync(path.join(repoRoot, "examples/native-app/go.sum")));
   });
 
   it("rebuilds when anything that shapes the binary changes, and only then", () => {
@@ -341,7 +362,7 @@ describe("registry and images", () => {
     }
     assert.deepEqual(
       specs.map((spec) => spec.name),
-      ["debian", "postgres", "redis", "nginx", "node", "demo-app"],
+      ["debian", "postgres", "redis", "nginx", "node", "demo-app", "systemd-host"],
     );
     assert.deepEqual(dockerBuildArgv(specs[5], "127.0.0.1:5000/switchyard/node@sha256:ab", "/ctx"), [
       "docker",
@@ -352,6 +373,22 @@ describe("registry and images", () => {
       "127.0.0.1:5000/switchyard/demo-app:1.0.0",
       "/ctx",
     ]);
+  });
+
+  it("builds the systemd host on debian, under no official name, booting systemd and enabling no sshd", () => {
+    const spec = imageSpecs("1.0.0").find((image) => image.name === "systemd-host");
+    assert.deepEqual(spec, {
+      name: "systemd-host",
+      tag: "trixie",
+      context: "engine/images/systemd-host",
+      base: "debian",
+    });
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "engine/images/systemd-host/Dockerfile"), "utf8");
+    assert.match(dockerfile, /^STOPSIGNAL SIGRTMIN\+3$/m);
+    assert.match(dockerfile, /^CMD \["\/sbin\/init"\]$/m);
+    // It shares the network of the machine it runs on: Debian's sshd would take port 22 there.
+    assert.match(dockerfile, /systemctl disable ssh\.service/);
+    assert.match(dockerfile, /systemctl mask ssh\.socket/);
   });
 
   it("gives official names to every image the dev stack and the demo app's Dockerfile name", () => {

@@ -99,8 +99,12 @@ async function removeTree(dir: string): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-async function keyPair(file: string): Promise<{ privateKey: string; publicLine: string }> {
-  await sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "switchyard-vps", "-f", file]);
+/** A throwaway ed25519 key pair at `file` and `file.pub`: the private key's text and the public `type blob` line. */
+export async function keyPair(
+  file: string,
+  comment = "switchyard-vps",
+): Promise<{ privateKey: string; publicLine: string }> {
+  await sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
   const [type, blob] = fs.readFileSync(`${file}.pub`, "utf8").trim().split(" ");
   return { privateKey: fs.readFileSync(file, "utf8"), publicLine: `${type} ${blob}` };
 }
