@@ -2,30 +2,9 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
 import { dockerDuration } from "../infra/dockerReadBack";
-import { type ContainerResources, containerLimits, type NamedContainer } from "./containers";
+import { containerLimits, type NamedContainer } from "./containers";
+import { pinRelease, type Slot, type SlotSettings, slotEnvironment } from "./slotRelease";
 import { shellQuote } from "./target";
-
-/** The shared settings a slot runs with. A slot takes them up only when it is released. */
-export interface SlotSettings {
-  port: number;
-  env: Record<string, string>;
-  resources: ContainerResources;
-  /** `user[:group]`, or `null` for the image's own user. */
-  user: string | null;
-  restartPolicy: string;
-  command?: string[];
-  /** Host port on 127.0.0.1 where the router and the health gates reach this slot. */
-  loopbackPort: number;
-  health: {
-    path: string;
-    intervalSeconds: number;
-    timeoutSeconds: number;
-    retries: number;
-    startPeriodSeconds: number;
-    /** Whether a degraded (206) slot may take traffic: Docker's healthcheck agrees with the gate. */
-    allowDegraded: boolean;
-  };
-}
 
 export interface AppSlotArgs extends NamedContainer {
   colour: SlotColour;
@@ -45,36 +24,24 @@ export interface AppSlotArgs extends NamedContainer {
   after: pulumi.Input<pulumi.Resource>[];
 }
 
-interface Release {
-  settings: SlotSettings;
-  secretEnv: Record<string, string>;
-  /**
-   * `imageOverrides(settings)`, the container's label. Pinned with the release: a release pinned
-   * before the label existed has none, so upgrading switchyard replaces no running slot.
-   */
-  overrides?: string;
-}
-
 /**
  * One colour of the app: a container on both networks, under its name there (`app-blue`).
  *
- * What the slot runs is pinned in a `Stash` that is replaced only when the slot is released
- * (new image, new version, or a bumped `rollout`). A change to shared settings or secrets
- * therefore never restarts a running slot as a side effect: it goes out with the next release
- * of the idle slot, and reaches the active one only when the user releases that slot too.
+ * What the slot runs is pinned until it is released again: a new image, a new version, or a
+ * bumped `rollout` (see `pinRelease`).
  */
-export class AppSlot extends pulumi.ComponentResource {
+export class AppSlot extends pulumi.ComponentResource implements Slot {
   readonly colour: SlotColour;
   readonly version: string;
   readonly containerName: string;
+  readonly processName: string;
   readonly container: docker.Container;
-  /** The settings this slot actually runs with (from its last release). */
+  readonly process: docker.Container;
+  readonly runs: Record<string, pulumi.Output<string>>;
   readonly release: pulumi.Output<SlotSettings>;
   /** The environment it runs with (from its last release), `NAME=value`; a secret. */
   readonly env: pulumi.Output<string[]>;
-  /** `127.0.0.1:<loopback port>`: where the router reaches the slot (see Router.ts). */
   readonly upstream: pulumi.Output<string>;
-  /** `http://127.0.0.1:<port>`: where health gates on the target reach the slot. */
   readonly loopbackUrl: pulumi.Output<string>;
 
   constructor(name: string, args: AppSlotArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -82,37 +49,27 @@ export class AppSlot extends pulumi.ComponentResource {
     this.colour = args.colour;
     this.version = args.version;
     this.containerName = args.containerName;
+    this.processName = args.containerName;
 
-    const stash = new pulumi.Stash(
-      `${name}-release`,
+    const pinned = pinRelease(
+      name,
       {
-        input: {
-          settings: args.settings,
-          secretEnv: pulumi.secret(args.secretEnv),
-          overrides: imageOverrides(args.settings),
-        },
+        settings: args.settings,
+        secretEnv: pulumi.secret(args.secretEnv),
+        overrides: imageOverrides(args.settings),
       },
-      {
-        parent: this,
-        replacementTrigger: pulumi
-          .output(args.image)
-          .apply((image) => ({ image, version: args.version, rollout: args.rollout })),
-      },
+      pulumi.output(args.image).apply((image) => ({ image, version: args.version, rollout: args.rollout })),
+      { colour: args.colour, process: this.containerName },
+      this,
     );
-    const pinned = stash.output as pulumi.Output<Release>;
-    this.release = pinned.apply((release) => release.settings);
-    // A preview shows no diff for settings that wait for the next release, so say so.
-    pulumi.all([stash.input as pulumi.Output<Release>, pinned]).apply(([wanted, released]) => {
-      const waiting = unreleasedSettings(released, wanted);
-      if (waiting.length === 0) return;
-      pulumi.log.info(
-        `${this.containerName} keeps running its last release; the new ${waiting.join(", ")} ${waiting.length === 1 ? "reaches" : "reach"} it ` +
-          `when it is released again (new image or version, or bump slots.${args.colour}.rollout)`,
-        this,
-      );
-    });
-
-    this.env = pulumi.secret(pinned.apply((release) => slotEnv(args.colour, args.version, release)));
+    this.release = pinned.settings;
+    this.env = pulumi.secret(
+      pinned.release.apply((release) =>
+        Object.entries(slotEnvironment(args.colour, args.version, release, release.settings.port)).map(
+          ([key, value]) => `${key}=${value}`,
+        ),
+      ),
+    );
     this.container = new docker.Container(
       name,
       {
@@ -121,7 +78,7 @@ export class AppSlot extends pulumi.ComponentResource {
         envs: this.env,
         command: this.release.apply((settings) => settings.command),
         user: this.release.apply((settings) => settings.user ?? undefined),
-        labels: pinned.apply(({ overrides }) =>
+        labels: pinned.release.apply(({ overrides }) =>
           overrides === undefined ? undefined : [{ label: overridesLabel, value: overrides }],
         ),
         ports: this.release.apply((settings) => [
@@ -153,8 +110,11 @@ export class AppSlot extends pulumi.ComponentResource {
       { parent: this, deleteBeforeReplace: true, dependsOn: args.after },
     );
 
-    this.upstream = this.release.apply((settings) => `127.0.0.1:${settings.loopbackPort}`);
-    this.loopbackUrl = this.release.apply((settings) => `http://127.0.0.1:${settings.loopbackPort}`);
+    this.process = this.container;
+    // The gate's guards of a container slot, named as they always were: renaming them would replace every gate.
+    this.runs = { image: this.container.image, container: this.container.id };
+    this.upstream = pinned.upstream;
+    this.loopbackUrl = pinned.loopbackUrl;
     this.registerOutputs({
       containerName: this.containerName,
       version: this.version,
@@ -187,41 +147,4 @@ export const overridesLabel = "switchyard.overrides";
  */
 export function imageOverrides(settings: Pick<SlotSettings, "command" | "user">): string {
   return JSON.stringify({ command: settings.command ?? null, user: settings.user ?? null });
-}
-
-/** The config key of each shared setting a slot pins, as the user sets it. */
-const settingKeys: Record<keyof SlotSettings, string> = {
-  port: "app.port",
-  env: "app.env",
-  resources: "app.resources",
-  user: "app.user",
-  restartPolicy: "app.restartPolicy",
-  command: "app.command",
-  loopbackPort: "app.loopbackPorts",
-  health: "health",
-};
-
-/** Config keys of the shared settings that differ between a slot's release and the current config. */
-export function unreleasedSettings(released: Release, wanted: Release): string[] {
-  const names = Object.keys({ ...released.settings, ...wanted.settings }) as (keyof SlotSettings)[];
-  const changed = names
-    .filter((name) => JSON.stringify(released.settings[name]) !== JSON.stringify(wanted.settings[name]))
-    .map((name) => settingKeys[name]);
-  // Secrets are compared, never named by value.
-  if (JSON.stringify(released.secretEnv) !== JSON.stringify(wanted.secretEnv)) changed.push("secrets");
-  return changed;
-}
-
-/** The slot's environment: its identity, the pinned shared env and secrets. */
-export function slotEnv(colour: SlotColour, version: string, release: Release): string[] {
-  const env: Record<string, string> = {
-    ...release.settings.env,
-    ...release.secretEnv,
-    APP_VERSION: version,
-    SLOT: colour,
-    PORT: String(release.settings.port),
-  };
-  return Object.entries(env)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, value]) => `${key}=${value}`);
 }

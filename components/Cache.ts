@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { containerImage, containerLimits, type PrivateService } from "./containers";
+import { containerImage, containerLimits, type PrivateService, privateServiceNetworking } from "./containers";
 
 export interface CacheArgs extends PrivateService {
   /** Redis image reference. */
@@ -20,6 +20,8 @@ export class Cache extends pulumi.ComponentResource {
   readonly port = 6379;
   /** `redis://:password@redis:6379/0`, a secret. */
   readonly connectionUrl: pulumi.Output<string>;
+  /** The same through the loopback port, for native slots; a secret. */
+  readonly loopbackConnectionUrl?: pulumi.Output<string>;
   readonly container: docker.Container;
   readonly volume?: docker.Volume;
 
@@ -54,7 +56,7 @@ export class Cache extends pulumi.ComponentResource {
         // redis-cli reads the password from REDISCLI_AUTH, which keeps it off the healthcheck's argv.
         envs: pulumi.secret(pulumi.interpolate`REDISCLI_AUTH=${password.result}`.apply((auth) => [auth])),
         volumes: this.volume ? [{ volumeName: this.volume.name, containerPath: "/data" }] : [],
-        networksAdvanced: [{ name: args.network, aliases: [this.host] }],
+        ...privateServiceNetworking(args, this.host, this.port),
         healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "5s", timeout: "3s", retries: 10 },
         ...containerLimits(args.resources),
         restart: "unless-stopped",
@@ -65,6 +67,10 @@ export class Cache extends pulumi.ComponentResource {
     this.connectionUrl = pulumi.secret(
       pulumi.interpolate`redis://:${password.result}@${this.host}:${this.port}/0`,
     );
+    if (args.loopback)
+      this.loopbackConnectionUrl = pulumi.secret(
+        pulumi.interpolate`redis://:${password.result}@127.0.0.1:${args.loopback.port}/0`,
+      );
     this.registerOutputs({ host: this.host, connectionUrl: this.connectionUrl });
   }
 }

@@ -1,7 +1,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { containerImage, containerLimits, dataVolume, type PrivateService } from "./containers";
+import {
+  containerImage,
+  containerLimits,
+  dataVolume,
+  type PrivateService,
+  privateServiceNetworking,
+} from "./containers";
 import { dockerCommand } from "./target";
 import { type TargetAccess, targetCommand } from "./targetCommand";
 
@@ -34,6 +40,8 @@ export class Database extends pulumi.ComponentResource {
   readonly password: pulumi.Output<string>;
   /** `postgres://user:password@postgres:5432/name`, a secret. */
   readonly connectionUrl: pulumi.Output<string>;
+  /** The same through the loopback port, for native slots; a secret. */
+  readonly loopbackConnectionUrl?: pulumi.Output<string>;
   readonly container: docker.Container;
   readonly volume: docker.Volume;
   /** What must finish before anything connects: the container, and the password set on a kept volume. */
@@ -65,7 +73,7 @@ export class Database extends pulumi.ComponentResource {
           ]),
         ),
         volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
-        networksAdvanced: [{ name: args.network, aliases: [this.host] }],
+        ...privateServiceNetworking(args, this.host, this.port),
         healthcheck: {
           tests: ["CMD", "pg_isready", "-U", args.user, "-d", args.name],
           interval: "5s",
@@ -105,6 +113,10 @@ export class Database extends pulumi.ComponentResource {
     this.connectionUrl = pulumi.secret(
       pulumi.interpolate`postgres://${args.user}:${password.result}@${this.host}:${this.port}/${args.name}`,
     );
+    if (args.loopback)
+      this.loopbackConnectionUrl = pulumi.secret(
+        pulumi.interpolate`postgres://${args.user}:${password.result}@127.0.0.1:${args.loopback.port}/${args.name}`,
+      );
     this.registerOutputs({ host: this.host, name: this.name, connectionUrl: this.connectionUrl });
   }
 }

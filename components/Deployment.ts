@@ -1,13 +1,16 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, type SlotColour, slotColours } from "../infra/config";
-import { hostNames, roles } from "../infra/names";
+import { hostNames, noWayOutNetworkOptions, roles } from "../infra/names";
 import type { StackConfig } from "../infra/stackConfig";
 import { Accessory } from "./Accessory";
+import * as path from "node:path";
 import { AppSlot } from "./AppSlot";
 import { Cache } from "./Cache";
-import { containerImage, type ImageSource } from "./containers";
+import { containerImage, type ImageSource, projectDirectory } from "./containers";
 import { Database } from "./Database";
+import { NativeSlot } from "./NativeSlot";
+import type { Slot } from "./slotRelease";
 import { writeDockerSshKeys } from "./providers/sshKeyFiles";
 import { Frontend } from "./Frontend";
 import { MigrationJob, migrationChecks, queriesBefore } from "./MigrationJob";
@@ -42,7 +45,7 @@ export class Deployment extends pulumi.ComponentResource {
   /** Taken before the migration job whenever the migration set or its image changes. */
   readonly snapshot?: PgSnapshot;
   readonly migrations?: MigrationJob;
-  readonly slots: Record<SlotColour, AppSlot>;
+  readonly slots: Record<SlotColour, Slot>;
   /** One per slot: exists only once that slot is healthy, on its version, and stable. */
   readonly gates: Record<SlotColour, HealthGate>;
   readonly router: Router;
@@ -134,7 +137,24 @@ export class Deployment extends pulumi.ComponentResource {
         { name: names.edgeNetwork, driver: "bridge" },
         onDocker(roles.edgeNetwork),
       );
-      return { private: privateNetwork.name, edge: edgeNetwork.name };
+      // Native slots run outside Docker, so the data stores also publish a loopback port, which
+      // Docker does only from a network that is not internal: this one routes nothing out.
+      const nativeNetwork =
+        config.app.runtime === "systemd"
+          ? new docker.Network(
+              childName(roles.nativeNetwork),
+              { name: names.nativeNetwork, driver: "bridge", options: noWayOutNetworkOptions },
+              onDocker(roles.nativeNetwork),
+            )
+          : undefined;
+      return { private: privateNetwork.name, edge: edgeNetwork.name, native: nativeNetwork?.name };
+    }
+
+    /** Where a data store is also published for native slots, when it is. */
+    function loopbackAccess(port: number | undefined) {
+      return port === undefined || networks.native === undefined
+        ? undefined
+        : { port, network: networks.native };
     }
 
     function createDatabase(): Database {
@@ -146,6 +166,7 @@ export class Deployment extends pulumi.ComponentResource {
           containerName: names.database,
           volume: config.database.volume ?? names.databaseVolume,
           network: networks.private,
+          loopback: loopbackAccess(config.database.loopbackPort),
           keepVolume,
         },
         onDocker(roles.database),
@@ -162,6 +183,7 @@ export class Deployment extends pulumi.ComponentResource {
           keepVolume,
           resources: config.redis.resources,
           network: networks.private,
+          loopback: loopbackAccess(config.redis.loopbackPort),
         },
         onDocker(roles.cache),
       );
@@ -252,48 +274,91 @@ export class Deployment extends pulumi.ComponentResource {
       );
     }
 
-    function createSlots(): Record<SlotColour, AppSlot> {
-      const secretEnv = pulumi.secret(
-        pulumi
-          .all([config.secrets.appEnv, self.database.connectionUrl, self.cache?.connectionUrl])
-          .apply(([appEnv, databaseUrl, redisUrl]) => ({
-            ...appEnv,
-            DATABASE_URL: databaseUrl,
-            ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }),
-          })),
-      );
+    function createSlots(): Record<SlotColour, Slot> {
       // The first release starts once its accessories are up (healthy, when they have a check).
       const after: pulumi.Resource[] = [
         self.migrations ?? self.database.ready,
         ...Object.values(self.accessories).map((accessory) => accessory.container),
       ];
-      return byColour((colour) => {
-        const spec = config.slots[colour];
-        return new AppSlot(
-          childName(roles.slot(colour)),
-          {
-            colour,
-            containerName: names.slots[colour],
-            image: createImage(roles.slotImage(colour), spec, spec.version),
-            version: spec.version,
-            rollout: spec.rollout,
-            settings: {
-              port: config.app.port,
-              env: config.app.env,
-              resources: config.app.resources,
-              user: config.app.user,
-              restartPolicy: config.app.restartPolicy,
-              command: config.app.command,
-              loopbackPort: config.app.loopbackPorts[colour],
-              health: config.health,
-            },
-            secretEnv,
-            networks,
-            after,
-          },
-          onDocker(roles.slot(colour)),
-        );
+      const settings = (colour: SlotColour) => ({
+        port: config.app.port,
+        env: config.app.env,
+        resources: config.app.resources,
+        user: config.app.user,
+        restartPolicy: config.app.restartPolicy,
+        command: config.app.command,
+        loopbackPort: config.app.loopbackPorts[colour],
+        health: config.health,
       });
+      const runtime = config.app.runtime;
+      switch (runtime) {
+        case "container": {
+          const secretEnv = slotSecretEnv(self.database.connectionUrl, self.cache?.connectionUrl);
+          return byColour((colour) => {
+            const spec = config.slots[colour];
+            return new AppSlot(
+              childName(roles.slot(colour)),
+              {
+                colour,
+                containerName: names.slots[colour],
+                image: createImage(roles.slotImage(colour), spec, spec.version),
+                version: spec.version,
+                rollout: spec.rollout,
+                settings: settings(colour),
+                secretEnv,
+                networks,
+                after,
+              },
+              onDocker(roles.slot(colour)),
+            );
+          });
+        }
+        case "systemd": {
+          const secretEnv = slotSecretEnv(
+            self.database.loopbackConnectionUrl,
+            self.cache?.loopbackConnectionUrl,
+          );
+          return byColour((colour) => {
+            const spec = config.slots[colour];
+            if (spec.binary === undefined)
+              throw new Error(`slots.${colour}.binary: required with app.runtime systemd`);
+            return new NativeSlot(
+              childName(roles.slot(colour)),
+              {
+                colour,
+                unit: names.units[colour],
+                binary: path.resolve(projectDirectory, spec.binary),
+                version: spec.version,
+                rollout: spec.rollout,
+                settings: settings(colour),
+                secretEnv,
+                systemd: config.app.systemd,
+                executor,
+                after,
+              },
+              childOpts(roles.slot(colour)),
+            );
+          });
+        }
+        default:
+          return unknownRuntime(runtime);
+      }
+    }
+
+    /** What every slot gets beside `appSecrets`: the data stores' URLs, as its runtime reaches them. */
+    function slotSecretEnv(
+      databaseUrl: pulumi.Output<string> | undefined,
+      redisUrl: pulumi.Output<string> | undefined,
+    ): pulumi.Output<Record<string, string>> {
+      return pulumi.secret(
+        pulumi
+          .all([config.secrets.appEnv, databaseUrl, redisUrl])
+          .apply(([appEnv, database, redis]): Record<string, string> => ({
+            ...appEnv,
+            ...(database === undefined ? {} : { DATABASE_URL: database }),
+            ...(redis === undefined ? {} : { REDIS_URL: redis }),
+          })),
+      );
     }
 
     function createRouter(): Router {
@@ -321,6 +386,9 @@ export class Deployment extends pulumi.ComponentResource {
     }
 
     function createWorkers(): Record<string, Worker> {
+      const slot = self.slots[config.activeSlot];
+      // Workers run a container slot's image; the config refuses them beside native slots.
+      if (!(slot instanceof AppSlot)) return {};
       return Object.fromEntries(
         Object.entries(config.workers).map(([worker, spec]) => [
           worker,
@@ -331,7 +399,7 @@ export class Deployment extends pulumi.ComponentResource {
               containerName: names.worker(worker),
               worker,
               spec,
-              slot: self.slots[config.activeSlot],
+              slot,
               networks,
               after: [self.router.upstream],
             },
@@ -364,6 +432,10 @@ export function keepsData(config: Pick<StackConfig, "environment">): boolean {
   return config.environment !== "development";
 }
 
+function unknownRuntime(runtime: never): never {
+  throw new Error(`app.runtime: no slot runs as ${String(runtime)}`);
+}
+
 function byColour<T>(make: (colour: SlotColour) => T): Record<SlotColour, T> {
   return Object.fromEntries(slotColours.map((colour) => [colour, make(colour)])) as Record<SlotColour, T>;
 }
@@ -382,7 +454,7 @@ function executorFor(target: Target, config: StackConfig): pulumi.Output<Executo
  */
 function slotGate(
   name: string,
-  slot: AppSlot,
+  slot: Slot,
   config: StackConfig,
   executor: pulumi.Output<ExecutorSpec>,
 ): HealthGate {
@@ -395,9 +467,9 @@ function slotGate(
       path: slot.release.apply((settings) => settings.health.path),
       expectedVersion: slot.version,
       ...gateSettings(config.health, config.health.stableForSeconds),
-      guards: { image: slot.container.image, container: slot.container.id, version: slot.version },
+      guards: { ...slot.runs, version: slot.version },
     },
-    { parent: slot, dependsOn: [slot.container] },
+    { parent: slot, dependsOn: [slot.process] },
   );
 }
 

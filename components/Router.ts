@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { SlotColour } from "../infra/config";
-import type { AppSlot } from "./AppSlot";
+import type { Slot } from "./slotRelease";
 import { containerImage, memoryLimit, type NamedContainer } from "./containers";
 import type { ExecutorSpec } from "./providers/executor";
 import { gateSettings, type HealthSettings } from "./providers/healthGate";
@@ -42,7 +42,7 @@ export interface RouterArgs extends NamedContainer {
   canaryAllowlist: string[];
   /** The maintenance page: while enabled, every public request gets it with a 503. */
   maintenance: { enabled: boolean; message: string; retryAfterSeconds: number };
-  slots: Record<SlotColour, AppSlot>;
+  slots: Record<SlotColour, Slot>;
   /** Certificate chain and key (secrets); without them the router serves plain HTTP. */
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
   health: HealthSettings;
@@ -158,7 +158,7 @@ export class Router extends pulumi.ComponentResource {
       {
         ...child,
         // Traffic waits for the gates.
-        dependsOn: [this.container, args.slots.blue.container, args.slots.green.container, ...args.after],
+        dependsOn: [this.container, args.slots.blue.process, args.slots.green.process, ...args.after],
       },
     );
 

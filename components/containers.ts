@@ -36,6 +36,31 @@ export interface PrivateService extends NamedContainer {
   resources: ContainerResources;
   /** The private network it joins; it publishes no port. */
   network: pulumi.Input<string>;
+  /** For native slots, which run outside Docker: where it is also published on the host's 127.0.0.1. */
+  loopback?: LoopbackAccess;
+}
+
+export interface LoopbackAccess {
+  port: number;
+  /**
+   * A network without a way out (`noWayOutNetworkOptions`), there only because Docker publishes no port
+   * of a container that is on internal networks alone.
+   */
+  network: pulumi.Input<string>;
+}
+
+/** The networks and published ports of a data store, known to the other containers as `host`. */
+export function privateServiceNetworking(
+  service: Pick<PrivateService, "network" | "loopback">,
+  host: string,
+  port: number,
+) {
+  const networks = [{ name: service.network, aliases: [host] }];
+  if (service.loopback === undefined) return { networksAdvanced: networks };
+  return {
+    networksAdvanced: [...networks, { name: service.loopback.network }],
+    ports: [{ internal: port, external: service.loopback.port, ip: "127.0.0.1" }],
+  };
 }
 
 /**

@@ -71,6 +71,13 @@ const version = z
   .string()
   .regex(/^[0-9A-Za-z][0-9A-Za-z._+-]{0,127}$/, "a version such as 1.4.2 or 2026.11.23-abc1234");
 const seconds = (max: number) => z.number().positive().max(max);
+const absolutePath = z.string().regex(/^\/\S*$/, "an absolute path");
+/** A data store's loopback port: native slots run outside Docker and cannot reach its private network. */
+const nativeSlotsPort = port.optional();
+
+/** How a slot runs; `components/slots.ts` chooses the component by it. */
+export const slotRuntimes = ["container", "systemd"] as const;
+export type SlotRuntime = (typeof slotRuntimes)[number];
 
 /** Where an image comes from: a registry reference, or a local build for the dev stack. */
 const imageSource = {
@@ -91,6 +98,13 @@ const imageSource = {
 const slotSpec = z
   .strictObject({
     ...imageSource,
+    binary: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "With `app.runtime: systemd`, the native binary to run instead of an image (a path relative to the project); uploaded to the target and checked by its sha256",
+      ),
     version: version.describe(
       "The version the slot must report on its health endpoint before it gets traffic",
     ),
@@ -102,7 +116,7 @@ const slotSpec = z
         "Bump to redeploy this slot with the current shared `app`/`health` settings without changing its image",
       ),
   })
-  .check((ctx) => requireOneImageSource(ctx.value, ctx.issues));
+  .check((ctx) => requireOneSource(ctx.value, ["image", "build", "binary"], ctx.issues));
 
 const resources = z.strictObject({
   memoryMb: z.int().min(32).max(262_144).prefault(512).describe("Hard memory limit in MiB"),
@@ -362,6 +376,27 @@ export const stackConfigSchema = z
       .describe("The two app slots; the idle one gets the new image, then traffic moves to it"),
     app: z
       .strictObject({
+        runtime: z
+          .enum(slotRuntimes)
+          .prefault("container")
+          .describe(
+            "How a slot runs: `container` (the slot's image under Docker) or `systemd` (the slot's native binary under a hardened systemd unit on the target)",
+          ),
+        systemd: z
+          .strictObject({
+            user: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a Linux user name")
+              .prefault("switchyard")
+              .describe("The dedicated system user the units run as; created when missing"),
+            directory: absolutePath
+              .prefault("/opt/switchyard")
+              .describe(
+                "Where each slot's releases are kept, one directory per version: `<directory>/<unit>/releases/<version>-<sha256 prefix>/`",
+              ),
+          })
+          .prefault({})
+          .describe("The `systemd` runtime's settings"),
         port: port.prefault(3000).describe("Port the app listens on inside its container"),
         env: z
           .record(envName, z.string())
@@ -477,6 +512,9 @@ export const stackConfigSchema = z
             "Named volume holding the data directory. Default: `switchyard-pgdata`, or `<deployment>-pgdata` in a named deployment",
           ),
         resources: resources.prefault({ memoryMb: 1024 }).describe("Container limits"),
+        loopbackPort: nativeSlotsPort.describe(
+          "Port on the host's 127.0.0.1 where native slots reach PostgreSQL: required with `app.runtime: systemd`, and only allowed then",
+        ),
       })
       .prefault({})
       .describe("PostgreSQL, on the private network only"),
@@ -491,6 +529,9 @@ export const stackConfigSchema = z
             "Named volume for /data; null for none. Default: `switchyard-redisdata`, or `<deployment>-redisdata` in a named deployment",
           ),
         resources: resources.prefault({ memoryMb: 256 }).describe("Container limits"),
+        loopbackPort: nativeSlotsPort.describe(
+          "Port on the host's 127.0.0.1 where native slots reach Redis: required with `app.runtime: systemd`, and only allowed then",
+        ),
       })
       .prefault({})
       .describe("Redis, on the private network only"),
@@ -539,7 +580,7 @@ export const stackConfigSchema = z
             "Checks run after the migration; one that fails fails the update after the migration ran, and traffic stays where it is (README: Restoring the database)",
           ),
       })
-      .check((ctx) => requireOneImageSource(ctx.value, ctx.issues))
+      .check((ctx) => requireOneSource(ctx.value, ["image", "build"], ctx.issues))
       .optional()
       .describe("The migration job, run once per migration set before the slots change"),
     router: z
@@ -601,9 +642,7 @@ export const stackConfigSchema = z
       .describe("The nginx router in front of the slots"),
     snapshots: z
       .strictObject({
-        directory: z
-          .string()
-          .regex(/^\/\S*$/, "an absolute path")
+        directory: absolutePath
           .prefault("/var/backups/switchyard")
           .describe("Directory on the target that holds database snapshots"),
         retention: z.int().min(1).max(1000).prefault(7).describe("How many snapshots to keep"),
@@ -675,12 +714,17 @@ interface IssueSink {
   }): void;
 }
 
-function requireOneImageSource(value: { image?: string; build?: string }, issues: IssueSink): void {
-  if ((value.image === undefined) === (value.build === undefined)) {
+function requireOneSource<Key extends string>(
+  value: Partial<Record<Key, string>>,
+  keys: readonly Key[],
+  issues: IssueSink,
+): void {
+  if (keys.filter((key) => value[key] !== undefined).length !== 1) {
+    const named = keys.map((key) => `\`${key}\``);
     issues.push({
       // Stryker disable next-line StringLiteral: zod passes the code through and describeIssue never reads "custom"
       code: "custom",
-      message: "set exactly one of `image` or `build`",
+      message: `set exactly one of ${named.slice(0, -1).join(", ")} or ${named[named.length - 1]}`,
       path: ["image"],
       input: value,
       // The value is still well-formed, so the cross-key rules run too: every problem at once.
@@ -691,7 +735,7 @@ function requireOneImageSource(value: { image?: string; build?: string }, issues
 
 function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
   const fail = (path: PropertyKey[], message: string) =>
-    // Stryker disable next-line StringLiteral: a custom issue's code is never read (see requireOneImageSource)
+    // Stryker disable next-line StringLiteral: a custom issue's code is never read (see requireOneSource)
     issues.push({ code: "custom", message, path, input: config });
 
   const validations = config.migrations?.validations ?? [];
@@ -729,6 +773,7 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
   }
 
   accessoryRules(config, fail);
+  runtimeRules(config, fail);
 
   // The router runs in the host's network (components/Router.ts): all of these bind there.
   const hostPorts: [string[], number][] = [
@@ -737,6 +782,7 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
     [["router", "checkPort"], config.router.checkPort],
     [["app", "loopbackPorts", "blue"], config.app.loopbackPorts.blue],
     [["app", "loopbackPorts", "green"], config.app.loopbackPorts.green],
+    ...dataStorePorts(config),
     ...Object.entries(config.accessories).flatMap(([name, accessory]) =>
       accessory.ports.map((published, index): [string[], number] => [
         ["accessories", name, "ports", String(index), "loopback"],
@@ -763,6 +809,53 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
         fail([...path, "image"], `${reason}; production needs a digest or an immutable version tag`);
     }
   }
+}
+
+/** What each slot runtime needs of the other keys, and refuses. */
+function runtimeRules(config: ParsedStackConfig, fail: (path: PropertyKey[], message: string) => void): void {
+  const stores = [
+    { key: "database", port: config.database.loopbackPort, used: true },
+    { key: "redis", port: config.redis.loopbackPort, used: config.redis.enabled },
+  ];
+  switch (config.app.runtime) {
+    case "container":
+      for (const colour of slotColours) {
+        const slot = config.slots[colour];
+        // A slot with two sources already has its problem.
+        if (slot.binary !== undefined && slot.image === undefined && slot.build === undefined)
+          fail(["slots", colour, "binary"], "runs only with app.runtime systemd: set `image` or `build`");
+      }
+      for (const store of stores)
+        if (store.port !== undefined)
+          fail(
+            [store.key, "loopbackPort"],
+            "is for native slots (app.runtime systemd): container slots reach it on the private network",
+          );
+      return;
+    case "systemd":
+      for (const colour of slotColours)
+        for (const key of ["image", "build"] as const)
+          if (config.slots[colour][key] !== undefined && config.slots[colour].binary === undefined)
+            fail(["slots", colour, key], "a systemd slot runs a native binary: set `binary`");
+      for (const store of stores)
+        if (store.used && store.port === undefined)
+          fail([store.key, "loopbackPort"], "required with app.runtime systemd: native slots reach it there");
+      if (config.app.command !== undefined)
+        fail(["app", "command"], "a systemd slot runs its binary: pass arguments through app.env");
+      for (const name of Object.keys(config.workers))
+        fail(["workers", name], "workers run the active slot's image, and a systemd slot has none");
+      return;
+  }
+}
+
+/** The loopback ports the data stores publish for native slots. */
+function dataStorePorts(config: ParsedStackConfig): [string[], number][] {
+  const ports: [string[], number][] = [];
+  if (config.database.loopbackPort !== undefined)
+    ports.push([["database", "loopbackPort"], config.database.loopbackPort]);
+  if (config.redis.loopbackPort !== undefined)
+    ports.push([["redis", "loopbackPort"], config.redis.loopbackPort]);
+  return ports;
 }
 
 /** Accessories' and workers' environment: which names are switchyard's, and which belong in secrets. */

@@ -65,10 +65,13 @@ export = {
   activeSlot: config.activeSlot,
   slots: Object.fromEntries(
     slotColours.map((colour) => {
-      const { image, build, version } = config.slots[colour];
+      const { image, build, binary, version } = config.slots[colour];
+      const runs = deployment.slots[colour].processName;
       return [
         colour,
-        { image: image ?? `built from ${build}`, version, container: deployment.slots[colour].containerName },
+        config.app.runtime === "systemd"
+          ? { binary, version, unit: runs }
+          : { image: image ?? `built from ${build}`, version, container: runs },
       ];
     }),
   ),

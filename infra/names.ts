@@ -16,6 +16,7 @@ export const roles = {
   targetReachable: "target-reachable",
   privateNetwork: "private",
   edgeNetwork: "edge",
+  nativeNetwork: "native",
   database: "postgres",
   cache: "redis",
   migrationImage: "migrate-image",
@@ -56,6 +57,7 @@ export const reservedAccessoryNames: readonly string[] = [
   roles.migration,
   roles.privateNetwork,
   roles.edgeNetwork,
+  roles.nativeNetwork,
   ...Object.values(dataVolumeSuffixes),
   // Deployment `a-b`'s accessory `worker` would be deployment `a`'s worker `b`.
   "worker",
@@ -64,12 +66,16 @@ export const reservedAccessoryNames: readonly string[] = [
 /** Docker's names for one deployment's containers, networks and volumes. */
 export interface HostNames {
   slots: Record<SlotColour, string>;
+  /** The systemd unit of each native slot, `<deployment>-<colour>`. */
+  units: Record<SlotColour, string>;
   router: string;
   database: string;
   cache: string;
   migration: string;
   privateNetwork: string;
   edgeNetwork: string;
+  /** Where the data stores publish their loopback ports for native slots. */
+  nativeNetwork: string;
   routerState: string;
   /** The data volumes when the stack names none. */
   databaseVolume: string;
@@ -90,12 +96,14 @@ export function hostNames(deployment: string | undefined): HostNames {
   const shared = (role: string) => `${deployment ?? unnamedDeployment}-${role}`;
   return {
     slots: { blue: own(roles.slot("blue")), green: own(roles.slot("green")) },
+    units: { blue: shared("blue"), green: shared("green") },
     router: own(roles.router),
     database: own(roles.database),
     cache: own(roles.cache),
     migration: own(roles.migration),
     privateNetwork: shared(roles.privateNetwork),
     edgeNetwork: shared(roles.edgeNetwork),
+    nativeNetwork: shared(roles.nativeNetwork),
     routerState: shared("router-state"),
     databaseVolume: shared(dataVolumeSuffixes.database),
     cacheVolume: shared(dataVolumeSuffixes.cache),
@@ -108,11 +116,19 @@ export function hostNames(deployment: string | undefined): HostNames {
   };
 }
 
+/**
+ * Docker options of the native network: a bridge that publishes ports but routes nothing out (no
+ * masquerading), as private as the internal network for what the policy pack asks of data stores.
+ */
+export const noWayOutNetworkOptions = { "com.docker.network.bridge.enable_ip_masquerade": "false" };
+
 /** Every name `hostNames` gives, for tests that two deployments never share one. */
 export function allHostNames(names: HostNames): string[] {
   // Accessories' and workers' names depend on the stack: test/unit/names.test.ts adds them.
+  // Units are systemd's names, not Docker's: no container, network or volume can take one.
   const {
     slots,
+    units: _units,
     builtImage,
     accessory: _accessory,
     accessoryVolume: _accessoryVolume,

@@ -1,5 +1,6 @@
 /** The database and the cache reachable from the app only; the database's and the accessories' data kept. */
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import { noWayOutNetworkOptions } from "../../infra/names";
 import { describePort, isLoopbackOnly, isUnder, publishedPorts, types } from "../resources";
 
 function dataStoreContainers(resources: PolicyResource[]): PolicyResource[] {
@@ -18,7 +19,7 @@ export const dataStoresPrivate: StackValidationPolicy = {
   validateStack: (args, reportViolation) => {
     const internalNetworks = new Set(
       args.resources
-        .filter((r) => r.type === types.network && r.props.internal === true)
+        .filter((r) => r.type === types.network && routesNothingOut(r.props))
         .map((r) => r.props.name),
     );
     for (const container of dataStoreContainers(args.resources)) {
@@ -42,13 +43,20 @@ export const dataStoresPrivate: StackValidationPolicy = {
       if (open.length > 0) {
         reportViolation(
           `${container.name} joins ${open.join(", ")}, which ${open.length > 1 ? "are" : "is"} not an internal network of this stack. ` +
-            "Attach data stores only to the private network (a docker network with `internal: true`).",
+            "Attach data stores only to the private network (a docker network with `internal: true`), and for native slots to the native network, which routes nothing out.",
           container.urn,
         );
       }
     }
   },
 };
+
+/** An internal network, or a bridge that publishes ports but masquerades nothing out (the native network). */
+function routesNothingOut(network: Record<string, unknown>): boolean {
+  if (network.internal === true) return true;
+  const options = (network.options ?? {}) as Record<string, string>;
+  return Object.entries(noWayOutNetworkOptions).every(([key, value]) => options[key] === value);
+}
 
 interface VolumeMount {
   volumeName?: string;

@@ -67,12 +67,16 @@ export const slotsAfterMigrations: StackValidationPolicy = {
   description: "App slots change only after the migration job has succeeded.",
   validateStack: (args, reportViolation) => {
     const jobs = migrationCommands(args.resources);
-    const slots = args.resources.filter((r) => r.type === types.container && isUnder(r.urn, types.appSlot));
+    const slots = args.resources.filter(
+      (r) =>
+        (r.type === types.container && isUnder(r.urn, types.appSlot)) ||
+        (r.type === types.systemdService && isUnder(r.urn, types.nativeSlot)),
+    );
     for (const slot of slots) {
       for (const job of jobs.filter((j) => !waitsFor(slot, j))) {
         reportViolation(
           `${slot.name} can start before ${job.name} has migrated the database, and would run new code against the old schema. ` +
-            "Make each AppSlot depend on the MigrationJob.",
+            "Make each slot depend on the MigrationJob.",
           slot.urn,
         );
       }
@@ -148,7 +152,7 @@ export const routerBehindHealthGate: StackValidationPolicy = {
 };
 
 function inSlot(resource: PolicyResource, colour: SlotColour): boolean {
-  const slot = ancestorOfType(resource, types.appSlot);
+  const slot = ancestorOfType(resource, types.appSlot) ?? ancestorOfType(resource, types.nativeSlot);
   return slot !== undefined && slotColourOf(slot) === colour;
 }
 
@@ -159,11 +163,14 @@ function staleGateProblem(
   gates: PolicyResource[],
 ): string | undefined {
   const container = resources.find((r) => r.type === types.container && inSlot(r, colour));
-  if (!container) return "that slot has no container";
-  if (!gates.some((gate) => guardsImage(gate, container.props.image))) {
-    return "its health gate does not guard the image the slot runs, so it may have passed for an earlier release";
+  const unit = resources.find((r) => r.type === types.systemdService && inSlot(r, colour));
+  if (!container && !unit) return "that slot has no container and no unit";
+  const [what, runs, version] = container
+    ? ["image", container.props.image, envMap(container.props).APP_VERSION]
+    : ["binary", unit?.props.sha256, unit?.props.version];
+  if (!gates.some((gate) => guardsImage(gate, runs))) {
+    return `its health gate does not guard the ${what} the slot runs, so it may have passed for an earlier release`;
   }
-  const version = envMap(container.props).APP_VERSION;
   if (!gates.some((gate) => gate.props.expectedVersion === version)) {
     return `its health gate expects version ${JSON.stringify(gates[0].props.expectedVersion)} while the slot runs ${JSON.stringify(version)}`;
   }

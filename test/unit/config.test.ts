@@ -199,13 +199,13 @@ describe("config rules", () => {
     {
       rule: "a slot needs an image or a build",
       refused: minimal({ slots: { blue: { version: "1.0.0" }, green: pinnedSlot } }),
-      problem: ["slots.blue.image", "set exactly one of `image` or `build`"],
+      problem: ["slots.blue.image", "set exactly one of `image`, `build` or `binary`"],
       accepted: minimal({ slots: { blue: pinnedSlot, green: pinnedSlot } }),
     },
     {
       rule: "a slot takes an image or a build, not both",
       refused: minimal({ slots: { blue: pinnedSlot, green: { ...pinnedSlot, build: "examples/demo-app" } } }),
-      problem: ["slots.green.image", "set exactly one of `image` or `build`"],
+      problem: ["slots.green.image", "set exactly one of `image`, `build` or `binary`"],
       accepted: minimal({
         slots: { blue: pinnedSlot, green: { build: "examples/demo-app", version: "1.0.0" } },
       }),
@@ -812,5 +812,74 @@ describe("Pulumi's raw config map", () => {
       ["", ""],
     ];
     for (const [text, value] of cases) assert.deepEqual(decoded(text), value, JSON.stringify(text));
+  });
+});
+
+describe("config of the systemd slot runtime", () => {
+  const native = (values: Record<string, unknown> = {}) =>
+    minimal({
+      app: { runtime: "systemd" },
+      slots: {
+        blue: { binary: "bin/api", version: "1.0.0" },
+        green: { binary: "bin/api", version: "1.0.1" },
+      },
+      database: { loopbackPort: 15432 },
+      redis: { loopbackPort: 16379 },
+      ...values,
+    });
+
+  it("takes native slots with the data stores on loopback ports, and defaults the unit's user and directory", () => {
+    const config = parseStackConfig(native());
+    assert.equal(config.app.runtime, "systemd");
+    assert.deepEqual(config.app.systemd, { user: "switchyard", directory: "/opt/switchyard" });
+    assert.equal(config.slots.blue.binary, "bin/api");
+    assert.equal(parseStackConfig(minimal()).app.runtime, "container");
+  });
+
+  it("names every key a native slot cannot have, and every one it needs, at once", () => {
+    assert.deepEqual(
+      problemsOf(
+        native({
+          slots: {
+            blue: { image: "registry.example/api:1.0.0", version: "1.0.0" },
+            green: { binary: "bin/api", version: "1.0.1" },
+          },
+          database: {},
+          redis: {},
+          app: { runtime: "systemd", command: ["api", "serve"], loopbackPorts: { blue: 15432 } },
+          workers: { mail: { command: ["mail"] } },
+        }),
+      ),
+      [
+        "switchyard:slots.blue.image: a systemd slot runs a native binary: set `binary`",
+        "switchyard:database.loopbackPort: required with app.runtime systemd: native slots reach it there",
+        "switchyard:redis.loopbackPort: required with app.runtime systemd: native slots reach it there",
+        "switchyard:app.command: a systemd slot runs its binary: pass arguments through app.env",
+        "switchyard:workers.mail: workers run the active slot's image, and a systemd slot has none",
+      ],
+    );
+    assert.deepEqual(problemsOf(native({ redis: { enabled: false, loopbackPort: 15432 } })), [
+      "switchyard:redis.loopbackPort: must differ from database.loopbackPort: both bind on the host",
+    ]);
+    assert.doesNotThrow(() => parseStackConfig(native({ redis: { enabled: false } })));
+  });
+
+  it("refuses a binary and data-store ports beside container slots, and a slot with two sources", () => {
+    assert.deepEqual(
+      problemsOf(
+        minimal({
+          slots: {
+            blue: { build: "examples/demo-app", binary: "bin/api", version: "1.0.0" },
+            green: { binary: "bin/api", version: "1.0.0" },
+          },
+          database: { loopbackPort: 15432 },
+        }),
+      ),
+      [
+        "switchyard:slots.blue.image: set exactly one of `image`, `build` or `binary`",
+        "switchyard:slots.green.binary: runs only with app.runtime systemd: set `image` or `build`",
+        "switchyard:database.loopbackPort: is for native slots (app.runtime systemd): container slots reach it on the private network",
+      ],
+    );
   });
 });

@@ -14,6 +14,7 @@ import { Graph, reveal, repoRoot, runProgram, type StackName } from "../support/
 
 const examplesDir = "examples/stacks";
 const container = "docker:index/container:Container";
+const systemdService = "pulumi-nodejs:dynamic/switchyard:SystemdService";
 
 const examples = fs
   .readdirSync(path.join(repoRoot, examplesDir))
@@ -110,6 +111,20 @@ describe("example stacks under mocks", () => {
         [],
       );
       for (const name of names) taken.add(name);
+      // The API runs under systemd, and reaches the data stores on their loopback ports.
+      const database = stack === "stage" ? 5433 : 5432;
+      for (const colour of ["blue", "green"] as const) {
+        const unit = reveal(graph.byRole(`app-${colour}`, systemdService).inputs) as {
+          unit: string;
+          env: Record<string, string>;
+        };
+        assert.equal(unit.unit, `ph-${stack}-${colour}`);
+        assert.match(unit.env.DATABASE_URL, new RegExp(`@127\\.0\\.0\\.1:${database}/psychichomily$`));
+        assert.equal(graph.ofType(container).filter((c) => graph.roleOf(c).startsWith("app-")).length, 0);
+      }
+      assert.deepEqual(reveal(graph.byRole("postgres", container).inputs.ports), [
+        { internal: 5432, external: database, ip: "127.0.0.1" },
+      ]);
       const deploy = graph.ofType("pulumi-nodejs:dynamic/switchyard:NetlifyDeploy")[0];
       assert.ok(
         graph.waitsFor(deploy, graph.byRole("router-upstream")),

@@ -110,6 +110,7 @@ describe("deployment names", () => {
       "stage-app-green",
       "stage-edge",
       "stage-migrate",
+      "stage-native",
       "stage-pgdata",
       "stage-postgres",
       "stage-private",

@@ -867,7 +867,7 @@ describe("program under mocks: bad config fails before anything is registered", 
     {
       name: "slot with both image and build",
       stack: "stage",
-      key: /switchyard:slots\.blue\.image: set exactly one of `image` or `build`/,
+      key: /switchyard:slots\.blue\.image: set exactly one of `image`, `build` or `binary`/,
       mutate: (v) => {
         slotsOf(v).blue.build = "examples/demo-app";
       },

@@ -104,11 +104,12 @@ function merged(values: Record<string, unknown>, changes: Record<string, unknown
 /** Changes the stack's file as `pulumi config set` would: each object of `changes` merged into its key's. */
 export function updateStackFile(stack: TestStack, changes: Record<string, unknown>): void {
   const file = path.join(stack.programDir, `Pulumi.${stack.stack}.yaml`);
-  const { config } = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+  // The rest of the file stays: its `encryptionsalt` decrypts the stack's secrets.
+  const { config, ...rest } = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
   const prefixed = Object.fromEntries(
     Object.entries(changes).map(([key, value]) => [`switchyard:${key}`, value]),
   );
-  fs.writeFileSync(file, stringifyYaml({ config: merged(config, prefixed) }));
+  fs.writeFileSync(file, stringifyYaml({ ...rest, config: merged(config, prefixed) }));
 }
 
 /**
