@@ -15,10 +15,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { delay, httpGet, run, runChecked, waitForHttp } from "../test/support/process";
-import { newDevStack, pinnedImage, type TestStack } from "../test/e2e/support/engine";
+import { layout, newDevStack, pinnedImage, type TestStack } from "../test/e2e/support/engine";
 import { type StampedEvent, stepOf, type TimedUpdate, timedUpdate } from "../test/e2e/support/events";
 import { type Answer, Probe, unexpected, whileProbing } from "../test/e2e/support/traffic";
 import { newVpsStack, startVps, type TestVps } from "../test/e2e/support/vps";
+import { teardownKeptStack, updateStackFile } from "../test/e2e/support/examples";
+import { newNativeExampleStack, startSystemdHost } from "../test/e2e/support/systemdHost";
 import { executorSpecFor, withExecutor } from "../components/providers/executor";
 import { parseTarget } from "../components/target";
 import { type BenchReport, median, round } from "./report";
@@ -288,6 +290,35 @@ async function overSsh(rows: Row[], figures: Record<string, number>): Promise<vo
   }
 }
 
+/** Native slots (Psychic Homily's stage file) on the systemd host: a release is upload, unit restart and gate. */
+async function underSystemd(rows: Row[], figures: Record<string, number>): Promise<void> {
+  const host = await startSystemdHost({ sshPort: 2297, name: "switchyard-bench-systemd" });
+  try {
+    const stack = await newNativeExampleStack(
+      host,
+      "bench-native",
+      { httpPort: 8186, checkPort: 18680, loopbackPorts: { blue: 18681, green: 18682 } },
+      { database: 18683, redis: 18684 },
+    );
+    try {
+      const up = () => timedUpdate(stack, ["up", "--yes", "--skip-preview"]);
+      rows.push(plainRow("systemd: first deploy", await up(), "app-green-gate"));
+      updateStackFile(stack, {
+        slots: { green: { binary: path.join(layout.bin, "native-app"), version: "1.12.2" } },
+      });
+      const release = plainRow("systemd: idle release", await up(), "app-green-gate");
+      rows.push(release);
+      figures.systemdReleaseS = Number(release.wallS);
+      figures.systemdReleaseGateS = Number(release.windowS);
+      figures.systemdReleaseOverheadS = Number(release.finishS);
+    } finally {
+      await teardownKeptStack(stack);
+    }
+  } finally {
+    await host.stop();
+  }
+}
+
 export default async function bench(): Promise<BenchReport> {
   const stack = await newDevStack();
   const rows: Row[] = [];
@@ -361,6 +392,7 @@ export default async function bench(): Promise<BenchReport> {
     figures.bashToTrafficS = Number(bash.toTrafficS);
     figures.bashLost = Number(bash.lost);
     await overSsh(rows, figures);
+    await underSystemd(rows, figures);
     figures.sshLost = rows
       .filter((row) => /^ssh: (switch|rollback)$/.test(String(row.operation)))
       .reduce((sum, row) => sum + Number(row.lost), 0);
@@ -373,6 +405,7 @@ export default async function bench(): Promise<BenchReport> {
         `windowS: the gate (release rows; at least its ${stableForSeconds} s stable window) or the post-switch window (${postSwitchSeconds} s)`,
         "finishS on a release: the update's time outside its gate (engine, plugins, image and container, switchyard)",
         "switch rows: cli (CLI up to its first event), programStart (language host and program up to the first resource), programAndDiff (up to the switch step), switch (to the first request the new slot answers)",
+        "systemd rows: Psychic Homily's stage file with native slots (units on a host that boots systemd in a container, over SSH); the release uploads the binary, rewrites the unit and restarts it, then gates it",
         "ssh rows: a stage-shaped stack on the test VPS (network namespace, its own dockerd and sshd), load sent from this machine to its address; sshSessions = sessions its sshd accepted during the update (the Docker provider's ssh and switchyard's executor); sshSessionMs = one connection and authentication by the executor, median of 5",
       ],
     };
