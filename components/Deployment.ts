@@ -190,9 +190,9 @@ export class Deployment extends pulumi.ComponentResource {
     }
 
     function createAccessories(): Record<string, Accessory> {
-      return Object.fromEntries(
-        Object.entries(config.accessories).map(([accessory, spec]) => [
-          accessory,
+      return byName(
+        config.accessories,
+        (accessory, spec) =>
           new Accessory(
             childName(roles.accessory(accessory)),
             {
@@ -208,7 +208,6 @@ export class Deployment extends pulumi.ComponentResource {
             },
             onDocker(roles.accessory(accessory)),
           ),
-        ]),
       );
     }
 
@@ -389,9 +388,9 @@ export class Deployment extends pulumi.ComponentResource {
       const slot = self.slots[config.activeSlot];
       // Workers run a container slot's image; the config refuses them beside native slots.
       if (!(slot instanceof AppSlot)) return {};
-      return Object.fromEntries(
-        Object.entries(config.workers).map(([worker, spec]) => [
-          worker,
+      return byName(
+        config.workers,
+        (worker, spec) =>
           new Worker(
             childName(roles.worker(worker)),
             {
@@ -405,7 +404,6 @@ export class Deployment extends pulumi.ComponentResource {
             },
             onDocker(roles.worker(worker)),
           ),
-        ]),
       );
     }
 
@@ -434,6 +432,14 @@ export function keepsData(config: Pick<StackConfig, "environment">): boolean {
 
 function unknownRuntime(runtime: never): never {
   throw new Error(`app.runtime: no slot runs as ${String(runtime)}`);
+}
+
+/** One `T` per entry of a config section keyed by name (`accessories`, `workers`). */
+function byName<Spec, T>(
+  specs: Record<string, Spec>,
+  make: (name: string, spec: Spec) => T,
+): Record<string, T> {
+  return Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, make(name, spec)]));
 }
 
 function byColour<T>(make: (colour: SlotColour) => T): Record<SlotColour, T> {
