@@ -387,6 +387,7 @@ export const stackConfigSchema = z
             user: z
               .string()
               .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a Linux user name")
+              .refine((user) => user !== "root", "a dedicated user, not root")
               .prefault("switchyard")
               .describe("The dedicated system user the units run as; created when missing"),
             directory: absolutePath

@@ -862,6 +862,9 @@ describe("config of the systemd slot runtime", () => {
       "switchyard:redis.loopbackPort: must differ from database.loopbackPort: both bind on the host",
     ]);
     assert.doesNotThrow(() => parseStackConfig(native({ redis: { enabled: false } })));
+    assert.deepEqual(problemsOf(native({ app: { runtime: "systemd", systemd: { user: "root" } } })), [
+      "switchyard:app.systemd.user: a dedicated user, not root",
+    ]);
   });
 
   it("refuses a binary and data-store ports beside container slots, and a slot with two sources", () => {
