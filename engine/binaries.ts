@@ -1,5 +1,8 @@
-/** The CLI and its language host, built from the wrapper modules `engine/go/pulumi` and `engine/go/language-nodejs`. */
-import type { GoBinary } from "./go";
+/**
+ * The CLI and its language host, built from the wrapper modules `engine/go/pulumi` and
+ * `engine/go/language-nodejs`, and the repository's own Go programs.
+ */
+import type { GoBinary, GoProgram } from "./go";
 
 /** Stamped with the pkg/v3 release its wrapper requires; `osusergo,grpcnotrace` are the release build's tags. */
 export const cli: GoBinary = {
@@ -18,4 +21,18 @@ export const languageHost: GoBinary = {
   version: { from: "module", module: "github.com/pulumi/pulumi/sdk/v3" },
   versionVariable: "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version",
   tags: [],
+};
+
+/** The demo app as a native binary, for the `systemd` slot runtime's tests: `.engine/bin/native-app`. */
+export const nativeApp: GoProgram = {
+  name: "native-app",
+  title: "Native demo app",
+  dir: "examples/native-app",
+};
+
+/** The S3 server standing in for MinIO (AGPL, not built here), for the `s3` image: `.engine/bin/s3-standin`. */
+export const s3Standin: GoProgram = {
+  name: "s3-standin",
+  title: "S3 stand-in for MinIO",
+  dir: "examples/s3-standin",
 };

@@ -165,15 +165,34 @@ export async function goBinary(
 }
 
 /**
- * A program of the repository's own, in a Go module of its own outside `engine/go` (a native
- * example app the tests run on a host): standard library only, so it needs no go.sum and reports
- * no version.
+ * A program of the repository's own, in a Go module of its own outside `engine/go`: a native
+ * example app the tests run on a host (standard library only, no go.sum), or a stand-in an image
+ * runs (the S3 server, which requires modules). What it requires comes through the same module
+ * proxy and caches as the wrapper modules (`goBuildEnv`), and its go.sum, part of the stamp, must
+ * already pin all of it. It reports no version.
  */
 export interface GoProgram {
-  /** File name of the binary. */
+  /** File name of the binary, and the id of the engine step that builds it. */
   name: string;
+  /** The step's title. */
+  title: string;
   /** The module's directory, relative to the repository; its main package is the module's root. */
   dir: string;
+}
+
+/**
+ * Why a program's module cannot build as it is, or undefined: a module that requires others needs
+ * the go.sum that pins them (the build is `-mod=readonly` and never writes one).
+ */
+export function programModuleProblem(
+  dir: string,
+  sources: readonly (readonly [string, string])[],
+): string | undefined {
+  const goMod = sources.find(([file]) => file === "go.mod")?.[1];
+  if (goMod === undefined) return `${dir} has no go.mod`;
+  if (/^\s*require\b/m.test(goMod) && !sources.some(([file]) => file === "go.sum"))
+    return `${dir}/go.mod requires modules but ${dir} has no go.sum: run \`go mod tidy\` there`;
+  return undefined;
 }
 
 /** The `go build` command line of a program: static (the build env has no cgo), trimmed, stripped. */
@@ -187,11 +206,10 @@ export async function goProgram(
   program: GoProgram,
   context: StepContext,
 ): Promise<Omit<GoBuild, "version">> {
-  return cachedGoBuild(
-    layout,
-    { name: program.name, moduleDir: path.join(layout.root, program.dir), argv: goProgramArgv },
-    context,
-  );
+  const moduleDir = path.join(layout.root, program.dir);
+  const problem = programModuleProblem(program.dir, moduleSources(moduleDir));
+  if (problem !== undefined) throw new Error(problem);
+  return cachedGoBuild(layout, { name: program.name, moduleDir, argv: goProgramArgv }, context);
 }
 
 interface CachedBuildOptions {

@@ -1,12 +1,16 @@
 /**
  * The images every test stack needs, built here from Debian packages because no registry on the
  * internet can be reached: a debootstrap minbase tree imported as the base, then PostgreSQL,
- * Redis, nginx and Node.js images that speak the official images' interfaces, the demo app, and a
- * Debian host booted by systemd (the `systemd` slot runtime's target in the tests).
+ * Redis, nginx and Node.js images that speak the official images' interfaces, the demo app, a
+ * Debian host booted by systemd (the `systemd` slot runtime's target in the tests), and the Meme
+ * Maker example's accessories: an S3 server with MinIO's interface (`s3`, the stand-in program of
+ * `examples/s3-standin`: MinIO is AGPL and is not built here) and Prometheus.
  * Each is pushed to the local registry and recorded by digest in `.engine/images.json`, and the
  * PostgreSQL, Redis, nginx and Node.js images also take the official name whose interface and
  * version they have (`postgres:17-trixie`), so a stack file that names official images — the dev
- * stack's — runs here unchanged, with nothing pulled.
+ * stack's — runs here unchanged, with nothing pulled. The accessories take none: the stack files
+ * that name them pin them by digest, which no local build can match, and `s3` is not MinIO at any
+ * RELEASE tag; a test puts `pinnedImage("s3")` in their place.
  *
  * Debian 13 (trixie) rather than 12: the demo app needs Node.js 20, which bookworm does not ship.
  */
@@ -26,7 +30,8 @@ export const debianMirror = "http://deb.debian.org/debian";
 export const minbaseImage = `switchyard-minbase:${debianSuite}`;
 const tarballLabel = "org.switchyard.minbase-sha256";
 
-export type ImageName = "debian" | "postgres" | "redis" | "nginx" | "node" | "demo-app" | "systemd-host";
+export type ImageName =
+  "debian" | "postgres" | "redis" | "nginx" | "node" | "demo-app" | "systemd-host" | "s3" | "prometheus";
 
 export interface ImageSpec {
   name: ImageName;
@@ -37,6 +42,11 @@ export interface ImageSpec {
   base: ImageName | "minbase";
   /** The official image it stands in for: same interface, same version line (the major, or major.minor). */
   official?: string;
+  /**
+   * Programs of `.engine/bin` (built by an earlier step) its Dockerfile copies from `bin/`: the
+   * build runs from a temporary copy of the context with them added, so no binary is committed.
+   */
+  binaries?: string[];
 }
 
 export function imageSpecs(demoAppVersion: string): ImageSpec[] {
@@ -73,6 +83,15 @@ export function imageSpecs(demoAppVersion: string): ImageSpec[] {
     { name: "demo-app", tag: demoAppVersion, context: "examples/demo-app", base: "node" },
     // A host run by systemd, for the `systemd` slot runtime's tests: it stands in for no official image.
     { name: "systemd-host", tag: debianSuite, context: "engine/images/systemd-host", base: "debian" },
+    // The Meme Maker example's accessories. No official names: see the top of this file.
+    {
+      name: "s3",
+      tag: debianSuite,
+      context: "engine/images/s3",
+      base: "debian",
+      binaries: ["s3-standin"],
+    },
+    { name: "prometheus", tag: debianSuite, context: "engine/images/prometheus", base: "debian" },
   ];
 }
 
@@ -161,19 +180,39 @@ export async function importMinbase(layout: EngineLayout, context: StepContext):
   return { outcome: tarball.made ? "built" : "cached", detail };
 }
 
-/** The build context: the directory itself, or for `debian` a copy with this machine's extra CAs in it. */
-function buildContext(layout: EngineLayout, spec: ImageSpec): { dir: string; cleanup(): void } {
+/**
+ * The build context: the directory itself, or a copy with what the image takes from this machine
+ * — for `debian` its extra CAs, for an image with `binaries` those programs from `.engine/bin`.
+ */
+export function buildContext(layout: EngineLayout, spec: ImageSpec): { dir: string; cleanup(): void } {
   const dir = path.join(layout.root, spec.context);
-  if (spec.name !== "debian") return { dir, cleanup: () => undefined };
-  const copy = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-debian-"));
-  fs.cpSync(dir, copy, { recursive: true });
-  const authorities = path.join(copy, "ca-certificates");
-  fs.mkdirSync(authorities, { recursive: true });
-  const local = "/usr/local/share/ca-certificates";
-  for (const file of fs.existsSync(local) ? fs.readdirSync(local) : []) {
-    if (file.endsWith(".crt")) fs.copyFileSync(path.join(local, file), path.join(authorities, file));
+  const binaries = spec.binaries ?? [];
+  if (spec.name !== "debian" && binaries.length === 0) return { dir, cleanup: () => undefined };
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), `switchyard-${spec.name}-`));
+  const cleanup = () => fs.rmSync(copy, { recursive: true, force: true });
+  try {
+    fs.cpSync(dir, copy, { recursive: true });
+    if (spec.name === "debian") {
+      const authorities = path.join(copy, "ca-certificates");
+      fs.mkdirSync(authorities, { recursive: true });
+      const local = "/usr/local/share/ca-certificates";
+      for (const file of fs.existsSync(local) ? fs.readdirSync(local) : []) {
+        if (file.endsWith(".crt")) fs.copyFileSync(path.join(local, file), path.join(authorities, file));
+      }
+    }
+    for (const name of binaries) {
+      const file = path.join(layout.bin, name);
+      if (!fs.existsSync(file))
+        throw new Error(`${spec.name} copies ${file}, which npm run engine has not built`);
+      fs.mkdirSync(path.join(copy, "bin"), { recursive: true });
+      fs.copyFileSync(file, path.join(copy, "bin", name));
+      fs.chmodSync(path.join(copy, "bin", name), 0o755);
+    }
+  } catch (error) {
+    cleanup();
+    throw error;
   }
-  return { dir: copy, cleanup: () => fs.rmSync(copy, { recursive: true, force: true }) };
+  return { dir: copy, cleanup };
 }
 
 async function imageId(reference: string): Promise<string | undefined> {

@@ -1,10 +1,10 @@
 /**
  * `npm run engine`: prepares this machine for a real `pulumi up` of this project — the Pulumi CLI
  * and its Node language host (a user's own when one recent enough is on PATH, else built from Go
- * modules), the host for dynamic providers, the provider plugins, the native demo app, a Docker
- * engine, a local registry and the images the stacks and tests use. Idempotent: a second run
- * checks and finishes in seconds. `npm run engine -- stop` stops the daemons it started, and
- * nothing else.
+ * modules), the host for dynamic providers, the provider plugins, the native demo app, the S3
+ * server standing in for MinIO, a Docker engine, a local registry and the images the stacks and
+ * tests use. Idempotent: a second run checks and finishes in seconds. `npm run engine -- stop`
+ * stops the daemons it started, and nothing else.
  *
  * Figures (time of every step, peak memory of each build, the Go module cache) are printed and
  * saved to `bench/results/engine-<time>.json`.
@@ -15,8 +15,8 @@ import { type BenchReport, printTable, saveReports } from "../bench/report";
 import { dockerdPidFile, ensureDockerEngine } from "./dockerd";
 import { engineEnvironment, renderEnvFile, withEngine } from "./env";
 import { installFile } from "./files";
-import { cli, languageHost } from "./binaries";
-import { type GoBinary, type GoBuild, goBinary, type GoProgram, goProgram } from "./go";
+import { cli, languageHost, nativeApp, s3Standin } from "./binaries";
+import { type GoBinary, type GoBuild, goBinary, goProgram } from "./go";
 import { buildImage, imageSpecs, importMinbase } from "./images";
 import { type EngineLayout, engineLayout, repoRoot } from "./layout";
 import { providePlugin, providerPlugins } from "./plugins";
@@ -65,9 +65,6 @@ async function installBinary(
   const build = await goBinary(layout, binary, lock, context);
   return { ...installBuild(layout, binary.name, build, `v${build.version}`), version: build.version };
 }
-
-/** The demo app as a native binary, for the `systemd` slot runtime's tests: `.engine/bin/native-app`. */
-const nativeApp: GoProgram = { name: "native-app", dir: "examples/native-app" };
 
 /** `pulumi version` of the CLI we built must be the version it was built as: the release flags stamp it. */
 async function checkCliVersion(layout: EngineLayout, version: string): Promise<void> {
@@ -140,17 +137,12 @@ function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection):
           context,
         ),
     })),
-    {
-      id: "native-app",
-      title: "Native demo app",
+    ...[nativeApp, s3Standin].map((program): Step => ({
+      id: program.name,
+      title: program.title,
       run: async (context) =>
-        installBuild(
-          layout,
-          nativeApp.name,
-          await goProgram(layout, nativeApp, context),
-          `from ${nativeApp.dir}`,
-        ),
-    },
+        installBuild(layout, program.name, await goProgram(layout, program, context), `from ${program.dir}`),
+    })),
     { id: "docker", title: "Docker engine", run: (context) => ensureDockerEngine(layout, context) },
     { id: "registry", title: "Local registry", run: (context) => ensureRegistry(layout, context) },
     { id: "minbase", title: "Debian minbase image", run: (context) => importMinbase(layout, context) },

@@ -3,9 +3,11 @@
 const http = require("node:http");
 const { Pool } = require("pg");
 const { readConfig } = require("./lib/config");
+const { renderDocs } = require("./lib/docs");
 const { describeError } = require("./lib/errors");
 const { createHealthCheck } = require("./lib/health");
 const { log } = require("./lib/log");
+const { METRICS_CONTENT_TYPE, createMetrics } = require("./lib/metrics");
 
 const CHECK_TIMEOUT_MS = 1000;
 // Longer than nginx's default upstream keepalive_timeout (60 s), so the proxy,
@@ -31,21 +33,28 @@ function createPool(databaseUrl) {
   return pool;
 }
 
-function sendJson(res, statusCode, body, state) {
+function send(res, statusCode, contentType, text, state) {
   res.statusCode = statusCode;
-  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.setHeader("Content-Type", contentType);
   res.setHeader("Cache-Control", "no-store");
   res.setHeader("X-Slot", state.config.slot);
   res.setHeader("X-App-Version", state.config.version);
   if (state.shuttingDown) res.setHeader("Connection", "close");
-  res.end(JSON.stringify(body));
+  res.end(text);
+}
+
+function sendJson(res, statusCode, body, state) {
+  send(res, statusCode, "application/json; charset=utf-8", JSON.stringify(body), state);
 }
 
 function createHandler(state, health) {
   let lastHealth;
+  const { version, slot, healthPath } = state.config;
+  const metrics = createMetrics({ version, slot, routes: ["/", healthPath, "/docs", "/metrics"] });
   return async function handle(req, res) {
     const path = (req.url || "/").split("?")[0];
     const readable = req.method === "GET" || req.method === "HEAD";
+    metrics.count(path);
     try {
       if (readable && path === state.config.healthPath) {
         const { statusCode, body } = await health();
@@ -65,6 +74,12 @@ function createHandler(state, health) {
           { app: "switchyard-demo", version: state.config.version, slot: state.config.slot },
           state,
         );
+      }
+      if (readable && path === "/docs") {
+        return send(res, 200, "text/html; charset=utf-8", renderDocs(state.config), state);
+      }
+      if (readable && path === "/metrics") {
+        return send(res, 200, METRICS_CONTENT_TYPE, metrics.render(), state);
       }
       return sendJson(res, 404, { error: "not found" }, state);
     } catch (err) {

@@ -238,6 +238,52 @@ describe("demo app against real PostgreSQL", () => {
     assert.deepEqual(JSON.parse(missing.body), { error: "not found" });
   });
 
+  it("describes its endpoints on GET /docs, as a smoke check's page", async () => {
+    const app = await startApp({ HEALTH_PATH: "/api/health/system" });
+
+    const docs = await httpGet(`${app.baseUrl}/docs`);
+    assert.equal(docs.status, 200, docs.body);
+    assert.equal(docs.headers["content-type"], "text/html; charset=utf-8");
+    assert.equal(docs.headers["x-slot"], SLOT);
+    assert.equal(docs.headers["x-app-version"], VERSION);
+    assert.match(docs.body, /^<!doctype html>/);
+    for (const endpoint of ["/", "/api/health/system", "/docs", "/metrics"])
+      assert.ok(docs.body.includes(`<code>GET ${endpoint}</code>`), `${endpoint} in ${docs.body}`);
+    assert.ok(docs.body.includes(`<code>${VERSION}</code>`), docs.body);
+  });
+
+  it("exposes Prometheus metrics on GET /metrics: requests by route and its version and slot", async () => {
+    const app = await startApp({ APP_VERSION: 'v"1\\2' });
+    await httpGet(`${app.baseUrl}/`);
+    await httpGet(`${app.baseUrl}/`);
+    await httpGet(`${app.baseUrl}/no/such/page`);
+
+    const metrics = await httpGet(`${app.baseUrl}/metrics`);
+    assert.equal(metrics.status, 200, metrics.body);
+    assert.equal(metrics.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert.equal(metrics.headers["x-slot"], SLOT);
+    assert.equal(metrics.headers["x-app-version"], 'v"1\\2');
+    // Text format 0.0.4: comment lines, or `name{label="value",…} number`, and a final newline.
+    assert.ok(metrics.body.endsWith("\n"));
+    const samples = metrics.body.trimEnd().split("\n");
+    for (const line of samples) {
+      assert.match(
+        line,
+        /^(# (HELP|TYPE) \w+ .+|[a-zA-Z_:][\w:]*(\{([a-zA-Z_]\w*="([^"\\\n]|\\[\\"n])*",?)*\})? -?\d+(\.\d+)?)$/,
+        line,
+      );
+    }
+    assert.ok(samples.includes("# TYPE switchyard_demo_requests_total counter"));
+    // Counted on arrival, so the scrape counts itself; unknown paths are one series, not one each.
+    assert.ok(samples.includes('switchyard_demo_requests_total{route="/"} 2'), metrics.body);
+    assert.ok(samples.includes('switchyard_demo_requests_total{route="other"} 1'), metrics.body);
+    assert.ok(samples.includes('switchyard_demo_requests_total{route="/metrics"} 1'), metrics.body);
+    assert.ok(samples.includes(`switchyard_demo_info{version="v\\"1\\\\2",slot="${SLOT}"} 1`), metrics.body);
+
+    const again = await httpGet(`${app.baseUrl}/metrics`);
+    assert.ok(again.body.includes('switchyard_demo_requests_total{route="/metrics"} 2\n'), again.body);
+  });
+
   it("answers its health on HEALTH_PATH instead of /health when set", async () => {
     const app = await startApp({ HEALTH_PATH: "/api/health/system" });
     const moved = await httpGet(`${app.baseUrl}/api/health/system`);

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { parse as parseYaml } from "yaml";
-import { cli } from "../../engine/binaries";
+import { cli, nativeApp, s3Standin } from "../../engine/binaries";
 import { engineEnvironment, renderEnvFile, withEngine } from "../../engine/env";
 import {
   binaryVersion,
@@ -16,9 +16,16 @@ import {
   goProgramArgv,
   lockedVersion,
   moduleSources,
+  programModuleProblem,
   requiredVersion,
 } from "../../engine/go";
-import { dockerBuildArgv, imageSpecs, pinnedReference, repositoryOf } from "../../engine/images";
+import {
+  buildContext,
+  dockerBuildArgv,
+  imageSpecs,
+  pinnedReference,
+  repositoryOf,
+} from "../../engine/images";
 import { engineLayout, repoRoot } from "../../engine/layout";
 import { providerPlugins, tfgenArgv } from "../../engine/plugins";
 import {
@@ -183,6 +190,37 @@ describe("go build", () => {
     assert.match(goMod, /^module switchyard\.example\/native-app$/m);
     assert.doesNotMatch(goMod, /^require\b/m);
     assert.ok(!fs.existsSync(path.join(repoRoot, "examples/native-app/go.sum")));
+    assert.equal(
+      programModuleProblem(nativeApp.dir, moduleSources(path.join(repoRoot, nativeApp.dir))),
+      undefined,
+    );
+  });
+
+  it("builds the S3 stand-in with gofakes3 v1.2.0, pinned by its go.sum, the same way", () => {
+    const dir = path.join(repoRoot, s3Standin.dir);
+    const goMod = fs.readFileSync(path.join(dir, "go.mod"), "utf8");
+    assert.match(goMod, /^module switchyard\.example\/s3-standin$/m);
+    assert.equal(requiredVersion(goMod, "github.com/johannesboyne/gofakes3"), "v1.2.0");
+    const goSum = fs.readFileSync(path.join(dir, "go.sum"), "utf8");
+    assert.match(goSum, /^github\.com\/johannesboyne\/gofakes3 v1\.2\.0 h1:/m);
+    assert.equal(programModuleProblem(s3Standin.dir, moduleSources(dir)), undefined);
+  });
+
+  it("refuses a program that requires modules without the go.sum that pins them", () => {
+    const requires: [string, string] = ["go.mod", "module m\n\nrequire (\n\tx.org/a v1.0.0\n)\n"];
+    assert.match(
+      programModuleProblem("examples/x", [requires, ["main.go", "package main"]]) ?? "",
+      /^examples\/x\/go\.mod requires modules but examples\/x has no go\.sum/,
+    );
+    assert.equal(
+      programModuleProblem("examples/x", [requires, ["go.sum", "x.org/a v1.0.0 h1:…"]]),
+      undefined,
+    );
+    assert.equal(programModuleProblem("examples/x", [["go.mod", "module m\n\ngo 1.26\n"]]), undefined);
+    assert.equal(
+      programModuleProblem("examples/x", [["main.go", "package main"]]),
+      "examples/x has no go.mod",
+    );
   });
 
   it("rebuilds when anything that shapes the binary changes, and only then", () => {
@@ -362,7 +400,7 @@ describe("registry and images", () => {
     }
     assert.deepEqual(
       specs.map((spec) => spec.name),
-      ["debian", "postgres", "redis", "nginx", "node", "demo-app", "systemd-host"],
+      ["debian", "postgres", "redis", "nginx", "node", "demo-app", "systemd-host", "s3", "prometheus"],
     );
     assert.deepEqual(dockerBuildArgv(specs[5], "127.0.0.1:5000/switchyard/node@sha256:ab", "/ctx"), [
       "docker",
@@ -389,6 +427,121 @@ describe("registry and images", () => {
     // It shares the network of the machine it runs on: Debian's sshd would take port 22 there.
     assert.match(dockerfile, /systemctl disable ssh\.service/);
     assert.match(dockerfile, /systemctl mask ssh\.socket/);
+  });
+
+  it("builds the s3 image from the stand-in binary as MinIO's /usr/bin/minio, with an mc that knows `mc ready local`", () => {
+    const spec = imageSpecs("1.0.0").find((image) => image.name === "s3");
+    // No official name: MinIO's tags are RELEASE dates this is none of, and stacks pin it by digest.
+    assert.deepEqual(spec, {
+      name: "s3",
+      tag: "trixie",
+      context: "engine/images/s3",
+      base: "debian",
+      binaries: [s3Standin.name],
+    });
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "engine/images/s3/Dockerfile"), "utf8");
+    assert.match(dockerfile, /^COPY bin\/s3-standin \/usr\/bin\/minio$/m);
+    assert.match(dockerfile, /^COPY mc \/usr\/bin\/mc$/m);
+    assert.match(dockerfile, /install -y --no-install-recommends curl/);
+    assert.match(dockerfile, /^ENTRYPOINT \["minio"\]$/m);
+    assert.match(dockerfile, /^VOLUME \["\/data"\]$/m);
+    assert.match(dockerfile, /^EXPOSE 9000$/m);
+    assert.doesNotMatch(dockerfile, /^USER /m, "root, like MinIO's image");
+  });
+
+  it("answers the example's healthcheck `mc ready local` by MinIO's liveness path, and nothing else", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-mc-"));
+    try {
+      // A curl that prints the status code it is told and records what it was asked.
+      fs.writeFileSync(
+        path.join(dir, "curl"),
+        `#!/bin/sh\necho "$*" > "${dir}/asked"\nprintf '%s' "$CODE"\n`,
+        { mode: 0o755 },
+      );
+      const mc = (args: string[], code: string) => {
+        try {
+          execFileSync("sh", [path.join(repoRoot, "engine/images/s3/mc"), ...args], {
+            env: { PATH: `${dir}:/usr/bin:/bin`, CODE: code },
+            stdio: ["ignore", "pipe", "pipe"],
+          });
+          return 0;
+        } catch (error) {
+          return (error as { status: number }).status;
+        }
+      };
+      assert.equal(mc(["ready", "local"], "200"), 0);
+      assert.match(
+        fs.readFileSync(path.join(dir, "asked"), "utf8"),
+        /http:\/\/127\.0\.0\.1:9000\/minio\/health\/live$/m,
+      );
+      assert.equal(mc(["ready", "local"], "503"), 1);
+      assert.equal(mc(["ready", "local"], "000"), 1, "nothing listening");
+      fs.rmSync(path.join(dir, "asked"));
+      for (const args of [["ready"], ["ready", "other"], ["ls", "local"], ["ready", "local", "--json"]]) {
+        assert.equal(mc(args, "200"), 2, args.join(" "));
+        assert.ok(!fs.existsSync(path.join(dir, "asked")), "it asked nothing");
+      }
+      assert.ok(fs.statSync(path.join(repoRoot, "engine/images/s3/mc")).mode & 0o111, "mc is executable");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("builds from a copy of the context with the binaries an image names from .engine/bin, removed after", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-context-"));
+    try {
+      const local = engineLayout(root, { SWITCHYARD_CACHE: path.join(root, "cache") });
+      fs.mkdirSync(path.join(root, "engine/images/s3"), { recursive: true });
+      fs.writeFileSync(path.join(root, "engine/images/s3/Dockerfile"), "FROM x\n");
+      const spec = imageSpecs("1.0.0").find((image) => image.name === "s3");
+      assert.ok(spec);
+      assert.throws(
+        () => buildContext(local, spec),
+        /s3 copies .*\/\.engine\/bin\/s3-standin, which npm run engine has not built/,
+      );
+      fs.mkdirSync(local.bin, { recursive: true });
+      fs.writeFileSync(path.join(local.bin, "s3-standin"), "binary", { mode: 0o755 });
+      const context = buildContext(local, spec);
+      assert.notEqual(context.dir, path.join(root, "engine/images/s3"));
+      assert.deepEqual(fs.readdirSync(context.dir).sort(), ["Dockerfile", "bin"]);
+      assert.equal(fs.readFileSync(path.join(context.dir, "bin/s3-standin"), "utf8"), "binary");
+      assert.ok(fs.statSync(path.join(context.dir, "bin/s3-standin")).mode & 0o100);
+      context.cleanup();
+      assert.ok(!fs.existsSync(context.dir));
+      // An image without binaries (and not debian) builds from its directory itself.
+      const redis = imageSpecs("1.0.0").find((image) => image.name === "redis");
+      assert.ok(redis);
+      assert.equal(buildContext(local, redis).dir, path.join(root, "engine/images/redis"));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("builds Prometheus from Debian's package with the official image's command line, user, volume and wget", () => {
+    const spec = imageSpecs("1.0.0").find((image) => image.name === "prometheus");
+    assert.deepEqual(spec, {
+      name: "prometheus",
+      tag: "trixie",
+      context: "engine/images/prometheus",
+      base: "debian",
+    });
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "engine/images/prometheus/Dockerfile"), "utf8");
+    assert.match(dockerfile, /install -y --no-install-recommends prometheus wget/);
+    assert.match(dockerfile, /^ENTRYPOINT \["\/bin\/prometheus"\]$/m);
+    assert.match(
+      dockerfile,
+      /^CMD \["--config\.file=\/etc\/prometheus\/prometheus\.yml", "--storage\.tsdb\.path=\/prometheus"\]$/m,
+    );
+    assert.match(dockerfile, /^USER nobody$/m);
+    assert.match(dockerfile, /chown 65534:65534 \/prometheus/);
+    assert.match(dockerfile, /^VOLUME \["\/prometheus"\]$/m);
+    assert.match(dockerfile, /^EXPOSE 9090$/m);
+    const config = parseYaml(
+      fs.readFileSync(path.join(repoRoot, "engine/images/prometheus/prometheus.yml"), "utf8"),
+    ) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    assert.deepEqual(config.scrape_configs, [
+      { job_name: "prometheus", static_configs: [{ targets: ["localhost:9090"] }] },
+    ]);
   });
 
   it("gives official names to every image the dev stack and the demo app's Dockerfile name", () => {
