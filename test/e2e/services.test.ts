@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import { hostNames } from "../../infra/names";
 import { run, runChecked } from "../support/process";
-import { newNamedDevStack, pinnedImage, runningAs, type TestStack } from "./support/engine";
+import { newNamedDevStack, pinnedImage, runningAs, type TestStack, workerCommand } from "./support/engine";
 import { answersOnNewConnections } from "./support/traffic";
 
 const deployment = "services";
@@ -20,16 +20,6 @@ const queue = names.accessory("queue");
 const queueVolume = names.accessoryVolume("queue", "data");
 const queueToken = `queue-token-${Date.now()}`;
 const worker = names.worker("video");
-/** A worker that says who it is and stays up; `exitAfterMs` makes it die that soon instead. */
-const workerCommand = (exitAfterMs?: number) => [
-  "node",
-  "-e",
-  `console.log("worker", process.env.WORKER, process.env.APP_VERSION); ${
-    exitAfterMs === undefined
-      ? "setInterval(() => {}, 1000)"
-      : `setTimeout(() => process.exit(3), ${exitAfterMs})`
-  }`,
-];
 const site = "http://127.0.0.1:8183/";
 
 /** Redis's answer to `command` on 127.0.0.1:`port`, as a client on this machine gets it. */

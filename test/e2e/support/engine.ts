@@ -343,3 +343,16 @@ export async function restartDockerEngine(): Promise<void> {
   startDaemon(argv, { log: path.join(layout.logs, "dockerd.daemon.log"), pidFile });
   await waitFor("dockerd", async () => (await dockerServerVersion()) !== undefined, 60_000);
 }
+
+/** A demo-app worker that says who it is and stays up; `exitAfterMs` makes it die that soon instead. */
+export function workerCommand(exitAfterMs?: number): string[] {
+  return [
+    "node",
+    "-e",
+    `console.log("worker", process.env.WORKER, process.env.APP_VERSION); ${
+      exitAfterMs === undefined
+        ? "setInterval(() => {}, 1000)"
+        : `setTimeout(() => process.exit(3), ${exitAfterMs})`
+    }`,
+  ];
+}

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { run } from "../../support/process";
 import { repoRoot } from "../../support/program";
+import type { ImageName } from "../../../engine/images";
 import { type OwnPorts, pinnedImage, projectFiles, TestStack } from "./engine";
 
 /**
@@ -28,6 +29,27 @@ const leftOut = [
   "accessorySecrets",
 ];
 
+/**
+ * The images this machine builds for the official ones an example's accessories name, by
+ * repository: the same interface (command line, ports, healthcheck tools), nothing pulled.
+ */
+const accessoryStandIns: Record<string, ImageName> = {
+  "quay.io/minio/minio": "s3",
+  "prom/prometheus": "prometheus",
+};
+
+/** The example's accessories, each on this machine's stand-in for its image. */
+function standInAccessories(accessories: Record<string, { image: string }> = {}): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(accessories).map(([name, accessory]) => {
+      const repository = accessory.image.replace(/[@:][^/]*$/, "");
+      const standIn = accessoryStandIns[repository];
+      if (standIn === undefined) throw new Error(`accessories.${name}: no stand-in here for ${repository}`);
+      return [name, { ...accessory, image: pinnedImage(standIn) }];
+    }),
+  );
+}
+
 /** The example's versions of its slots, which the demo app then reports. */
 export interface ExampleSlots {
   blue: string;
@@ -37,7 +59,7 @@ export interface ExampleSlots {
 /**
  * The example's stack file as `name`, with `overrides` (keys without `switchyard:`; an object
  * merged into the key's object) over what this function sets: the demo app in both slots at the example's versions, its
- * migrations, local images for the data stores and the router, `ports`, a snapshot directory
+ * migrations, local images for the data stores, the accessories and the router, `ports`, a snapshot directory
  * under the stack's own, and short stable windows.
  */
 export async function newExampleStack(
@@ -77,6 +99,7 @@ export async function newExampleStack(
       checkPort: ports.checkPort,
     },
     snapshots: { ...config.snapshots, directory: path.join(stack.dir, "snapshots") },
+    accessories: standInAccessories(config.accessories as Record<string, { image: string }> | undefined),
     ...(config.migrations || overrides.migrations
       ? { migrations: { ...config.migrations, image: demoApp, command: ["node", "migrate.js"] } }
       : {}),
