@@ -76,7 +76,14 @@ export const systemdServiceProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id, olds: SystemdServiceOutputs, news: SystemdServiceInputs) {
     // A unit `read` found stopped (`invocationId` ""): the next update starts it again.
     const stopped = olds.invocationId === "";
-    return { changes: stopped || canonical(runningInputs(olds)) !== canonical(runningInputs(news)) };
+    // Another unit or directory is another slot on the host: the old one goes first, since both
+    // would listen on the slot's loopback port.
+    const replaces = (["unit", "directory"] as const).filter((key) => olds[key] !== news[key]);
+    return {
+      changes: stopped || canonical(runningInputs(olds)) !== canonical(runningInputs(news)),
+      replaces,
+      deleteBeforeReplace: replaces.length > 0,
+    };
   },
   async create(inputs: SystemdServiceInputs) {
     return { id: inputs.unit, outs: await release(inputs, []) };

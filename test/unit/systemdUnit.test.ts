@@ -157,5 +157,12 @@ describe("SystemdService, loaded from its serialized form", () => {
     assert.equal(await diff({ ...inputs, version: "1.12.1" }), true);
     assert.equal(await diff({ ...inputs, env: { DATABASE_URL: "postgres://other" } }), true);
     assert.equal(await diff({ ...inputs }, { ...olds, invocationId: "" }), true);
+
+    const answer = (await callSerializedProvider(text, "diff", "ph-stage-blue", olds, {
+      ...inputs,
+      unit: "ph-production-blue",
+    })) as { replaces: string[]; deleteBeforeReplace: boolean };
+    assert.deepEqual(answer.replaces, ["unit"]);
+    assert.equal(answer.deleteBeforeReplace, true, "the old unit frees the port first");
   });
 });
