@@ -53,19 +53,21 @@ export class NativeSlot extends pulumi.ComponentResource implements Slot {
 
     const pinned = pinRelease(
       name,
-      { settings: args.settings, secretEnv: pulumi.secret(args.secretEnv) },
+      { settings: args.settings, secretEnv: pulumi.secret(args.secretEnv), systemd: args.systemd },
       { sha256, version: args.version, rollout: args.rollout },
       { colour: args.colour, process: this.processName },
       this,
     );
     this.release = pinned.settings;
+    // Pinned with every native slot's release.
+    const systemd = pinned.release.apply((release) => release.systemd as NativeSlotArgs["systemd"]);
     this.process = new SystemdService(
       name,
       {
         executor: args.executor,
         unit: args.unit,
-        user: args.systemd.user,
-        directory: args.systemd.directory,
+        user: systemd.apply(({ user }) => user),
+        directory: systemd.apply(({ directory }) => directory),
         version: args.version,
         sha256,
         binaryPath: args.binary,

@@ -36,6 +36,8 @@ export interface Release {
    * before the label existed has none, so upgrading switchyard replaces no running slot.
    */
   overrides?: string;
+  /** `app.systemd`, a native slot's user and directory: pinned like the settings, so a change waits for a release. */
+  systemd?: { user: string; directory: string };
 }
 
 export interface PinnedRelease {
@@ -104,6 +106,7 @@ export function unreleasedSettings(released: Release, wanted: Release): string[]
   const changed = names
     .filter((name) => JSON.stringify(released.settings[name]) !== JSON.stringify(wanted.settings[name]))
     .map((name) => settingKeys[name]);
+  if (JSON.stringify(released.systemd) !== JSON.stringify(wanted.systemd)) changed.push("app.systemd");
   // Secrets are compared, never named by value.
   if (JSON.stringify(released.secretEnv) !== JSON.stringify(wanted.secretEnv)) changed.push("secrets");
   return changed;

@@ -145,13 +145,52 @@ describe("native slots under systemd through the real engine (Psychic Homily)", 
     await stack?.pulumiChecked(["preview", "--expect-no-changes"]);
   });
 
+  it("moves a slot to a new directory only with its release, the old unit stopped first; the other stays where it was", async () => {
+    const blue = await unitState("blue");
+    const systemd = { user: "psychichomily", directory: "/opt/ph-moved" };
+    if (stack) updateStackFile(stack, { app: { systemd } });
+    const waiting = await stack?.pulumiChecked(["preview"]);
+    assert.match(
+      waiting?.stdout ?? "",
+      /ph-stage-blue\.service keeps running its last release; the new app\.systemd/,
+    );
+    // Only the pins record the wanted settings; no unit changes before its slot is released.
+    assert.deepEqual(await stack?.plannedChanges(), [
+      "update ph-stage-app-blue-release",
+      "update ph-stage-app-green-release",
+    ]);
+
+    if (stack) updateStackFile(stack, { slots: { green: { binary, version: "1.12.3" } } });
+    await up();
+    assert.equal(
+      await onHost(["ls", "/opt/ph-moved/ph-stage-green/releases"]),
+      `1.12.3-${sha256.slice(0, 12)}`,
+    );
+    assert.equal(
+      await onHost(["sh", "-c", "ls /opt/psychichomily/ph-stage-green 2>/dev/null || echo gone"]),
+      "gone",
+      "the replaced slot's old directory went with its old unit",
+    );
+    assert.equal((await unitState("green")).ActiveState, "active");
+    assert.equal(
+      (await unitState("blue")).InvocationID,
+      blue.InvocationID,
+      "blue kept running in its directory",
+    );
+    assert.deepEqual(await answersOnNewConnections(5, site), ["blue 1.12.0"]);
+  });
+
   it("destroy removes the units, their environment files and releases", async () => {
     if (stack) await teardownKeptStack(stack);
     stack = undefined;
     for (const colour of ["blue", "green"] as const)
       assert.equal((await unitState(colour)).LoadState, "not-found");
     assert.equal(
-      await onHost(["sh", "-c", "ls /etc/switchyard /opt/psychichomily 2>/dev/null | grep ph-stage || true"]),
+      await onHost([
+        "sh",
+        "-c",
+        "ls /etc/switchyard /opt/psychichomily /opt/ph-moved 2>/dev/null | grep ph-stage || true",
+      ]),
       "",
     );
   });
