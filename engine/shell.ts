@@ -75,6 +75,9 @@ export function capture(
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     child.on("error", (error) => resolve({ code: 127, stdout, stderr: `${stderr}${error.message}` }));
     child.on("close", (code) => resolve({ code, stdout, stderr }));
+    // A program that exits (or never starts) before it reads its input breaks the pipe; its exit
+    // code says what happened, and an unhandled EPIPE would end the whole engine build instead.
+    child.stdin.on("error", () => {});
     child.stdin.end(options.input ?? "");
   });
 }
