@@ -1,6 +1,6 @@
 /**
  * The CLI and its language host, built from the wrapper modules `engine/go/pulumi` and
- * `engine/go/language-nodejs`, and the repository's own Go programs.
+ * `engine/go/language-nodejs`, the repository's own Go programs, and Caddy from `engine/go/caddy`.
  */
 import type { GoBinary, GoProgram } from "./go";
 
@@ -35,4 +35,15 @@ export const s3Standin: GoProgram = {
   name: "s3-standin",
   title: "S3 stand-in for MinIO",
   dir: "examples/s3-standin",
+};
+
+/**
+ * Caddy for the `caddy` router kind, for the `caddy` image: `.engine/bin/caddy`. Its module is a
+ * program of this repository's (a main package that imports Caddy's standard modules), so it is
+ * built like one; the version is the one its go.mod requires, which `caddy version` reports.
+ */
+export const caddy: GoProgram = {
+  name: "caddy",
+  title: "Caddy 2.11.9 (router kind caddy)",
+  dir: "engine/go/caddy",
 };

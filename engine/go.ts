@@ -165,11 +165,12 @@ export async function goBinary(
 }
 
 /**
- * A program of the repository's own, in a Go module of its own outside `engine/go`: a native
- * example app the tests run on a host (standard library only, no go.sum), or a stand-in an image
- * runs (the S3 server, which requires modules). What it requires comes through the same module
- * proxy and caches as the wrapper modules (`goBuildEnv`), and its go.sum, part of the stamp, must
- * already pin all of it. It reports no version.
+ * A program of the repository's own, in a Go module of its own: a native example app the tests
+ * run on a host (standard library only, no go.sum), or a program an image runs (the S3 stand-in,
+ * and Caddy, whose module in `engine/go/caddy` is a main package of its own, not a wrapper's
+ * `tool` line). What it requires comes through the same module proxy and caches as the wrapper
+ * modules (`goBuildEnv`), and its go.sum, part of the stamp, must already pin all of it. Nothing
+ * is stamped into it: it reports a version only if it reads its own build info (Caddy does).
  */
 export interface GoProgram {
   /** File name of the binary, and the id of the engine step that builds it. */

@@ -1,16 +1,18 @@
 /**
  * The images every test stack needs, built here from Debian packages because no registry on the
  * internet can be reached: a debootstrap minbase tree imported as the base, then PostgreSQL,
- * Redis, nginx and Node.js images that speak the official images' interfaces, the demo app, a
- * Debian host booted by systemd (the `systemd` slot runtime's target in the tests), and the Meme
- * Maker example's accessories: an S3 server with MinIO's interface (`s3`, the stand-in program of
+ * Redis, nginx and Node.js images that speak the official images' interfaces, a Caddy image with
+ * the official one's layout (the `caddy` router kind's: Caddy 2.11 built from the Go module proxy
+ * by `npm run engine`, `engine/go/caddy`, for Debian ships only 2.6), the demo app, a Debian host
+ * booted by systemd (the `systemd` slot runtime's target in the tests), and the Meme Maker
+ * example's accessories: an S3 server with MinIO's interface (`s3`, the stand-in program of
  * `examples/s3-standin`: MinIO is AGPL and is not built here) and Prometheus.
  * Each is pushed to the local registry and recorded by digest in `.engine/images.json`, and the
- * PostgreSQL, Redis, nginx and Node.js images also take the official name whose interface and
- * version they have (`postgres:17-trixie`), so a stack file that names official images — the dev
- * stack's — runs here unchanged, with nothing pulled. The accessories take none: the stack files
- * that name them pin them by digest, which no local build can match, and `s3` is not MinIO at any
- * RELEASE tag; a test puts `pinnedImage("s3")` in their place.
+ * PostgreSQL, Redis, nginx, Caddy and Node.js images also take the official name whose interface
+ * and version they have (`postgres:17-trixie`, `caddy:2.11`), so a stack file that names official
+ * images — the dev stack's — runs here unchanged, with nothing pulled. The accessories take none:
+ * the stack files that name them pin them by digest, which no local build can match, and `s3` is
+ * not MinIO at any RELEASE tag; a test puts `pinnedImage("s3")` in their place.
  *
  * Debian 13 (trixie) rather than 12: the demo app needs Node.js 20, which bookworm does not ship.
  */
@@ -31,7 +33,16 @@ export const minbaseImage = `switchyard-minbase:${debianSuite}`;
 const tarballLabel = "org.switchyard.minbase-sha256";
 
 export type ImageName =
-  "debian" | "postgres" | "redis" | "nginx" | "node" | "demo-app" | "systemd-host" | "s3" | "prometheus";
+  | "debian"
+  | "postgres"
+  | "redis"
+  | "nginx"
+  | "caddy"
+  | "node"
+  | "demo-app"
+  | "systemd-host"
+  | "s3"
+  | "prometheus";
 
 export interface ImageSpec {
   name: ImageName;
@@ -72,6 +83,15 @@ export function imageSpecs(demoAppVersion: string): ImageSpec[] {
       context: "engine/images/nginx",
       base: "debian",
       official: "nginx:1.26",
+    },
+    // Caddy's binary is built by `npm run engine` (the `caddy` step), not taken from Debian.
+    {
+      name: "caddy",
+      tag: `2.11-${debianSuite}`,
+      context: "engine/images/caddy",
+      base: "debian",
+      official: "caddy:2.11",
+      binaries: ["caddy"],
     },
     {
       name: "node",

@@ -15,7 +15,7 @@ import { type BenchReport, printTable, saveReports } from "../bench/report";
 import { dockerdPidFile, ensureDockerEngine } from "./dockerd";
 import { engineEnvironment, renderEnvFile, withEngine } from "./env";
 import { installFile } from "./files";
-import { cli, languageHost, nativeApp, s3Standin } from "./binaries";
+import { caddy, cli, languageHost, nativeApp, s3Standin } from "./binaries";
 import { type GoBinary, type GoBuild, goBinary, goProgram } from "./go";
 import { buildImage, imageSpecs, importMinbase } from "./images";
 import { type EngineLayout, engineLayout, repoRoot } from "./layout";
@@ -137,7 +137,7 @@ function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection):
           context,
         ),
     })),
-    ...[nativeApp, s3Standin].map((program): Step => ({
+    ...[nativeApp, s3Standin, caddy].map((program): Step => ({
       id: program.name,
       title: program.title,
       run: async (context) =>

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { parse as parseYaml } from "yaml";
-import { cli, nativeApp, s3Standin } from "../../engine/binaries";
+import { caddy, cli, nativeApp, s3Standin } from "../../engine/binaries";
 import { engineEnvironment, renderEnvFile, withEngine } from "../../engine/env";
 import {
   binaryVersion,
@@ -206,6 +206,21 @@ describe("go build", () => {
     assert.equal(programModuleProblem(s3Standin.dir, moduleSources(dir)), undefined);
   });
 
+  it("builds Caddy's standard distribution at the version its go.mod pins, the version its title names", () => {
+    const dir = path.join(repoRoot, caddy.dir);
+    const goMod = fs.readFileSync(path.join(dir, "go.mod"), "utf8");
+    const version = requiredVersion(goMod, "github.com/caddyserver/caddy/v2");
+    assert.equal(version, "v2.11.9");
+    assert.ok(caddy.title.startsWith(`Caddy ${version?.replace(/^v/, "")} `), caddy.title);
+    assert.match(
+      fs.readFileSync(path.join(dir, "go.sum"), "utf8"),
+      /^github\.com\/caddyserver\/caddy\/v2 v2\.11\.9 h1:/m,
+    );
+    const main = fs.readFileSync(path.join(dir, "main.go"), "utf8");
+    assert.match(main, /^\t_ "github\.com\/caddyserver\/caddy\/v2\/modules\/standard"$/m);
+    assert.equal(programModuleProblem(caddy.dir, moduleSources(dir)), undefined);
+  });
+
   it("refuses a program that requires modules without the go.sum that pins them", () => {
     const requires: [string, string] = ["go.mod", "module m\n\nrequire (\n\tx.org/a v1.0.0\n)\n"];
     assert.match(
@@ -400,9 +415,22 @@ describe("registry and images", () => {
     }
     assert.deepEqual(
       specs.map((spec) => spec.name),
-      ["debian", "postgres", "redis", "nginx", "node", "demo-app", "systemd-host", "s3", "prometheus"],
+      [
+        "debian",
+        "postgres",
+        "redis",
+        "nginx",
+        "caddy",
+        "node",
+        "demo-app",
+        "systemd-host",
+        "s3",
+        "prometheus",
+      ],
     );
-    assert.deepEqual(dockerBuildArgv(specs[5], "127.0.0.1:5000/switchyard/node@sha256:ab", "/ctx"), [
+    const demoApp = specs.find((spec) => spec.name === "demo-app");
+    assert.ok(demoApp);
+    assert.deepEqual(dockerBuildArgv(demoApp, "127.0.0.1:5000/switchyard/node@sha256:ab", "/ctx"), [
       "docker",
       "build",
       "--build-arg",
@@ -447,6 +475,36 @@ describe("registry and images", () => {
     assert.match(dockerfile, /^VOLUME \["\/data"\]$/m);
     assert.match(dockerfile, /^EXPOSE 9000$/m);
     assert.doesNotMatch(dockerfile, /^USER /m, "root, like MinIO's image");
+  });
+
+  it("builds the caddy image from the built binary, laid out like the official caddy:2.11", () => {
+    const spec = imageSpecs("1.0.0").find((image) => image.name === "caddy");
+    assert.deepEqual(spec, {
+      name: "caddy",
+      tag: "2.11-trixie",
+      context: "engine/images/caddy",
+      base: "debian",
+      official: "caddy:2.11",
+      binaries: [caddy.name],
+    });
+    const dockerfile = fs.readFileSync(path.join(repoRoot, "engine/images/caddy/Dockerfile"), "utf8");
+    assert.match(dockerfile, /^COPY bin\/caddy \/usr\/bin\/caddy$/m);
+    assert.match(dockerfile, /^COPY Caddyfile \/etc\/caddy\/Caddyfile$/m);
+    assert.match(dockerfile, /^ENV XDG_CONFIG_HOME=\/config XDG_DATA_HOME=\/data$/m);
+    assert.match(dockerfile, /mkdir -p \/config\/caddy \/data\/caddy \/etc\/caddy/);
+    assert.match(dockerfile, /^EXPOSE 80 443 443\/udp 2019$/m);
+    assert.match(dockerfile, /^WORKDIR \/srv$/m);
+    assert.match(
+      dockerfile,
+      /^CMD \["caddy", "run", "--config", "\/etc\/caddy\/Caddyfile", "--adapter", "caddyfile"\]$/m,
+    );
+    assert.doesNotMatch(
+      dockerfile,
+      /^(USER|ENTRYPOINT) /m,
+      "root and no entrypoint, like the official image",
+    );
+    const caddyfile = fs.readFileSync(path.join(repoRoot, "engine/images/caddy/Caddyfile"), "utf8");
+    assert.match(caddyfile, /^:80 \{$/m, "plain HTTP only: no site address that would ask for a certificate");
   });
 
   it("answers the example's healthcheck `mc ready local` by MinIO's liveness path, and nothing else", () => {
