@@ -2,7 +2,7 @@
  * Certificate rotation through real nginx, in one run:
  *
  * - reload: the certificate at a fixed path, rotated the usual way: new files, `nginx -s reload`;
- * - switchyard: the NginxUpstream provider's update, a new certificate directory and one rename
+ * - switchyard: the RouterUpstream provider's update, a new certificate directory and one rename
  *   of the link nginx reads it through on every handshake.
  *
  * Each rotates `rotations` times under HTTPS keep-alive load (a request the client sent and got
@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import * as tls from "node:tls";
-import { renderTlsFiles, routerLayout } from "../components/providers/nginxConfig";
+import { renderTlsFiles, routerLayout } from "../components/providers/routerState";
 import { HttpsLoad } from "../test/support/https";
 import {
   type AppliedRouter,

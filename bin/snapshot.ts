@@ -15,11 +15,8 @@ import {
   type SnapshotLocation,
 } from "../components/providers/snapshotStore";
 import { dockerCommand, parseTarget } from "../components/target";
-import {
-  containerNginxMain,
-  renderMaintenancePage,
-  routerCommands,
-} from "../components/providers/nginxConfig";
+import { containerStateDir } from "../components/providers/routerServer";
+import { renderMaintenancePage, routerCommands } from "../components/providers/routerState";
 import { type ParsedStackConfig, PROJECT } from "../infra/config";
 import { hostNames } from "../infra/names";
 import { loadStackConfigFor } from "./stackConfigSource";
@@ -137,7 +134,7 @@ export function restoreMaintenance(config: ParsedStackConfig): {
     "-i",
     hostNames(config.deployment).router,
   ];
-  const { stateDir } = containerNginxMain;
+  const stateDir = containerStateDir(config.router.kind);
   return {
     hold: [...exec, ...routerCommands.holdMaintenance(stateDir)],
     release: [...exec, ...routerCommands.clearMaintenance(stateDir)],

@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT, type SlotColour, slotColours } from "../infra/config";
+import { PROJECT, routerImage, type SlotColour, slotColours } from "../infra/config";
 import { hostNames, noWayOutNetworkOptions, roles } from "../infra/names";
 import type { StackConfig } from "../infra/stackConfig";
 import { Accessory } from "./Accessory";
@@ -369,6 +369,7 @@ export class Deployment extends pulumi.ComponentResource {
           containerName: names.router,
           stateVolume: names.routerState,
           ...config.router,
+          image: routerImage(config.router),
           health: config.health,
           activeSlot: config.activeSlot,
           slots: self.slots,

@@ -1,28 +1,36 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { SlotColour } from "../infra/config";
+import type { RouterKind, SlotColour } from "../infra/stackKeys";
 import type { Slot } from "./slotRelease";
 import { containerImage, memoryLimit, type NamedContainer } from "./containers";
 import type { ExecutorSpec } from "./providers/executor";
 import { gateSettings, type HealthSettings } from "./providers/healthGate";
-import { NginxUpstream } from "./providers/NginxUpstream";
+import { caddyStart, containerCaddy, renderCaddyBoot, renderCaddyFiles } from "./providers/caddyConfig";
 import {
   containerMainConfig,
   containerNginxMain,
+  nginxStart,
   renderNginxMain,
-  renderMaintenancePage,
   renderRouterFiles,
+} from "./providers/nginxConfig";
+import { RouterUpstream } from "./providers/RouterUpstream";
+import { containerStateDir, type RouterServer } from "./providers/routerServer";
+import {
   parseCanaryKey,
+  renderMaintenancePage,
   renderTlsFiles,
   routerCommands,
-} from "./providers/nginxConfig";
+  type RouterSite,
+} from "./providers/routerState";
 import { dockerCommand, type Target } from "./target";
 
 export interface RouterArgs extends NamedContainer {
   target: Target;
   /** Where the switch runs its commands: `executorSpecFor(target, sshPrivateKey)` (holds the ssh key: a secret). */
   executor: pulumi.Input<ExecutorSpec>;
-  /** nginx image reference. */
+  /** What serves the router: nginx, or Caddy (which splits requests one by one and serves plain HTTP). */
+  kind: RouterKind;
+  /** The server's image reference. */
   image: string;
   bindAddress: string;
   httpPort: number;
@@ -55,14 +63,58 @@ export interface RouterArgs extends NamedContainer {
   stateVolume: string;
 }
 
+/** How one kind of server runs in the router container: what it starts with, and how a site becomes its files. */
+interface Serving {
+  server: RouterServer;
+  /** Where the state volume is mounted. */
+  stateDir: string;
+  command: string[];
+  /** The configuration the container starts with; it never changes. */
+  upload: { file: string; content: string };
+  healthcheck: string[];
+  render(site: RouterSite): Record<string, string>;
+}
+
+function serving(kind: RouterKind): Serving {
+  switch (kind) {
+    case "nginx":
+      return {
+        server: {
+          kind,
+          command: ["nginx"],
+          mainConfig: containerMainConfig,
+          workerUser: containerNginxMain.user,
+        },
+        stateDir: containerStateDir(kind),
+        command: routerCommands.startRouter(containerMainConfig, containerStateDir(kind), nginxStart),
+        upload: { file: containerMainConfig, content: renderNginxMain(containerNginxMain) },
+        healthcheck: ["CMD", "nginx", "-t", "-q"],
+        render: (site) => renderRouterFiles(containerNginxMain, site),
+      };
+    case "caddy": {
+      const { bootConfig, adminAddress } = containerCaddy;
+      const stateDir = containerStateDir(kind);
+      return {
+        server: { kind, command: ["caddy"], bootConfig, adminAddress },
+        stateDir,
+        command: routerCommands.startRouter(bootConfig, stateDir, caddyStart),
+        upload: { file: bootConfig, content: renderCaddyBoot(adminAddress) },
+        // The admin socket is there while Caddy runs.
+        healthcheck: ["CMD", "test", "-S", adminAddress.slice("unix/".length)],
+        render: (site) => renderCaddyFiles(site, adminAddress),
+      };
+    }
+  }
+}
+
 /**
- * The nginx router on the public ports. Its container holds only the main configuration, which
- * never changes; the site and the traffic pointer live in a volume and are applied to the
- * running nginx by the NginxUpstream switch, so neither a switch nor a new certificate
- * replaces the container (see providers/nginxConfig.ts).
+ * The router on the public ports: nginx or Caddy. Its container holds only the configuration it
+ * starts with, which never changes; the site and the traffic pointer live in a volume and are
+ * applied to the running server by the RouterUpstream switch, so neither a switch nor a new
+ * certificate replaces the container (see providers/routerState.ts).
  *
  * It runs in the host's network and reaches each slot at the slot's fixed loopback port. That
- * address is the same whatever happens to the slot container, and nginx resolves no name. On a
+ * address is the same whatever happens to the slot container, and the server resolves no name. On a
  * Docker network nginx would resolve `app-blue` once, when it loads its configuration: a
  * replaced slot may come back on another address (replacing both slots swapped them, and the
  * router served green under a blue pointer), and a stopped idle slot makes `nginx -t`, a reload
@@ -74,14 +126,14 @@ export interface RouterArgs extends NamedContainer {
  * 32,000 on its container address (16 keep-alive connections, this project's 2-core machines),
  * but through the router the dev stack served 4,600-4,800 requests/s where it served
  * 4,800-5,300 on the Docker network (32 keep-alive connections, same machine and hour): nginx is
- * the limit. Being in the host's network, nginx also sees each client's own address rather than
+ * the limit. Being in the host's network, the router also sees each client's own address rather than
  * Docker's proxy.
  */
 export class Router extends pulumi.ComponentResource {
   readonly containerName: string;
   readonly container: docker.Container;
   /** The switch: what the frontend waits for, since it holds only after the post-switch window. */
-  readonly upstream: NginxUpstream;
+  readonly upstream: RouterUpstream;
   readonly url: string;
 
   constructor(name: string, args: RouterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -89,6 +141,7 @@ export class Router extends pulumi.ComponentResource {
     const child = { parent: this };
     const { checkPort } = args;
     this.containerName = args.containerName;
+    const serves = serving(args.kind);
 
     const volume = new docker.Volume(name, { name: args.stateVolume }, child);
     this.container = new docker.Container(
@@ -97,10 +150,10 @@ export class Router extends pulumi.ComponentResource {
         name: this.containerName,
         image: containerImage(`${name}-image`, { image: args.image }, child),
         networkMode: "host",
-        command: routerCommands.startRouter(containerMainConfig, containerNginxMain.stateDir),
-        volumes: [{ volumeName: volume.name, containerPath: containerNginxMain.stateDir }],
-        uploads: [{ file: containerMainConfig, content: renderNginxMain(containerNginxMain) }],
-        healthcheck: { tests: ["CMD", "nginx", "-t", "-q"], interval: "30s", timeout: "5s", retries: 3 },
+        command: serves.command,
+        volumes: [{ volumeName: volume.name, containerPath: serves.stateDir }],
+        uploads: [serves.upload],
+        healthcheck: { tests: serves.healthcheck, interval: "30s", timeout: "5s", retries: 3 },
         restart: "unless-stopped",
         ...memoryLimit(256),
       },
@@ -108,12 +161,12 @@ export class Router extends pulumi.ComponentResource {
     );
 
     const files = pulumi.all([args.slots.blue.upstream, args.slots.green.upstream]).apply(([blue, green]) =>
-      renderRouterFiles(containerNginxMain, {
+      serves.render({
         upstreams: { blue, green },
         serverName: args.serverName,
         listen: { address: args.bindAddress, http: args.httpPort, https: args.httpsPort, check: checkPort },
         tls: args.tls !== undefined,
-        stateDir: containerNginxMain.stateDir,
+        stateDir: serves.stateDir,
         retryAfterSeconds: args.maintenance.retryAfterSeconds,
         canary: args.canaryKey
           ? { key: parseCanaryKey(args.canaryKey), allowlist: args.canaryAllowlist }
@@ -129,17 +182,15 @@ export class Router extends pulumi.ComponentResource {
 
     const { health } = args;
     const watch = gateSettings(health, health.postSwitchStableForSeconds);
-    this.upstream = new NginxUpstream(
+    this.upstream = new RouterUpstream(
       `${name}-upstream`,
       {
         executor: args.executor,
         exec: [...dockerCommand(args.target), "exec", "-i", this.containerName],
-        nginx: ["nginx"],
-        mainConfig: containerMainConfig,
-        stateDir: containerNginxMain.stateDir,
+        server: serves.server,
+        stateDir: serves.stateDir,
         files,
         secretFiles,
-        workerUser: containerNginxMain.user,
         ...(args.maintenance.enabled
           ? { maintenancePage: renderMaintenancePage(args.maintenance.message) }
           : {}),

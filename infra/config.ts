@@ -17,12 +17,22 @@ import {
   reservedAccessoryNames,
   unnamedDeployment,
 } from "./names";
-import { PROJECT, type RawStackConfig, type SecretKey, secretKeys, slotColours } from "./stackKeys";
+import {
+  PROJECT,
+  type RawStackConfig,
+  type RouterKind,
+  routerKinds,
+  type SecretKey,
+  secretKeys,
+  slotColours,
+} from "./stackKeys";
 
 export {
   decodeRawConfig,
   PROJECT,
   type RawStackConfig,
+  type RouterKind,
+  routerKinds,
   type SecretKey,
   secretKeys,
   type SlotColour,
@@ -78,6 +88,17 @@ const nativeSlotsPort = port.optional();
 /** How a slot runs; `components/slots.ts` chooses the component by it. */
 export const slotRuntimes = ["container", "systemd"] as const;
 export type SlotRuntime = (typeof slotRuntimes)[number];
+
+/** The image each router kind runs unless `router.image` names another. */
+export const defaultRouterImages: Record<RouterKind, string> = {
+  nginx: "nginx:1.27.3-bookworm",
+  caddy: "caddy:2.11.9",
+};
+
+/** The router's image: `router.image`, or its kind's default. */
+export function routerImage(router: { kind: RouterKind; image?: string }): string {
+  return router.image ?? defaultRouterImages[router.kind];
+}
 
 /** Where an image comes from: a registry reference, or a local build for the dev stack. */
 const imageSource = {
@@ -586,7 +607,17 @@ export const stackConfigSchema = z
       .describe("The migration job, run once per migration set before the slots change"),
     router: z
       .strictObject({
-        image: imageReference.prefault("nginx:1.27.3-bookworm").describe("nginx image"),
+        kind: z
+          .enum(routerKinds)
+          .prefault("nginx")
+          .describe(
+            "What serves the router: nginx, or Caddy (plain HTTP, and no canaryKey: it splits requests one by one)",
+          ),
+        image: imageReference.optional().describe(
+          `The router's image; unset, ${Object.entries(defaultRouterImages)
+            .map(([kind, image]) => `\`${image}\` for ${kind}`)
+            .join(", ")}`,
+        ),
         bindAddress: z.ipv4().prefault("0.0.0.0").describe("Address the public ports bind to"),
         httpPort: port.prefault(80).describe("Public HTTP port"),
         httpsPort: port
@@ -597,9 +628,14 @@ export const stackConfigSchema = z
           .describe("Port on 127.0.0.1 of the router's check listener, which the post-switch check reads"),
         serverName: z
           .string()
-          .regex(/^(_|[A-Za-z0-9*][A-Za-z0-9.-]*)( [A-Za-z0-9*][A-Za-z0-9.-]*)*$/, "nginx server_name values")
+          .regex(
+            /^(_|[A-Za-z0-9*][A-Za-z0-9.-]*)( [A-Za-z0-9*][A-Za-z0-9.-]*)*$/,
+            "host names separated by spaces, or _",
+          )
           .prefault("_")
-          .describe("nginx server_name"),
+          .describe(
+            "The site's host names, separated by spaces (nginx's server_name; `_`: any); the first is in the router's URL",
+          ),
         canaryWeight: z
           .int()
           .min(0)
@@ -640,7 +676,7 @@ export const stackConfigSchema = z
           ),
       })
       .prefault({})
-      .describe("The nginx router in front of the slots"),
+      .describe("The router in front of the slots"),
     snapshots: z
       .strictObject({
         directory: absolutePath
@@ -798,6 +834,7 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
 
   if (config.router.canaryAllowlist.length > 0 && config.router.canaryKey === undefined)
     fail(["router", "canaryAllowlist"], "needs router.canaryKey: the allowlist holds values of that key");
+  routerKindRules(config, fail);
 
   deliveryRules(config, fail);
 
@@ -809,6 +846,29 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
       if (reason)
         fail([...path, "image"], `${reason}; production needs a digest or an immutable version tag`);
     }
+  }
+}
+
+/** What each router kind cannot do. */
+function routerKindRules(
+  config: ParsedStackConfig,
+  fail: (path: PropertyKey[], message: string) => void,
+): void {
+  switch (config.router.kind) {
+    case "nginx":
+      return;
+    case "caddy":
+      if (config.router.canaryKey !== undefined)
+        fail(
+          ["router", "canaryKey"],
+          "needs router.kind nginx: Caddy has no hash of a cookie or header to keep a user on one side",
+        );
+      if (config.tlsCertificate !== undefined)
+        fail(
+          ["tlsCertificate"],
+          "needs router.kind nginx: the caddy router serves plain HTTP until it gets its certificates itself",
+        );
+      return;
   }
 }
 

@@ -8,6 +8,10 @@ export const PROJECT = "switchyard";
 export const slotColours = ["blue", "green"] as const;
 export type SlotColour = (typeof slotColours)[number];
 
+/** What serves the router; `components/Router.ts` chooses by it. */
+export const routerKinds = ["nginx", "caddy"] as const;
+export type RouterKind = (typeof routerKinds)[number];
+
 /** Top-level keys whose values are secrets: Pulumi tracks secrecy per top-level key. */
 export const secretKeys = [
   "sshPrivateKey",

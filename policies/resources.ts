@@ -18,6 +18,7 @@ export const types = {
   healthGate: "pulumi-nodejs:dynamic/switchyard:HealthGate",
   systemdService: "pulumi-nodejs:dynamic/switchyard:SystemdService",
   nginxUpstream: "pulumi-nodejs:dynamic/switchyard:NginxUpstream",
+  caddyUpstream: "pulumi-nodejs:dynamic/switchyard:CaddyUpstream",
   netlifyDeploy: "pulumi-nodejs:dynamic/switchyard:NetlifyDeploy",
   database: "switchyard:data:Database",
   cache: "switchyard:data:Cache",
@@ -46,9 +47,67 @@ export function routerFiles(
   );
 }
 
-/** The nginx site the router switch applies (`files["site.conf"]`, see nginxConfig.ts). */
-export function routerSite(props: Record<string, unknown>): string {
-  return routerFiles(props, "files")["site.conf"] ?? "";
+/** The router switches: nginx's and Caddy's (components/providers/RouterUpstream.ts). */
+export const routerUpstreamTypes: readonly string[] = [types.nginxUpstream, types.caddyUpstream];
+
+/** What a router switch's site says, whatever serves it. */
+export interface RouterSiteFacts {
+  /** Addresses it listens on, `address:port`. */
+  listeners: string[];
+  /** Whether any listener serves TLS. */
+  tls: boolean;
+  /** Headers set on every response. */
+  headers: string[];
+}
+
+/** Reads the site a router switch applies: nginx's `site.conf` (nginxConfig.ts) or Caddy's `caddy.json` (caddyConfig.ts). */
+export function routerSiteFacts(resource: { type: string; props: Record<string, unknown> }): RouterSiteFacts {
+  const files = routerFiles(resource.props, "files");
+  if (resource.type === types.caddyUpstream) return caddySiteFacts(files["caddy.json"] ?? "{}");
+  const site = files["site.conf"] ?? "";
+  return {
+    listeners: [...site.matchAll(/^\s*listen\s+([^\s;]+)/gm)].map((match) => match[1]),
+    tls: /^\s*listen\s+\S+\s+ssl\b/m.test(site),
+    headers: [...site.matchAll(/^\s*add_header\s+(\S+)/gm)].map((match) => match[1]),
+  };
+}
+
+interface CaddyServerJson {
+  listen?: string[];
+  tls_connection_policies?: unknown[];
+  routes?: {
+    match?: unknown[];
+    handle?: { handler?: string; response?: { set?: Record<string, unknown> } }[];
+  }[];
+}
+
+function caddySiteFacts(text: string): RouterSiteFacts {
+  let servers: Record<string, CaddyServerJson> = {};
+  try {
+    servers =
+      (JSON.parse(text) as { apps?: { http?: { servers?: Record<string, CaddyServerJson> } } }).apps?.http
+        ?.servers ?? {};
+  } catch {
+    // Not JSON: a site that says nothing, which the rules then report.
+  }
+  const all = Object.values(servers);
+  // Headers of every response: those of a route that matches everything.
+  const headers = all.map((server) =>
+    (server.routes ?? [])
+      .filter((route) => route.match === undefined)
+      .flatMap((route) => route.handle ?? [])
+      .filter((handler) => handler.handler === "headers")
+      .flatMap((handler) => Object.keys(handler.response?.set ?? {})),
+  );
+  return {
+    listeners: all.flatMap((server) => server.listen ?? []),
+    tls: all.some((server) => (server.tls_connection_policies ?? []).length > 0),
+    // On every response of every server.
+    headers:
+      headers.length === 0
+        ? []
+        : headers.reduce((common, each) => common.filter((header) => each.includes(header))),
+  };
 }
 
 /** A RemoteImage with a `build` block is built on the machine running Pulumi, not pulled. */

@@ -55,13 +55,16 @@ export const mutationTargets: readonly MutationTarget[] = [
   {
     name: "nginxConfig",
     module: "components/providers/nginxConfig.ts",
-    // The renderers and the traffic logic; the shell scripts in routerCommands are run by the
-    // integration tests against real nginx.
+    functions: ["renderNginxMain", "renderRouterSite", "renderRouterFiles"],
+    tests: ["test/unit/nginxConfig.test.ts"],
+  },
+  {
+    name: "routerState",
+    module: "components/providers/routerState.ts",
+    // The state directory and the traffic logic; the shell scripts in routerCommands are run by
+    // the integration tests against real nginx and Caddy.
     functions: [
       "routerLayout",
-      "renderNginxMain",
-      "renderRouterSite",
-      "renderRouterFiles",
       "renderTlsFiles",
       "filesHash",
       "generationId",
@@ -74,7 +77,13 @@ export const mutationTargets: readonly MutationTarget[] = [
       "parseRoute",
       "routeEntries",
     ],
-    tests: ["test/unit/nginxConfig.test.ts"],
+    tests: ["test/unit/nginxConfig.test.ts", "test/unit/caddyConfig.test.ts"],
+  },
+  {
+    name: "caddyConfig",
+    module: "components/providers/caddyConfig.ts",
+    functions: ["renderCaddySite", "renderCaddyFiles", "renderCaddyBoot"],
+    tests: ["test/unit/caddyConfig.test.ts"],
   },
   {
     name: "certificatePair",

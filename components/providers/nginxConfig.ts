@@ -42,8 +42,21 @@
  * `npm run bench -- switch`, in the README. Workers read the files, so they belong to the worker
  * user, 0600.
  */
-import { createHash } from "node:crypto";
 import type { SlotColour } from "../../infra/stackKeys";
+import {
+  type BucketScheme,
+  type CanaryStickiness,
+  certificateFiles,
+  fallbackEntry,
+  generationDirToken,
+  generationProbePath,
+  idleSlot,
+  responseHeaders,
+  routedEntry,
+  type RouterSite,
+  routerLayout,
+  strictTransportSecurity,
+} from "./routerState";
 
 /** Process-level settings of the main `nginx.conf`; it never changes with traffic or sites. */
 export interface NginxMain {
@@ -74,37 +87,10 @@ export const containerNginxMain: NginxMain = {
 /** The main configuration nginx runs with, in the router container. */
 export const containerMainConfig = "/etc/nginx/nginx.conf";
 
-/** The parts of the state directory, by role. */
-export function routerLayout(stateDir: string) {
-  return {
-    /** Symlink to the route directory that decides where each request goes. */
-    live: `${stateDir}/live`,
-    /** Route directories, one per (active slot, canary weight) ever used: `routes/green-10`. */
-    routes: `${stateDir}/routes`,
-    /** Symlink to the live site generation. */
-    current: `${stateDir}/current`,
-    /** Site generations, `sites/<id>`. */
-    sites: `${stateDir}/sites`,
-    /** Symlink to the live certificate directory. */
-    certificate: `${stateDir}/certificate`,
-    /** Certificate directories, `certificates/<id>`, each a chain and its key. */
-    certificates: `${stateDir}/certificates`,
-    /** The maintenance page: while it exists, every public request gets it with a 503. */
-    maintenancePage: `${stateDir}/maintenance.html`,
-  };
-}
-
 /** Names of the files in a site generation. */
 export const siteFile = "site.conf";
 /** The main configuration that includes this generation instead of `current`: what `nginx -t` checks. */
 export const testMainFile = "main.conf.test";
-
-/**
- * Stands for the generation directory in rendered files. The provider names a generation by the
- * hash of its files (secret ones included, so a rotated key is a new generation) and puts the
- * real path in; rendering the path here would make the text depend on the secret key.
- */
-export const generationDirToken = "@switchyard-generation-dir@";
 
 /**
  * The main `nginx.conf`: process settings and an include of the site generation. The include is
@@ -133,47 +119,6 @@ export function renderNginxMain(main: NginxMain, siteDir = routerLayout(main.sta
   ].join("\n");
 }
 
-export interface RouterSite {
-  /**
-   * Where nginx reaches each slot, `host:port`: the slot's fixed loopback port, which no
-   * replacement of the slot moves and which needs no name resolution (see components/Router.ts).
-   */
-  upstreams: Record<SlotColour, string>;
-  serverName: string;
-  /**
-   * Where nginx listens: the public ports on `address`, and `check` on 127.0.0.1 only. The check
-   * listener serves the active slot of the pointer over plain HTTP for the post-switch
-   * verification, whatever the canary weight, the fallback and TLS.
-   */
-  listen: { address: string; http: number; https: number; check: number };
-  /** Whether to serve HTTPS (with the live certificate: `renderTlsFiles`) and redirect HTTP to it. */
-  tls: boolean;
-  /** The state directory as nginx sees it (`NginxMain.stateDir`). */
-  stateDir: string;
-  /** What keeps a user on one side of a canary; without it, each request is split on its own. */
-  canary?: CanaryStickiness;
-  /** The Retry-After of the maintenance page's 503. */
-  retryAfterSeconds: number;
-}
-
-/**
- * A canary pinned per user, as kamal-proxy's rollout does: the bucket is a hash of a cookie or
- * header the app sets (an account id), so a user's page and its assets come from one version,
- * and raising the weight only adds users. Requests without the key are split one by one;
- * allowlisted keys always fall in bucket 0, the first to get the canary.
- */
-export interface CanaryStickiness {
-  key: { from: "cookie" | "header"; name: string };
-  allowlist: string[];
-}
-
-/** `cookie:account_id` or `header:X-Account-Id`, as the config holds it. */
-export function parseCanaryKey(text: string): CanaryStickiness["key"] {
-  const [from, name] = text.split(":", 2);
-  if ((from !== "cookie" && from !== "header") || !name) throw new Error(`not a canary key: ${text}`);
-  return { from, name };
-}
-
 /** The nginx variable holding a request's canary key. */
 export function canaryKeyVariable(key: CanaryStickiness["key"]): string {
   return key.from === "cookie"
@@ -192,34 +137,16 @@ export const upstreamNames: Record<SlotColour, string> = {
  */
 export const fallbackSuffix = "_fallback";
 
-/** Percent buckets: the canary weight is a whole percent. */
-export const bucketCount = 100;
-
-/** Path on the check listener that answers with the generation directory nginx has loaded. */
-export const generationProbePath = "/.switchyard/generation";
+/** Percent buckets, named by number, which `split_clients` draws from: the canary weight is a whole percent. */
+export const nginxBuckets: BucketScheme = { count: 100, name: String };
 
 /** Where a public server's 503 goes: the maintenance page, or nginx's own 503 when there is none. */
 export const maintenancePath = "/.switchyard/maintenance";
 
-/** The maintenance page (a whole HTML document) with `message`, escaped. */
-export function renderMaintenancePage(message: string): string {
-  const escaped = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return [
-    "<!doctype html>",
-    '<html lang="en">',
-    '<head><meta charset="utf-8"><title>Maintenance</title></head>',
-    `<body><p>${escaped}</p></body>`,
-    "</html>",
-    "",
-  ].join("\n");
-}
-
 /** Headers on every response, of every listener: the redirect to HTTPS and the check listener too. */
-export const securityHeaders = [
-  'add_header X-Content-Type-Options "nosniff" always;',
-  'add_header X-Frame-Options "DENY" always;',
-  'add_header Referrer-Policy "strict-origin-when-cross-origin" always;',
-];
+export const securityHeaders = Object.entries(responseHeaders).map(
+  ([name, value]) => `add_header ${name} "${value}" always;`,
+);
 
 /**
  * How requests are passed to a slot: keep-alive upstream connections, who asked, and when a
@@ -257,8 +184,8 @@ export function renderRouterSite(site: RouterSite): string {
     "}",
     "",
   ]);
-  const buckets = Array.from({ length: bucketCount }, (_, bucket) =>
-    bucket < bucketCount - 1 ? `    1% ${bucket};` : `    * ${bucket};`,
+  const buckets = Array.from({ length: nginxBuckets.count }, (_, bucket) =>
+    bucket < nginxBuckets.count - 1 ? `    1% ${bucket};` : `    * ${bucket};`,
   );
   const split = site.canary ? stickySplit(site.canary, buckets) : perRequestSplit(buckets);
   /**
@@ -332,7 +259,7 @@ export function renderRouterSite(site: RouterSite): string {
       `    ssl_certificate_key $switchyard_certificate/${certificateFiles.key};`,
       "    ssl_protocols TLSv1.2 TLSv1.3;",
       "    ssl_session_cache shared:switchyard_tls:10m;",
-      '    add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;',
+      `    add_header Strict-Transport-Security "${strictTransportSecurity}" always;`,
     );
   }
   lines.push(
@@ -391,253 +318,8 @@ export function renderRouterFiles(main: NginxMain, site: RouterSite): Record<str
   return { [siteFile]: renderRouterSite(site), [testMainFile]: renderNginxMain(main, generationDirToken) };
 }
 
-/** The files of a certificate directory. */
-export const certificateFiles = { chain: "fullchain.pem", key: "privkey.pem" } as const;
-
-/** A certificate directory's files (the stack keeps both the chain and the key secret). */
-export function renderTlsFiles(tls: { certificate: string; key: string }): Record<string, string> {
-  return { [certificateFiles.chain]: tls.certificate, [certificateFiles.key]: tls.key };
-}
-
-function filesHash(...bags: Record<string, string>[]): string {
-  const hash = createHash("sha256");
-  for (const bag of bags) {
-    for (const name of Object.keys(bag).sort()) hash.update(`${name}\0${bag[name]}\0`);
-    hash.update("\0");
-  }
-  return hash.digest("hex").slice(0, 16);
-}
-
-/**
- * The generation id: a hash of its files. (The empty second bag is where certificates were
- * hashed before they left the generation: it keeps the ids of sites without TLS, so an upgrade
- * reloads none of them.)
- */
-export function generationId(files: Record<string, string>): string {
-  return filesHash(files, {});
-}
-
-/** The certificate id, a hash of the chain and the key: it names a directory, and reveals no more than any hash of a long key. */
-export function certificateId(tlsFiles: Record<string, string>): string {
-  return filesHash(tlsFiles);
-}
-
-/** `text` with the generation directory in place of the token. */
-export function forGeneration(text: string, generationDir: string): string {
-  return text.split(generationDirToken).join(generationDir);
-}
-
-/** Where traffic goes: the pointer's value. */
-export interface Traffic {
-  activeSlot: SlotColour;
-  /** Percent of requests for the idle slot, 0-100. */
-  canaryWeight: number;
-  /**
-   * Set for the post-switch window of a switch: a public request the slot it was routed to
-   * cannot take (see `proxySettings`) goes to the other slot, the one that served before the
-   * switch, while the watch decides whether to switch back. The check listener never falls
-   * back, so the watch sees the new slot as it is.
-   */
-  fallback?: boolean;
-}
-
-export function idleSlot(active: SlotColour): SlotColour {
-  return active === "blue" ? "green" : "blue";
-}
-
-/** The slot a bucket's requests go to: buckets below the canary weight go to the idle slot. */
-export function bucketSlot(traffic: Traffic, bucket: number): SlotColour {
-  return bucket < traffic.canaryWeight ? idleSlot(traffic.activeSlot) : traffic.activeSlot;
-}
-
-/** The route directory's name: `green-10`, or `green-10-fallback`. */
-export function routeName(traffic: Traffic): string {
-  return `${traffic.activeSlot}-${traffic.canaryWeight}${traffic.fallback ? "-fallback" : ""}`;
-}
-
-/** The slots that receive requests and their percent: the active one, and the idle one when there is a canary. */
-export function upstreamServers(traffic: Traffic): [SlotColour, number][] {
-  const idle = idleSlot(traffic.activeSlot);
-  if (traffic.canaryWeight <= 0) return [[traffic.activeSlot, 100]];
-  if (traffic.canaryWeight >= 100) return [[idle, 100]];
-  return [
-    [traffic.activeSlot, 100 - traffic.canaryWeight],
-    [idle, traffic.canaryWeight],
-  ];
-}
-
-/** The traffic a route directory (or the `live` link's target, `routes/green-10`) stands for. */
-export function parseRoute(target: string): Traffic | undefined {
-  const match = /(?:^|\/)(blue|green)-(\d{1,3})(-fallback)?$/.exec(target.trim());
-  if (!match || Number(match[2]) > 100) return undefined;
-  const traffic: Traffic = { activeSlot: match[1] as SlotColour, canaryWeight: Number(match[2]) };
-  return match[3] ? { ...traffic, fallback: true } : traffic;
-}
-
-/** Where traffic goes, in words for messages. */
-export function describeTraffic(traffic: Traffic | undefined): string {
-  if (!traffic) return "no slot (the router answers 503)";
-  if (traffic.canaryWeight === 0) return traffic.activeSlot;
-  return `${traffic.activeSlot} with ${traffic.canaryWeight}% canary to ${idleSlot(traffic.activeSlot)}`;
-}
-
-/** In every route directory: a request that finds it is routed, to blue unless a green entry says otherwise. */
-export const routedEntry = "routed";
-/** In a route with a fallback. */
-export const fallbackEntry = "fallback";
-
-/** The empty files of a route directory: `routed`, and `green.<bucket>` / `green.active` where green gets them. */
-export function routeEntries(traffic: Traffic): string[] {
-  const green = Array.from({ length: bucketCount }, (_, bucket) => bucket)
-    .filter((bucket) => bucketSlot(traffic, bucket) === "green")
-    .map((bucket) => `green.${bucket}`);
-  return [
-    routedEntry,
-    ...green,
-    ...(traffic.activeSlot === "green" ? ["green.active"] : []),
-    ...(traffic.fallback ? [fallbackEntry] : []),
-  ];
-}
-
-/**
- * Commands the provider runs, each through the executor and the `exec` prefix (e.g.
- * `docker exec -i router`). The shell scripts take every value as a positional argument, so
- * nothing is interpolated into them.
- */
-export const routerCommands = {
-  /**
-   * Prints `live=<target>`, `current=<target>` and `certificate=<target>` (empty targets when
-   * absent), and `maintenance=on` while the maintenance page is there.
-   */
-  readPointers(stateDir: string): string[] {
-    return [
-      "sh",
-      "-c",
-      'cd "$1" 2>/dev/null || exit 0; printf "live=%s\\ncurrent=%s\\ncertificate=%s\\n" "$(readlink live)" "$(readlink current)" "$(readlink certificate)"; if [ -f maintenance.html ]; then echo maintenance=on; fi',
-      "sh",
-      stateDir,
-    ];
-  },
-
-  /** Puts the page from stdin in place at once (written aside, then renamed), readable by the workers. */
-  setMaintenance(stateDir: string): string[] {
-    const page = routerLayout(stateDir).maintenancePage;
-    return ["sh", "-c", 'umask 022 && cat > "$1.new" && mv -f "$1.new" "$1"', "sh", page];
-  },
-
-  /**
-   * Puts the page from stdin up unless one is up already; prints `up` when it did, `already`
-   * when one was (an operator's, which whoever called this must then leave up).
-   */
-  holdMaintenance(stateDir: string): string[] {
-    const page = routerLayout(stateDir).maintenancePage;
-    const script =
-      'if [ -f "$1" ]; then echo already; else umask 022 && cat > "$1.new" && mv -f "$1.new" "$1" && echo up; fi';
-    return ["sh", "-c", script, "sh", page];
-  },
-
-  clearMaintenance(stateDir: string): string[] {
-    return ["rm", "-f", routerLayout(stateDir).maintenancePage];
-  },
-
-  /** Writes stdin to `path` (creating its directory); `umask` 077 for secrets. */
-  writeFile(path: string, umask: "022" | "077"): string[] {
-    return ["sh", "-c", 'umask "$2" && mkdir -p "${1%/*}" && cat > "$1"', "sh", path, umask];
-  },
-
-  /**
-   * Writes stdin to `path`, 0600 in a 0700 directory, both owned by `owner` (nginx's worker user,
-   * which reads it per handshake) when given; the directories above stay open to traverse.
-   */
-  writeWorkerSecret(path: string, owner: string | undefined): string[] {
-    const script = [
-      "set -e",
-      'dir="${1%/*}"',
-      '(umask 022 && mkdir -p "${dir%/*}")',
-      "umask 077",
-      'mkdir -p "$dir"',
-      'cat > "$1.new"',
-      'if [ -n "$2" ]; then chown "$2" "$dir" "$1.new"; fi',
-      'mv -f "$1.new" "$1"',
-    ].join("\n");
-    return ["sh", "-c", script, "sh", path, owner ?? ""];
-  },
-
-  /**
-   * Creates `routes/<name>` if missing (built aside, then renamed into place) and points `live`
-   * at it by renaming a fresh symlink over it: rename(2) is atomic, `ln -sfn` is not.
-   */
-  pointTraffic(stateDir: string, traffic: Traffic): string[] {
-    const script = [
-      "set -e",
-      'cd "$1"',
-      'route="routes/$2"',
-      "shift 2",
-      'if [ ! -d "$route" ]; then',
-      '  rm -rf "$route.new"',
-      '  mkdir -p "$route.new"',
-      '  (cd "$route.new" && touch "$@")',
-      '  mv -T "$route.new" "$route"',
-      "fi",
-      'ln -sfn "$route" live.next',
-      "mv -Tf live.next live",
-    ].join("\n");
-    return ["sh", "-c", script, "sh", stateDir, routeName(traffic), ...routeEntries(traffic)];
-  },
-
-  /** Points `link` atomically at `target`, or removes it when `target` is undefined. */
-  pointLink(
-    stateDir: string,
-    link: "live" | "current" | "certificate",
-    target: string | undefined,
-  ): string[] {
-    if (target === undefined) return ["rm", "-f", `${stateDir}/${link}`];
-    return [
-      "sh",
-      "-c",
-      'cd "$1" && ln -sfn "$3" "$2.next" && mv -Tf "$2.next" "$2"',
-      "sh",
-      stateDir,
-      link,
-      target,
-    ];
-  },
-
-  /** Removes every site generation (`sites`) or certificate (`certificates`) directory but `keep`. */
-  prune(stateDir: string, kind: "sites" | "certificates", keep: string | undefined): string[] {
-    return [
-      "sh",
-      "-c",
-      'cd "$1/$2" 2>/dev/null || exit 0; for d in *; do [ "$d" = "$3" ] || rm -rf "$d"; done',
-      "sh",
-      stateDir,
-      kind,
-      keep ?? "",
-    ];
-  },
-
-  /**
-   * The router container's command: nginx in the foreground, but first `nginx -t` of what the
-   * state volume holds. A generation that does not load in this container (one written for
-   * another network layout, or naming a host this network cannot resolve) would send nginx into
-   * a restart loop, with no container to `docker exec` a repair into; instead the router starts
-   * without a site, says why in its log, and the next `pulumi refresh` and `pulumi up` apply one.
-   */
-  startRouter(mainConfig: string, stateDir: string): string[] {
-    const script = [
-      'if ! nginx -t -q -c "$1"; then',
-      '  echo "switchyard: the live site in $2 does not load here; starting without it until pulumi applies one" >&2',
-      '  rm -f "$2/current"',
-      "fi",
-      'exec nginx -c "$1" -g "daemon off;"',
-    ].join("\n");
-    return ["sh", "-c", script, "sh", mainConfig, stateDir];
-  },
-
-  /** Removes everything switchyard keeps in the state directory. */
-  removeState(stateDir: string): string[] {
-    const { live, current, routes, sites, certificate, certificates, maintenancePage } =
-      routerLayout(stateDir);
-    return ["rm", "-rf", live, current, routes, sites, certificate, certificates, maintenancePage];
-  },
+/** How the nginx router container starts (`routerCommands.startRouter`): nginx in the foreground, its main configuration as `$1`. */
+export const nginxStart = {
+  test: 'nginx -t -q -c "$1"',
+  run: 'exec nginx -c "$1" -g "daemon off;"',
 };

@@ -1,13 +1,14 @@
 /**
- * What the NginxUpstream provider takes, and what is wrong with it: the inputs (documented here,
+ * What the RouterUpstream provider takes, and what is wrong with it: the inputs (documented here,
  * the resource's arguments are derived from them) and their checks, by the input a user set.
  */
-import type { SlotColour } from "../../infra/config";
+import { type RouterKind, routerKinds, type SlotColour } from "../../infra/stackKeys";
 import { type ExecutorSpec, executorSpecProblems } from "./executor";
 import { type GateSpec, gateSpecProblems, type SmokeCheck } from "./healthGate";
 import { hostReason, type InputProblem, isHost, isKnown, isPort, portReason } from "./inputs";
 import { certificatePairProblems } from "./certificatePair";
-import { certificateFiles, siteFile, testMainFile } from "./nginxConfig";
+import { type RouterServer, serverCommands } from "./routerServer";
+import { certificateFiles } from "./routerState";
 
 /** The post-switch check, through the router's check listener (which serves the pointer's active slot). */
 export interface RouterVerification {
@@ -30,32 +31,25 @@ export interface RouterVerification {
 }
 
 /** Inputs as the provider receives them: every value resolved, secrets in plain text. */
-export interface NginxUpstreamInputs extends RouterVerification {
+export interface RouterUpstreamInputs extends RouterVerification {
   /** Where commands run: `executorSpecFor(target, sshPrivateKey)`; an ssh spec holds a secret key. */
   executor: ExecutorSpec;
   /**
-   * Runs a command where nginx and its files are: `["docker", "exec", "-i", "router"]`, or `[]`
-   * on the same machine.
+   * Runs a command where the router's server and its files are: `["docker", "exec", "-i",
+   * "router"]`, or `[]` on the same machine.
    */
   exec: string[];
-  /** nginx and its fixed options, without `-c`: `["nginx"]`, or `["/usr/sbin/nginx", "-p", prefix]`. */
-  nginx: string[];
-  /**
-   * The main configuration nginx runs with (`renderNginxMain`, which includes the `current`
-   * generation), e.g. `/etc/nginx/nginx.conf`.
-   */
-  mainConfig: string;
-  /** `NginxMain.stateDir`, as nginx sees it. */
+  /** What serves the state directory, nginx or Caddy, and how to reach it (routerServer.ts). */
+  server: RouterServer;
+  /** The state directory (routerState.ts), as the server sees it. */
   stateDir: string;
-  /** The site generation: `renderRouterFiles(...)`. */
+  /** The site generation: `renderRouterFiles(...)` for nginx, `renderCaddyFiles(...)` for Caddy. */
   files: Record<string, string>;
   /**
    * The certificate: `renderTlsFiles(...)`, or `{}` without TLS. Kept secret, and written outside
    * the generation, 0600, where workers read it per handshake: changing it reloads nothing.
    */
   secretFiles: Record<string, string>;
-  /** The user nginx's workers run as, which must read the certificate's key; none when nginx runs unprivileged. */
-  workerUser?: string;
   /** The maintenance page (`renderMaintenancePage`) while maintenance is on; absent otherwise. */
   maintenancePage?: string;
   activeSlot: SlotColour;
@@ -138,22 +132,62 @@ function verificationProblems(v: RouterVerification): InputProblem[] {
   return problems;
 }
 
+function isAbsolutePath(value: unknown): boolean {
+  return typeof value === "string" && safePath.test(value) && value !== "/";
+}
+
+function absolutePathReason(value: unknown): string {
+  return `expected an absolute path of letters, digits, . _ - /, got ${JSON.stringify(value)}`;
+}
+
+function isKind(value: unknown): value is RouterKind {
+  return routerKinds.includes(value as RouterKind);
+}
+
+/** The server's settings, by kind. */
+function serverProblems(server: RouterServer | undefined): InputProblem[] {
+  if (!server || !isKind(server.kind))
+    return [{ property: "server.kind", reason: `expected one of ${routerKinds.join(", ")}` }];
+  const problems: InputProblem[] = [];
+  const path = (key: string, value: unknown) => {
+    if (!isAbsolutePath(value))
+      problems.push({ property: `server.${key}`, reason: absolutePathReason(value) });
+  };
+  if (!isStringList(server.command) || server.command.length === 0)
+    problems.push({
+      property: "server.command",
+      reason: `expected the ${server.kind} command, e.g. ["${server.kind}"]`,
+    });
+  switch (server.kind) {
+    case "nginx":
+      path("mainConfig", server.mainConfig);
+      if (server.workerUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(server.workerUser))
+        problems.push({ property: "server.workerUser", reason: "expected a user name such as nginx" });
+      break;
+    case "caddy": {
+      path("bootConfig", server.bootConfig);
+      const socket = typeof server.adminAddress === "string" && server.adminAddress.startsWith("unix//");
+      if (!socket || !isAbsolutePath(server.adminAddress.slice("unix/".length)))
+        problems.push({
+          property: "server.adminAddress",
+          reason: "expected Caddy's admin socket, unix//<absolute path>",
+        });
+      break;
+    }
+  }
+  return problems;
+}
+
 /** What is wrong with the inputs, by the input a user set; `checked` drops what a preview does not know. */
-export function routerInputProblems(news: NginxUpstreamInputs): InputProblem[] {
+export function routerInputProblems(news: RouterUpstreamInputs): InputProblem[] {
   const problems = executorSpecProblems(news.executor);
   if (!isStringList(news.exec))
     problems.push({ property: "exec", reason: "expected a command prefix (a list of words), [] for none" });
-  if (!isStringList(news.nginx) || news.nginx.length === 0)
-    problems.push({ property: "nginx", reason: 'expected the nginx command, e.g. ["nginx"]' });
-  for (const key of ["mainConfig", "stateDir"] as const) {
-    const value = news[key];
-    if (typeof value !== "string" || !safePath.test(value) || value === "/")
-      problems.push({
-        property: key,
-        reason: `expected an absolute path of letters, digits, . _ - /, got ${JSON.stringify(value)}`,
-      });
-  }
-  problems.push(...filesProblems("files", news.files, [siteFile, testMainFile]));
+  problems.push(...serverProblems(news.server));
+  if (!isAbsolutePath(news.stateDir))
+    problems.push({ property: "stateDir", reason: absolutePathReason(news.stateDir) });
+  const siteFiles = isKind(news.server?.kind) ? serverCommands(news.server, "/").siteFiles : [];
+  problems.push(...filesProblems("files", news.files, siteFiles));
   problems.push(
     ...filesProblems("secretFiles", news.secretFiles, []),
     ...certificateProblems(news.secretFiles),
@@ -164,8 +198,6 @@ export function routerInputProblems(news: NginxUpstreamInputs): InputProblem[] {
     isKnown(news.maintenancePage)
   )
     problems.push({ property: "maintenancePage", reason: "expected the page's HTML" });
-  if (news.workerUser !== undefined && !/^[a-z_][a-z0-9_-]{0,31}$/.test(news.workerUser))
-    problems.push({ property: "workerUser", reason: "expected a user name such as nginx" });
   if (news.activeSlot !== "blue" && news.activeSlot !== "green")
     problems.push({
       property: "activeSlot",

@@ -4,7 +4,7 @@
  * failed and what was put back, so Pulumi's state and what is live agree.
  */
 import { errorMessage, providerError } from "./inputs";
-import { describeTraffic, parseRoute } from "./nginxConfig";
+import { describeTraffic, parseRoute } from "./routerState";
 import type { Live, RouterSession } from "./routerSession";
 
 /** What an update has moved so far, and so what a failure puts back. */

@@ -1,7 +1,8 @@
 /**
- * The router session: everything an update, a read or a delete of NginxUpstream does to the
+ * The router session: everything an update, a read or a delete of RouterUpstream does to the
  * router, as commands through the executor and the `exec` prefix (`docker exec -i router ...`),
- * and the one HTTP question it asks nginx's check listener (which generation is loaded).
+ * and the one HTTP question it asks the router's check listener (which generation is loaded).
+ * The server's own commands (nginx's or Caddy's) come from routerServer.ts.
  */
 import { type Executor, runChecked } from "./executor";
 import { httpGet } from "./healthGate";
@@ -12,10 +13,10 @@ import {
   routerCommands,
   routerLayout,
   type Traffic,
-  testMainFile,
-} from "./nginxConfig";
+} from "./routerState";
 import { firstPollDelayMs, pollUntil } from "./poll";
-import type { NginxUpstreamInputs } from "./routerInputs";
+import type { RouterUpstreamInputs } from "./routerInputs";
+import { type ServerCommands, serverCommands } from "./routerServer";
 
 /** What is live on the router: the targets of its three links. */
 export interface Live {
@@ -30,28 +31,37 @@ export interface Live {
 }
 
 const commandTimeoutMs = 60_000;
-/** How long nginx may take to load a new generation after `nginx -s reload` returned. */
+/** How long the server may take to load a new generation after its reload command returned. */
 const reloadTimeoutMs = 15_000;
 
 /** The router as one update sees it: commands through the executor and prefix, and its check listener. */
 export class RouterSession {
+  private readonly server: ServerCommands;
+
   constructor(
     private readonly executor: Executor,
-    private readonly inputs: Pick<
-      NginxUpstreamInputs,
-      "exec" | "nginx" | "mainConfig" | "stateDir" | "workerUser"
-    >,
+    private readonly inputs: Pick<RouterUpstreamInputs, "exec" | "server" | "stateDir">,
     private readonly checkUrl: string,
-  ) {}
+  ) {
+    this.server = serverCommands(inputs.server, inputs.stateDir);
+  }
 
   run(argv: string[], stdin?: string) {
     return runChecked(this.executor, [...this.inputs.exec, ...argv], { stdin, timeoutMs: commandTimeoutMs });
   }
 
-  nginx(args: string[]) {
-    return this.executor.run([...this.inputs.exec, ...this.inputs.nginx, ...args], {
-      timeoutMs: commandTimeoutMs,
-    });
+  /** What tests a generation, in words: `nginx -t`, `caddy validate`. */
+  get test(): string {
+    return this.server.testName;
+  }
+
+  /** Error names start with the server's: `NginxRefused`, `CaddyReloadFailed`. */
+  private get errorPrefix(): string {
+    return this.server.name.charAt(0).toUpperCase() + this.server.name.slice(1);
+  }
+
+  private serve(argv: string[]) {
+    return this.executor.run([...this.inputs.exec, ...argv], { timeoutMs: commandTimeoutMs });
   }
 
   /** Whether anything answers where the router runs: `docker exec` fails when its container is gone or stopped. */
@@ -76,29 +86,32 @@ export class RouterSession {
     };
   }
 
-  /** Writes a generation, has nginx test it whole; on refusal removes it and fails with nginx's words. */
+  /** Writes a generation, has the server test it whole; on refusal removes it and fails with the server's words. */
   async stage(id: string, files: Record<string, string>): Promise<void> {
     const dir = `${routerLayout(this.inputs.stateDir).sites}/${id}`;
     for (const [name, content] of Object.entries(files)) {
       await this.run(routerCommands.writeFile(`${dir}/${name}`, "022"), forGeneration(content, dir));
     }
-    const test = await this.nginx(["-t", "-c", `${dir}/${testMainFile}`]);
+    const test = await this.serve(this.server.test(dir));
     if (test.exitCode !== 0) {
       await this.run(["rm", "-rf", dir]);
       throw providerError(
-        "NginxRefused",
-        "nginx refused the new router configuration; the live one is untouched and still serving:\n" +
-          test.stderr.trim(),
+        `${this.errorPrefix}Refused`,
+        `${this.server.name} refused the new router configuration; the live one is untouched and still serving:\n` +
+          (test.stderr.trim() || test.stdout.trim()),
       );
     }
   }
 
-  /** Makes `site` (`sites/<id>`, or none) the live generation and waits until nginx serves it. */
+  /** Makes `site` (`sites/<id>`, or none) the live generation and waits until the server serves it. */
   async goLive(site: string | undefined): Promise<void> {
     await this.run(routerCommands.pointLink(this.inputs.stateDir, "current", site));
-    const reload = await this.nginx(["-c", this.inputs.mainConfig, "-s", "reload"]);
+    const reload = await this.serve(this.server.reload(site));
     if (reload.exitCode !== 0) {
-      throw providerError("NginxReloadFailed", `nginx -s reload failed:\n${reload.stderr.trim()}`);
+      throw providerError(
+        `${this.errorPrefix}ReloadFailed`,
+        `${this.server.name}'s reload failed:\n${reload.stderr.trim() || reload.stdout.trim()}`,
+      );
     }
     if (site === undefined) return;
     const expected = `${this.inputs.stateDir}/${site}`;
@@ -113,9 +126,9 @@ export class RouterSession {
       if (attempt.state === "loaded") return { done: undefined };
       if (now - startedAt > reloadTimeoutMs) {
         throw providerError(
-          "NginxReloadFailed",
-          `nginx did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
-            `(its check listener gave: ${attempt.state}); see nginx's error log`,
+          `${this.errorPrefix}ReloadFailed`,
+          `${this.server.name} did not load ${expected} within ${reloadTimeoutMs} ms after the reload ` +
+            `(its check listener gave: ${attempt.state}); see the router's log`,
         );
       }
       return { waitAtMostMs: Infinity };
@@ -126,7 +139,7 @@ export class RouterSession {
   async stageCertificate(id: string, files: Record<string, string>): Promise<void> {
     const dir = `${routerLayout(this.inputs.stateDir).certificates}/${id}`;
     for (const [name, content] of Object.entries(files)) {
-      await this.run(routerCommands.writeWorkerSecret(`${dir}/${name}`, this.inputs.workerUser), content);
+      await this.run(routerCommands.writeWorkerSecret(`${dir}/${name}`, this.server.secretOwner), content);
     }
   }
 
@@ -143,7 +156,7 @@ export class RouterSession {
   }
 
   point(traffic: Traffic) {
-    return this.run(routerCommands.pointTraffic(this.inputs.stateDir, traffic));
+    return this.run(routerCommands.pointTraffic(this.inputs.stateDir, traffic, this.server.buckets));
   }
 
   restoreRoute(route: string | undefined) {

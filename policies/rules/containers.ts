@@ -1,10 +1,17 @@
 /** How every container runs: limited, restarted, reachable only where it should be, and the app unprivileged. */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { describePort, isLoopbackOnly, isUnder, publishedPorts, routerSite, types } from "../resources";
+import {
+  describePort,
+  isLoopbackOnly,
+  isUnder,
+  publishedPorts,
+  routerSiteFacts,
+  routerUpstreamTypes,
+  types,
+} from "../resources";
 
 /** `listen` addresses of the router's site that are not loopback: where it serves the public. */
-function publicListeners(site: string): string[] {
-  const listeners = [...site.matchAll(/^\s*listen\s+([^\s;]+)/gm)].map((match) => match[1]);
+function publicListeners(listeners: string[]): string[] {
   return [...new Set(listeners.filter((address) => !/^(127\.0\.0\.1|localhost|\[::1\]):/.test(address)))];
 }
 
@@ -13,13 +20,13 @@ export const onlyRouterPublic: ResourceValidationPolicy = {
   description:
     "Only the router serves on public addresses, HTTP and HTTPS only; every other container binds loopback only and stays out of the host's network.",
   validateResource: (args, reportViolation) => {
-    if (args.type === types.nginxUpstream) {
-      const listeners = publicListeners(routerSite(args.props));
+    if (routerUpstreamTypes.includes(args.type)) {
+      const listeners = publicListeners(routerSiteFacts(args).listeners);
       // The public server and, with TLS, the redirecting one; the check listener is on loopback.
       if (listeners.length > 2) {
         reportViolation(
           `the router serves the public on ${listeners.join(", ")}; it serves HTTP and HTTPS only. ` +
-            "Render the site with renderRouterSite (switchyard:router.httpPort and httpsPort choose the ports).",
+            "Render the site with renderRouterSite or renderCaddySite (switchyard:router.httpPort and httpsPort choose the ports).",
         );
       }
       return;

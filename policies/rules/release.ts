@@ -3,9 +3,18 @@
  * post-switch window, frontend. Stack rules read the graph and only outputs the providers return.
  */
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { bucketCount, bucketSlot } from "../../components/providers/nginxConfig";
+import { upstreamServers } from "../../components/providers/routerState";
 import { type SlotColour, slotColours } from "../../infra/stackKeys";
-import { ancestorOfType, commandTypes, envMap, isUnder, slotColourOf, types, waitsFor } from "../resources";
+import {
+  ancestorOfType,
+  commandTypes,
+  envMap,
+  isUnder,
+  routerUpstreamTypes,
+  slotColourOf,
+  types,
+  waitsFor,
+} from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
 const minimumRetention = 7;
@@ -86,10 +95,7 @@ export const slotsAfterMigrations: StackValidationPolicy = {
 
 /** The slots a traffic pointer sends requests to: the active one, and the idle one under a canary weight. */
 function servedSlots(activeSlot: SlotColour, canaryWeight: number): SlotColour[] {
-  const buckets = Array.from({ length: bucketCount }, (_, bucket) =>
-    bucketSlot({ activeSlot, canaryWeight }, bucket),
-  );
-  return slotColours.filter((colour) => buckets.includes(colour));
+  return upstreamServers({ activeSlot, canaryWeight }).map(([slot]) => slot);
 }
 
 /** The gate's `guards` (a string or a map of strings) name what it vouched for. */
@@ -108,12 +114,12 @@ export const routerBehindHealthGate: StackValidationPolicy = {
   description:
     "The router sends traffic only to slots whose health gate passed for the slot's current image and version.",
   validateStack: (args, reportViolation) => {
-    const upstreams = args.resources.filter((r) => r.type === types.nginxUpstream);
+    const upstreams = args.resources.filter((r) => routerUpstreamTypes.includes(r.type));
     for (const router of args.resources.filter((r) => r.type === types.router)) {
       if (!upstreams.some((upstream) => ancestorOfType(upstream, types.router) === router)) {
         reportViolation(
-          `${router.name} has no NginxUpstream switch, so nothing holds traffic back until a health gate passes. ` +
-            "Apply the router's upstream with the NginxUpstream resource, depending on the HealthGate of the slot it points at.",
+          `${router.name} has no RouterUpstream switch, so nothing holds traffic back until a health gate passes. ` +
+            "Apply the router's upstream with the RouterUpstream resource, depending on the HealthGate of the slot it points at.",
           router.urn,
         );
       }
@@ -184,7 +190,7 @@ export function healthGatesNotForced(facts: StackFacts): ResourceValidationPolic
       "In production health gates and the post-switch check pass only a healthy slot that stayed healthy for a window.",
     validateResource: (args, reportViolation) => {
       // The router switch carries its own post-switch check, with the same two settings.
-      if (args.type !== types.healthGate && args.type !== types.nginxUpstream) return;
+      if (args.type !== types.healthGate && !routerUpstreamTypes.includes(args.type)) return;
       if (!isProduction(facts))
         args.notApplicable("degraded slots and instant gates are allowed outside production");
       if (args.props.allowDegraded !== false) {
@@ -207,7 +213,7 @@ export function postSwitchWindow(facts: StackFacts): ResourceValidationPolicy {
     name: "post-switch-window",
     description: `In production the router watches the new slot for at least ${minimumPostSwitchWindowMs / 1000} s after a switch.`,
     validateResource: (args, reportViolation) => {
-      if (args.type !== types.nginxUpstream) return;
+      if (!routerUpstreamTypes.includes(args.type)) return;
       if (!isProduction(facts)) args.notApplicable("shorter post-switch windows are fine outside production");
       const windowMs = Number(args.props.stableForMs);
       if (!(windowMs >= minimumPostSwitchWindowMs)) {
@@ -224,12 +230,12 @@ export const frontendAfterSwitch: StackValidationPolicy = {
   name: "frontend-after-switch",
   description: "The frontend deploys only after the router switch and its post-switch window have held.",
   validateStack: (args, reportViolation) => {
-    const upstreams = args.resources.filter((r) => r.type === types.nginxUpstream);
+    const upstreams = args.resources.filter((r) => routerUpstreamTypes.includes(r.type));
     for (const deploy of args.resources.filter((r) => r.type === types.netlifyDeploy)) {
       if (!upstreams.some((upstream) => waitsFor(deploy, upstream))) {
         reportViolation(
           `${deploy.name} can publish the frontend before the backend it calls is live and stable. ` +
-            "Make the Frontend depend on the NginxUpstream switch (Frontend `after`).",
+            "Make the Frontend depend on the RouterUpstream switch (Frontend `after`).",
           deploy.urn,
         );
       }

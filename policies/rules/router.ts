@@ -1,6 +1,6 @@
 /** The public edge: TLS in production, and the headers every response carries. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { routerFiles, routerSite, types } from "../resources";
+import { routerFiles, routerSiteFacts, routerUpstreamTypes } from "../resources";
 import { isProduction, type StackFacts } from "../stack";
 
 const certificateBlock = "-----BEGIN CERTIFICATE-----";
@@ -13,8 +13,7 @@ function siteTlsProblems(args: ResourceValidationArgs): string[] {
   const files = routerFiles(args.props, "files");
   const secretFiles = routerFiles(args.props, "secretFiles");
   const problems: string[] = [];
-  if (!/^\s*listen\s+\S+\s+ssl\b/m.test(routerSite(args.props)))
-    problems.push("the site has no TLS listener");
+  if (!routerSiteFacts(args).tls) problems.push("the site has no TLS listener");
   if (![...Object.values(files), ...Object.values(secretFiles)].some((c) => c.includes(certificateBlock)))
     problems.push("there is no certificate chain");
   const plainKey = Object.keys(files).find((name) => privateKeyBlock.test(files[name]));
@@ -29,7 +28,7 @@ export function routerTlsInProduction(facts: StackFacts): ResourceValidationPoli
     name: "router-tls-in-production",
     description: "In production the router terminates TLS, with the private key sent as a secret.",
     validateResource: (args, reportViolation) => {
-      if (args.type !== types.nginxUpstream) return;
+      if (!routerUpstreamTypes.includes(args.type)) return;
       if (!isProduction(facts)) args.notApplicable("plain HTTP is allowed outside production");
       const problems = siteTlsProblems(args);
       if (problems.length > 0)
@@ -45,16 +44,15 @@ export const routerSecurityHeaders: ResourceValidationPolicy = {
   description:
     "Every router response carries nosniff, frame and referrer headers, and HSTS when served over TLS.",
   validateResource: (args, reportViolation) => {
-    if (args.type !== types.nginxUpstream) return;
-    const site = routerSite(args.props);
-    const headers = [...site.matchAll(/^\s*add_header\s+(\S+)/gm)].map((match) => match[1].toLowerCase());
+    if (!routerUpstreamTypes.includes(args.type)) return;
+    const site = routerSiteFacts(args);
+    const headers = site.headers.map((header) => header.toLowerCase());
     const missing = requiredHeaders.filter((header) => !headers.includes(header.toLowerCase()));
-    if (/^\s*listen\s+\S+\s+ssl\b/m.test(site) && !headers.includes("strict-transport-security"))
-      missing.push("Strict-Transport-Security");
+    if (site.tls && !headers.includes("strict-transport-security")) missing.push("Strict-Transport-Security");
     if (missing.length > 0) {
       reportViolation(
         `the router's site does not set ${missing.join(", ")}, leaving browsers to sniff types, frame the app or downgrade to HTTP. ` +
-          "Render the site with renderRouterSite (components/providers/nginxConfig.ts), which adds them with `always`.",
+          "Render the site with renderRouterSite (nginxConfig.ts) or renderCaddySite (caddyConfig.ts), which add them to every response.",
       );
     }
   },

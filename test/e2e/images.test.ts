@@ -12,11 +12,10 @@ import { Client } from "pg";
 import {
   containerMainConfig,
   containerNginxMain,
-  generationDirToken,
   renderNginxMain,
   renderRouterSite,
-  routerLayout,
 } from "../../components/providers/nginxConfig";
+import { generationDirToken, routerLayout } from "../../components/providers/routerState";
 import { delay, run, runChecked, waitForHttp } from "../support/process";
 import { imageSpecs } from "../../engine/images";
 import { pinnedImage, testPrefix } from "./support/engine";

@@ -12,7 +12,6 @@
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import { containerNginxMain, routerCommands, routerLayout } from "../../components/providers/nginxConfig";
 import { delay, run, runChecked, waitForHttp } from "../support/process";
 import { newDevStack, restartDockerEngine, type TestStack } from "./support/engine";
 import {
@@ -23,6 +22,8 @@ import {
   unexpected,
   whileProbing,
 } from "./support/traffic";
+import { containerNginxMain, nginxBuckets } from "../../components/providers/nginxConfig";
+import { routerCommands, routerLayout } from "../../components/providers/routerState";
 
 describe("the release flow through the real engine", function () {
   this.timeout(900_000);
@@ -153,10 +154,14 @@ describe("the release flow through the real engine", function () {
   });
 
   it("finds the pointer an operator moved by hand on refresh, and puts it back with up", async () => {
-    const [command, ...args] = routerCommands.pointTraffic(containerNginxMain.stateDir, {
-      activeSlot: "blue",
-      canaryWeight: 0,
-    });
+    const [command, ...args] = routerCommands.pointTraffic(
+      containerNginxMain.stateDir,
+      {
+        activeSlot: "blue",
+        canaryWeight: 0,
+      },
+      nginxBuckets,
+    );
     await runChecked("docker", ["exec", "router", command, ...args]);
     assert.deepEqual(await answersOnNewConnections(5), ["blue 1.0.1"]);
     await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 600_000);

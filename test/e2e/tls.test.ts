@@ -4,7 +4,8 @@
  * `pulumi up` under HTTPS keep-alive load without a reload or a lost request.
  */
 import assert from "node:assert/strict";
-import { containerNginxMain, routerLayout } from "../../components/providers/nginxConfig";
+import { containerNginxMain } from "../../components/providers/nginxConfig";
+import { routerLayout } from "../../components/providers/routerState";
 import { HttpsLoad, peerCertificate } from "../support/https";
 import { selfSignedCertificate } from "../support/nginx";
 import { runChecked } from "../support/process";

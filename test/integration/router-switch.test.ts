@@ -13,11 +13,10 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
 import {
-  NginxUpstream,
-  type NginxUpstreamOutputs,
-  nginxUpstreamProvider,
-} from "../../components/providers/NginxUpstream";
-import { routerCommands } from "../../components/providers/nginxConfig";
+  RouterUpstream,
+  type RouterUpstreamOutputs,
+  routerUpstreamProvider,
+} from "../../components/providers/RouterUpstream";
 import type { SlotColour } from "../../infra/config";
 import { callSerializedProvider, providerTextOf } from "../support/dynamicProvider";
 import {
@@ -30,6 +29,8 @@ import {
 } from "../support/nginx";
 import { type PgServer, startPostgres, uniqueDatabaseName } from "../support/postgres";
 import { Background, freePort, httpGet, run, waitForHttp } from "../support/process";
+import { nginxBuckets } from "../../components/providers/nginxConfig";
+import { routerCommands } from "../../components/providers/routerState";
 
 const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
 /**
@@ -299,10 +300,14 @@ describe("router switch on real nginx in front of the demo app", () => {
       // No post-switch check in between: only the atomicity of the pointer is under test.
       for (; flips < 400; flips++) {
         const activeSlot: SlotColour = flips % 2 === 0 ? "green" : "blue";
-        const [command, ...args] = routerCommands.pointTraffic(router.prefix.main.stateDir, {
-          activeSlot,
-          canaryWeight: flips % 4 < 2 ? 0 : 50,
-        });
+        const [command, ...args] = routerCommands.pointTraffic(
+          router.prefix.main.stateDir,
+          {
+            activeSlot,
+            canaryWeight: flips % 4 < 2 ? 0 : 50,
+          },
+          nginxBuckets,
+        );
         const flipped = await run(command, args);
         assert.equal(flipped.code, 0, flipped.output);
       }
@@ -417,7 +422,7 @@ describe("router switch on real nginx in front of the demo app", () => {
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));
     fs.rmSync(path.join(router.prefix.main.stateDir, "current"));
-    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    const read = await routerUpstreamProvider.read?.(applied.id, applied.outs);
     const props = { ...read?.props } as Record<string, unknown>;
     assert.deepEqual(
       Object.keys(props).filter((key) => props[key] === undefined),
@@ -425,9 +430,9 @@ describe("router switch on real nginx in front of the demo app", () => {
     );
     assert.equal(props.generation, undefined, "no site: no generation, so the next diff applies one");
     assert.equal(props.activeSlot, "blue");
-    const diff = await nginxUpstreamProvider.diff?.(
+    const diff = await routerUpstreamProvider.diff?.(
       applied.id,
-      read?.props as NginxUpstreamOutputs,
+      read?.props as RouterUpstreamOutputs,
       router.inputs(choice("blue")),
     );
     assert.deepEqual(diff?.changes, true);
@@ -437,7 +442,7 @@ describe("router switch on real nginx in front of the demo app", () => {
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));
     // `docker exec` into a removed or stopped container exits 1, as `false` does.
-    const read = await nginxUpstreamProvider.read?.(applied.id, { ...applied.outs, exec: ["false"] });
+    const read = await routerUpstreamProvider.read?.(applied.id, { ...applied.outs, exec: ["false"] });
     assert.deepEqual(read, {});
   });
 
@@ -445,17 +450,21 @@ describe("router switch on real nginx in front of the demo app", () => {
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));
     // An operator points the router at green behind Pulumi's back.
-    const [command, ...args] = routerCommands.pointTraffic(router.prefix.main.stateDir, {
-      activeSlot: "green",
-      canaryWeight: 0,
-    });
+    const [command, ...args] = routerCommands.pointTraffic(
+      router.prefix.main.stateDir,
+      {
+        activeSlot: "green",
+        canaryWeight: 0,
+      },
+      nginxBuckets,
+    );
     const byHand = await run(command, args);
     assert.equal(byHand.code, 0, byHand.output);
 
-    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    const read = await routerUpstreamProvider.read?.(applied.id, applied.outs);
     assert.equal(read?.props?.activeSlot, "green");
-    const refreshed = read?.props as NginxUpstreamOutputs;
-    const diff = await nginxUpstreamProvider.diff?.(applied.id, refreshed, router.inputs(choice("blue")));
+    const refreshed = read?.props as RouterUpstreamOutputs;
+    const diff = await routerUpstreamProvider.diff?.(applied.id, refreshed, router.inputs(choice("blue")));
     assert.equal(diff?.changes, true);
     assert.deepEqual(diff?.replaces, []);
 
@@ -468,7 +477,7 @@ describe("router switch on real nginx in front of the demo app", () => {
     this.timeout(120_000);
     router = await TestRouter.start();
     const blue = router.inputs(choice("blue"));
-    const text = await providerTextOf(() => new NginxUpstream("router-upstream", blue));
+    const text = await providerTextOf(() => new RouterUpstream("router-upstream", blue));
 
     const checked = (await callSerializedProvider(text, "check", {}, blue)) as { failures: unknown[] };
     assert.deepEqual(checked.failures, []);
@@ -492,13 +501,13 @@ describe("router switch on real nginx in front of the demo app", () => {
     };
     assert.deepEqual({ changes: diff.changes, replaces: diff.replaces }, { changes: true, replaces: [] });
     const updated = (await callSerializedProvider(text, "update", created.id, created.outs, green)) as {
-      outs: NginxUpstreamOutputs;
+      outs: RouterUpstreamOutputs;
     };
     assert.equal(updated.outs.verifiedVersion, "2.0.0");
     assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 5), ["green 2.0.0"]);
 
     const read = (await callSerializedProvider(text, "read", created.id, updated.outs)) as {
-      props: NginxUpstreamOutputs;
+      props: RouterUpstreamOutputs;
     };
     assert.equal(read.props.activeSlot, "green");
 

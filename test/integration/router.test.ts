@@ -1,6 +1,6 @@
 /**
  * The router's rendered configuration against Debian's real nginx, applied the way the
- * NginxUpstream provider applies it: every variant passes `nginx -t` (staged and once live),
+ * RouterUpstream provider applies it: every variant passes `nginx -t` (staged and once live),
  * each request bucket goes where the traffic pointer says, no pointer means 503, and TLS
  * serves the live certificate, which a rotation replaces without a reload or a lost request.
  */
@@ -8,19 +8,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { nginxUpstreamProvider } from "../../components/providers/NginxUpstream";
-import {
-  bucketCount,
-  bucketSlot,
-  parseRoute,
-  renderMaintenancePage,
-  routeEntries,
-  routeName,
-  upstreamServers,
-} from "../../components/providers/nginxConfig";
-import type { SlotColour } from "../../infra/config";
+import { routerUpstreamProvider } from "../../components/providers/RouterUpstream";
 import {
   createRouter,
   type RouterChoice,
@@ -31,51 +20,16 @@ import {
 } from "../support/nginx";
 import { HttpsLoad, peerCertificate } from "../support/https";
 import { httpGet } from "../support/process";
-
-const versions: Record<SlotColour, string> = { blue: "1.0.0", green: "2.0.0" };
-
-/** A slot stand-in that speaks the health contract and names itself on every response. */
-function backend(colour: SlotColour): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    res.setHeader("X-Slot", colour);
-    res.setHeader("Content-Type", "application/json");
-    const body = req.url === "/health" ? { status: "healthy", version: versions[colour] } : { slot: colour };
-    res.end(JSON.stringify(body));
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
-function addressOf(server: http.Server): string {
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-/** Counts which slot answered `requests` GETs over a few keep-alive connections. */
-async function slotsServing(url: string, requests: number): Promise<Map<string, number>> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  const answers = await Promise.all(
-    Array.from(
-      { length: requests },
-      () =>
-        new Promise<{ status: number; slot: string }>((resolve, reject) => {
-          http
-            .get(url, { agent }, (res) => {
-              res.resume();
-              res.on("end", () =>
-                resolve({ status: res.statusCode ?? 0, slot: String(res.headers["x-slot"]) }),
-              );
-            })
-            .on("error", reject);
-        }),
-    ),
-  );
-  agent.destroy();
-  const seen = new Map<string, number>();
-  for (const { status, slot } of answers) {
-    const key = status === 200 ? slot : `HTTP ${status}`;
-    seen.set(key, (seen.get(key) ?? 0) + 1);
-  }
-  return seen;
-}
+import { addressOf, backend, slotsServing, versions } from "../support/standInSlots";
+import { nginxBuckets } from "../../components/providers/nginxConfig";
+import {
+  bucketSlot,
+  parseRoute,
+  renderMaintenancePage,
+  routeEntries,
+  routeName,
+  upstreamServers,
+} from "../../components/providers/routerState";
 
 describe("router configuration against real nginx", () => {
   let blue: http.Server;
@@ -110,16 +64,20 @@ describe("router configuration against real nginx", () => {
     for (const activeSlot of ["blue", "green"] as const) {
       for (let canaryWeight = 0; canaryWeight <= 100; canaryWeight++) {
         const traffic = { activeSlot, canaryWeight };
-        const entries = routeEntries(traffic);
+        const entries = routeEntries(traffic, nginxBuckets);
         assert.ok(entries.includes("routed"), "every route marks itself routed");
         assert.equal(entries.includes("green.active"), activeSlot === "green");
         const idle = activeSlot === "blue" ? "green" : "blue";
-        const toGreen = Array.from({ length: bucketCount }, (_, bucket) => bucket).filter((bucket) =>
+        const toGreen = Array.from({ length: nginxBuckets.count }, (_, bucket) => bucket).filter((bucket) =>
           entries.includes(`green.${bucket}`),
         );
-        assert.equal(toGreen.length, idle === "green" ? canaryWeight : bucketCount - canaryWeight);
-        for (let bucket = 0; bucket < bucketCount; bucket++) {
-          assert.equal(toGreen.includes(bucket), bucketSlot(traffic, bucket) === "green", `bucket ${bucket}`);
+        assert.equal(toGreen.length, idle === "green" ? canaryWeight : nginxBuckets.count - canaryWeight);
+        for (let bucket = 0; bucket < nginxBuckets.count; bucket++) {
+          assert.equal(
+            toGreen.includes(bucket),
+            bucketSlot(traffic, bucket, nginxBuckets.count) === "green",
+            `bucket ${bucket}`,
+          );
         }
         assert.deepEqual(parseRoute(`routes/${routeName(traffic)}`), traffic);
         const shares = Object.fromEntries(upstreamServers(traffic));
@@ -238,7 +196,7 @@ describe("router configuration against real nginx", () => {
     fs.rmSync(path.join(router.prefix.main.stateDir, "live"));
     assert.deepEqual([...(await slotsServing(`${router.url}/`, 10))], [["HTTP 503", 10]]);
     assert.deepEqual([...(await slotsServing(`${router.checkUrl}/health`, 5))], [["HTTP 503", 5]]);
-    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    const read = await routerUpstreamProvider.read?.(applied.id, applied.outs);
     assert.equal(read?.props?.activeSlot, undefined, "refresh sees that no slot gets traffic");
   });
 
@@ -343,7 +301,7 @@ describe("router configuration against real nginx", () => {
       assert.equal(answer.headers["cache-control"], "no-store");
     }
     assert.deepEqual([...(await slotsServing(`${router.checkUrl}/`, 5))], [["blue", 5]]);
-    const read = await nginxUpstreamProvider.read?.(applied.id, applied.outs);
+    const read = await routerUpstreamProvider.read?.(applied.id, applied.outs);
     assert.equal(read?.props?.maintenance, true, "refresh sees the page");
 
     applied = await updateRouter(applied, router.inputs(choice()));
@@ -363,7 +321,7 @@ describe("router configuration against real nginx", () => {
     const tls = await selfSignedCertificate();
     const applied = await createRouter(router.inputs(choice({ tls })));
     const mismatched = router.inputs(choice({ tls: { ...tls, key: (await selfSignedCertificate()).key } }));
-    const checkedInputs = await nginxUpstreamProvider.check?.(applied.outs as never, mismatched);
+    const checkedInputs = await routerUpstreamProvider.check?.(applied.outs as never, mismatched);
     assert.deepEqual(
       checkedInputs?.failures?.map((failure) => [failure.property, failure.reason]),
       [["secretFiles", "the key does not belong to the chain's first certificate"]],

@@ -2,7 +2,7 @@
  * Snapshots, retention and restore against a real PostgreSQL, through the local executor:
  * exactly what PgSnapshot and `npm run snapshot` run on a target.
  */
-import { routerCommands, routerLayout } from "../../components/providers/nginxConfig";
+import { routerCommands, routerLayout } from "../../components/providers/routerState";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";

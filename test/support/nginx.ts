@@ -7,21 +7,20 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type autocannon from "autocannon";
 import {
-  type NginxUpstreamInputs,
-  type NginxUpstreamOutputs,
-  nginxUpstreamProvider,
-} from "../../components/providers/NginxUpstream";
+  type RouterUpstreamInputs,
+  type RouterUpstreamOutputs,
+  routerUpstreamProvider,
+} from "../../components/providers/RouterUpstream";
+import type { SlotColour } from "../../infra/config";
+import type { RouterServer } from "../../components/providers/routerServer";
+import { Background, delay, freePort, type RunResult, run } from "./process";
+import { type NginxMain, renderNginxMain, renderRouterFiles } from "../../components/providers/nginxConfig";
 import {
   type CanaryStickiness,
-  type NginxMain,
-  type RouterSite,
-  renderNginxMain,
-  renderRouterFiles,
   renderTlsFiles,
+  type RouterSite,
   type Traffic,
-} from "../../components/providers/nginxConfig";
-import type { SlotColour } from "../../infra/config";
-import { Background, delay, freePort, type RunResult, run } from "./process";
+} from "../../components/providers/routerState";
 
 export const nginxBinary = "/usr/sbin/nginx";
 
@@ -30,7 +29,7 @@ export interface NginxPrefix {
   main: NginxMain;
   /** The main configuration nginx runs with, `<dir>/nginx.conf`. */
   mainConfig: string;
-  /** nginx and its fixed options, without `-c` (the NginxUpstream `nginx` input). */
+  /** nginx and its fixed options, without `-c` (the RouterUpstream `nginx` input). */
   command: string[];
 }
 
@@ -141,6 +140,46 @@ export interface RouterChoice extends Traffic {
   maintenancePage?: string;
 }
 
+/** The site a test router serves for `choice`. */
+export function testSite(choice: RouterChoice, listen: RouterSite["listen"], stateDir: string): RouterSite {
+  return {
+    upstreams: choice.upstreams,
+    serverName: choice.serverName ?? "localhost",
+    listen,
+    tls: choice.tls !== undefined,
+    stateDir,
+    canary: choice.canary,
+    retryAfterSeconds: 30,
+  };
+}
+
+/** RouterUpstream inputs that apply `choice` to a test router (nginx's or Caddy's) through the local executor. */
+export function testRouterInputs(
+  choice: RouterChoice,
+  router: { server: RouterServer; site: RouterSite; files: Record<string, string> },
+): RouterUpstreamInputs {
+  return {
+    executor: { kind: "local" },
+    exec: [],
+    server: router.server,
+    stateDir: router.site.stateDir,
+    files: router.files,
+    secretFiles: choice.tls ? renderTlsFiles(choice.tls) : {},
+    ...(choice.maintenancePage === undefined ? {} : { maintenancePage: choice.maintenancePage }),
+    activeSlot: choice.activeSlot,
+    canaryWeight: choice.canaryWeight,
+    checkHost: "127.0.0.1",
+    checkPort: router.site.listen.check,
+    path: "/health",
+    expectedVersion: choice.expectedVersion,
+    stableForMs: choice.stableForMs ?? 300,
+    intervalMs: 100,
+    timeoutMs: 2000,
+    allowDegraded: false,
+    smokeChecks: [],
+  };
+}
+
 /** A real nginx on free loopback ports, running the router's main configuration. */
 export class TestRouter {
   readonly server: NginxServer;
@@ -174,40 +213,20 @@ export class TestRouter {
     return `http://127.0.0.1:${this.listen.check}`;
   }
 
-  /** NginxUpstream inputs that apply `choice` to this router, through the local executor. */
-  inputs(choice: RouterChoice): NginxUpstreamInputs {
-    const site: RouterSite = {
-      upstreams: choice.upstreams,
-      serverName: choice.serverName ?? "localhost",
-      listen: this.listen,
-      tls: choice.tls !== undefined,
-      stateDir: this.prefix.main.stateDir,
-      canary: choice.canary,
-      retryAfterSeconds: 30,
-    };
-    return {
-      executor: { kind: "local" },
-      exec: [],
-      nginx: this.prefix.command,
-      mainConfig: this.prefix.mainConfig,
-      stateDir: this.prefix.main.stateDir,
+  /** RouterUpstream inputs that apply `choice` to this router, through the local executor. */
+  inputs(choice: RouterChoice): RouterUpstreamInputs {
+    const site = testSite(choice, this.listen, this.prefix.main.stateDir);
+    return testRouterInputs(choice, {
+      server: {
+        kind: "nginx",
+        command: this.prefix.command,
+        mainConfig: this.prefix.mainConfig,
+        // Started as root without a `user` directive, nginx runs its workers as nobody.
+        ...(process.getuid?.() === 0 ? { workerUser: "nobody" } : {}),
+      },
+      site,
       files: renderRouterFiles(this.prefix.main, site),
-      secretFiles: choice.tls ? renderTlsFiles(choice.tls) : {},
-      ...(choice.maintenancePage === undefined ? {} : { maintenancePage: choice.maintenancePage }),
-      // Started as root without a `user` directive, nginx runs its workers as nobody.
-      ...(process.getuid?.() === 0 ? { workerUser: "nobody" } : {}),
-      activeSlot: choice.activeSlot,
-      canaryWeight: choice.canaryWeight,
-      checkHost: "127.0.0.1",
-      checkPort: this.listen.check,
-      path: "/health",
-      expectedVersion: choice.expectedVersion,
-      stableForMs: choice.stableForMs ?? 300,
-      intervalMs: 100,
-      timeoutMs: 2000,
-      allowDegraded: false,
-      smokeChecks: [],
-    };
+    });
   }
 
   /** Pids of the worker processes: a reload replaces them, a switch must not. */
@@ -234,15 +253,15 @@ export class TestRouter {
   }
 }
 
-/** The NginxUpstream resource as the engine holds it between calls. */
+/** The RouterUpstream resource as the engine holds it between calls. */
 export interface AppliedRouter {
   id: string;
-  outs: NginxUpstreamOutputs;
+  outs: RouterUpstreamOutputs;
 }
 
 /** `create`, called the way the engine does (in process; the serialized form has its own test). */
-export async function createRouter(inputs: NginxUpstreamInputs): Promise<AppliedRouter> {
-  const created = await nginxUpstreamProvider.create?.(inputs);
+export async function createRouter(inputs: RouterUpstreamInputs): Promise<AppliedRouter> {
+  const created = await routerUpstreamProvider.create?.(inputs);
   if (!created?.outs) throw new Error("create returned no outputs");
   return { id: created.id, outs: created.outs };
 }
@@ -250,9 +269,9 @@ export async function createRouter(inputs: NginxUpstreamInputs): Promise<Applied
 /** `update` from the last outputs, as the engine does after a diff with changes. */
 export async function updateRouter(
   applied: AppliedRouter,
-  inputs: NginxUpstreamInputs,
+  inputs: RouterUpstreamInputs,
 ): Promise<AppliedRouter> {
-  const updated = await nginxUpstreamProvider.update?.(applied.id, applied.outs, inputs);
+  const updated = await routerUpstreamProvider.update?.(applied.id, applied.outs, inputs);
   if (!updated?.outs) throw new Error("update returned no outputs");
   return { id: applied.id, outs: updated.outs };
 }

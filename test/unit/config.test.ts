@@ -6,7 +6,9 @@ import { utils as sshUtils } from "ssh2";
 import {
   ConfigError,
   decodeRawConfig,
+  defaultRouterImages,
   parseStackConfig,
+  routerImage,
   type RawStackConfig,
   secretKeys,
 } from "../../infra/config";
@@ -343,6 +345,24 @@ describe("config rules", () => {
       accepted: pinned("development", { database: { image: "postgres:16" } }),
     },
     {
+      rule: "a canary pinned per user needs the nginx router",
+      refused: minimal({ router: { kind: "caddy", canaryKey: "cookie:account_id" } }),
+      problem: ["router.canaryKey", "needs router.kind nginx: Caddy has no hash of a cookie or header"],
+      accepted: minimal({ router: { kind: "nginx", canaryKey: "cookie:account_id" } }),
+    },
+    {
+      rule: "a pasted certificate needs the nginx router",
+      refused: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "caddy" } }),
+      problem: ["tlsCertificate", "needs router.kind nginx: the caddy router serves plain HTTP"],
+      accepted: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "nginx" } }),
+    },
+    {
+      rule: "the router kind is nginx or caddy",
+      refused: minimal({ router: { kind: "traefik" } }),
+      problem: ["router.kind", ""],
+      accepted: minimal({ router: { kind: "caddy" } }),
+    },
+    {
       rule: "production pins the router image",
       refused: pinned("production", { router: { image: "nginx" } }),
       problem: ["router.image", "has no tag (Docker reads that as `latest`); production needs"],
@@ -625,6 +645,16 @@ describe("config rules", () => {
       assert.doesNotThrow(() => parseStackConfig(accepted));
     });
   }
+
+  it("runs each router kind's own image unless router.image names another", () => {
+    assert.equal(routerImage(parseStackConfig(minimal({})).router), defaultRouterImages.nginx);
+    assert.equal(
+      routerImage(parseStackConfig(minimal({ router: { kind: "caddy" } })).router),
+      "caddy:2.11.9",
+    );
+    const named = parseStackConfig(minimal({ router: { kind: "caddy", image: "caddy:2.11" } })).router;
+    assert.equal(routerImage(named), "caddy:2.11");
+  });
 
   it("refuses every env name switchyard sets, in app.env and in appSecrets", () => {
     for (const name of reservedEnvNames) {

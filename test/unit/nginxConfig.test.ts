@@ -6,39 +6,41 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { type SlotColour, slotColours } from "../../infra/config";
 import {
-  bucketCount,
+  canaryKeyVariable,
+  fallbackSuffix,
+  maintenancePath,
+  nginxBuckets,
+  type NginxMain,
+  proxySettings,
+  renderNginxMain,
+  renderRouterFiles,
+  renderRouterSite,
+  securityHeaders,
+  siteFile,
+  testMainFile,
+  upstreamNames,
+} from "../../components/providers/nginxConfig";
+import {
   bucketSlot,
+  certificateId,
   forGeneration,
   generationDirToken,
   generationId,
   generationProbePath,
   idleSlot,
-  type NginxMain,
+  parseCanaryKey,
   parseRoute,
-  proxySettings,
-  renderNginxMain,
-  renderRouterFiles,
-  renderRouterSite,
-  renderTlsFiles,
-  maintenancePath,
   renderMaintenancePage,
-  certificateId,
+  renderTlsFiles,
   routeEntries,
   routeName,
   routerLayout,
   type RouterSite,
-  securityHeaders,
-  siteFile,
-  testMainFile,
   type Traffic,
-  upstreamNames,
   upstreamServers,
-  fallbackSuffix,
-  canaryKeyVariable,
-  parseCanaryKey,
-} from "../../components/providers/nginxConfig";
-import { type SlotColour, slotColours } from "../../infra/config";
+} from "../../components/providers/routerState";
 
 /** One directive, `name args...;` or `name args... { block }`; quoted arguments keep their quotes. */
 interface Directive {
@@ -255,7 +257,7 @@ const main: NginxMain = {
  * route's entries in `routes/<name>`, reached through the `live` symlink in the state directory.
  */
 const pointerFiles = (traffic: Traffic | undefined) =>
-  new Set(traffic ? routeEntries(traffic).map((entry) => `${stateDir}/live/${entry}`) : []);
+  new Set(traffic ? routeEntries(traffic, nginxBuckets).map((entry) => `${stateDir}/live/${entry}`) : []);
 
 /** Every traffic there is: 2 active slots x canary weights 0-100. Few enough to check them all. */
 const everyTraffic: Traffic[] = slotColours.flatMap((activeSlot) =>
@@ -272,7 +274,7 @@ const anyTraffic: fc.Arbitrary<Traffic> = fc.oneof(
 );
 /** A file's path in a generation directory, such as `site.conf` or `tls/privkey.pem`. */
 const fileName = fc.stringMatching(/^([a-z]{1,6}\/)?[a-z._-]{1,8}\.(conf|pem|test)$/);
-const buckets = Array.from({ length: bucketCount }, (_, bucket) => bucket);
+const buckets = Array.from({ length: nginxBuckets.count }, (_, bucket) => bucket);
 
 describe("nginx configuration", () => {
   describe("main configuration", () => {
@@ -388,7 +390,7 @@ describe("nginx configuration", () => {
       );
       const split = only(config, "split_clients");
       assert.deepEqual(split.args, ['"${switchyard_canary_key}"', "$switchyard_hashed_bucket"]);
-      assert.equal(blockOf(split).length, bucketCount);
+      assert.equal(blockOf(split).length, nginxBuckets.count);
       assert.deepEqual(bucket.args, ["$cookie_account_id", "$switchyard_bucket"]);
       assert.deepEqual(
         blockOf(bucket).map((d) => [d.name, ...d.args]),
@@ -416,10 +418,10 @@ describe("nginx configuration", () => {
     it("splits requests by request id into 100 buckets of 1% each, the last taking the rest", () => {
       const split = only(parseConfig(renderRouterSite(site)), "split_clients");
       assert.equal(split.args[0], '"${request_id}"', "per request, not per client");
-      assert.equal(bucketCount, 100);
+      assert.equal(nginxBuckets.count, 100);
       assert.deepEqual(
         blockOf(split).map((d) => [d.name, ...d.args]),
-        buckets.map((bucket) => [bucket === bucketCount - 1 ? "*" : "1%", String(bucket)]),
+        buckets.map((bucket) => [bucket === nginxBuckets.count - 1 ? "*" : "1%", String(bucket)]),
       );
     });
 
@@ -430,7 +432,7 @@ describe("nginx configuration", () => {
           const files = pointerFiles(traffic);
           for (const bucket of buckets) {
             const response = respond(config, { port: publicPort(s), percentile: bucket + 0.5, files });
-            const expected = s.upstreams[bucketSlot(traffic, bucket)];
+            const expected = s.upstreams[bucketSlot(traffic, bucket, nginxBuckets.count)];
             assert.equal(response.proxiedTo, expected, `${routeName(traffic)}, bucket ${bucket}`);
           }
           const check = respond(config, { port: s.listen.check, files });
@@ -443,19 +445,23 @@ describe("nginx configuration", () => {
       for (const s of [site, tlsSite]) {
         const config = parseConfig(renderRouterSite(s));
         fc.assert(
-          fc.property(trafficArbitrary, fc.integer({ min: 0, max: bucketCount - 1 }), (traffic, bucket) => {
-            const files = pointerFiles({ ...traffic, fallback: true });
-            const response = respond(config, { port: publicPort(s), percentile: bucket + 0.5, files });
-            const slot = bucketSlot(traffic, bucket);
-            assert.equal(response.proxiedTo, s.upstreams[slot]);
-            assert.equal(response.fallbackTo, s.upstreams[idleSlot(slot)]);
-            const check = respond(config, { port: s.listen.check, files });
-            assert.deepEqual(
-              [check.proxiedTo, check.fallbackTo],
-              [s.upstreams[traffic.activeSlot], undefined],
-              "the watch sees the new slot as it is",
-            );
-          }),
+          fc.property(
+            trafficArbitrary,
+            fc.integer({ min: 0, max: nginxBuckets.count - 1 }),
+            (traffic, bucket) => {
+              const files = pointerFiles({ ...traffic, fallback: true });
+              const response = respond(config, { port: publicPort(s), percentile: bucket + 0.5, files });
+              const slot = bucketSlot(traffic, bucket, nginxBuckets.count);
+              assert.equal(response.proxiedTo, s.upstreams[slot]);
+              assert.equal(response.fallbackTo, s.upstreams[idleSlot(slot)]);
+              const check = respond(config, { port: s.listen.check, files });
+              assert.deepEqual(
+                [check.proxiedTo, check.fallbackTo],
+                [s.upstreams[traffic.activeSlot], undefined],
+                "the watch sees the new slot as it is",
+              );
+            },
+          ),
         );
         const plain = respond(config, {
           port: publicPort(s),
@@ -477,7 +483,10 @@ describe("nginx configuration", () => {
               percentile,
               files: pointerFiles(traffic),
             });
-            assert.equal(response.proxiedTo, site.upstreams[bucketSlot(traffic, Math.floor(percentile))]);
+            assert.equal(
+              response.proxiedTo,
+              site.upstreams[bucketSlot(traffic, Math.floor(percentile), nginxBuckets.count)],
+            );
           },
         ),
       );
@@ -747,10 +756,10 @@ describe("nginx configuration", () => {
       for (const traffic of everyTraffic) {
         const idle: SlotColour = traffic.activeSlot === "blue" ? "green" : "blue";
         assert.deepEqual(
-          buckets.map((bucket) => bucketSlot(traffic, bucket)),
+          buckets.map((bucket) => bucketSlot(traffic, bucket, nginxBuckets.count)),
           [
             ...Array<SlotColour>(traffic.canaryWeight).fill(idle),
-            ...Array<SlotColour>(bucketCount - traffic.canaryWeight).fill(traffic.activeSlot),
+            ...Array<SlotColour>(nginxBuckets.count - traffic.canaryWeight).fill(traffic.activeSlot),
           ],
           routeName(traffic),
         );
@@ -791,13 +800,19 @@ describe("nginx configuration", () => {
 
     it("agrees on every traffic: the route's entries, the bucket slots and the upstream shares", () => {
       for (const traffic of everyTraffic) {
-        const toGreen = buckets.filter((bucket) => bucketSlot(traffic, bucket) === "green");
+        const toGreen = buckets.filter(
+          (bucket) => bucketSlot(traffic, bucket, nginxBuckets.count) === "green",
+        );
         const expected = ["routed", ...toGreen.map((b) => `green.${b}`)];
         if (traffic.activeSlot === "green") expected.push("green.active");
-        assert.deepEqual([...routeEntries(traffic)].sort(), expected.sort(), routeName(traffic));
+        assert.deepEqual(
+          [...routeEntries(traffic, nginxBuckets)].sort(),
+          expected.sort(),
+          routeName(traffic),
+        );
         const withFallback = { ...traffic, fallback: true };
         assert.deepEqual(
-          [...routeEntries(withFallback)].sort(),
+          [...routeEntries(withFallback, nginxBuckets)].sort(),
           [...expected, "fallback"].sort(),
           routeName(withFallback),
         );
@@ -808,7 +823,7 @@ describe("nginx configuration", () => {
         );
         const share = new Map(shares);
         assert.equal(share.get("green") ?? 0, toGreen.length, routeName(traffic));
-        assert.equal(share.get("blue") ?? 0, bucketCount - toGreen.length, routeName(traffic));
+        assert.equal(share.get("blue") ?? 0, nginxBuckets.count - toGreen.length, routeName(traffic));
       }
     });
 

@@ -32,6 +32,11 @@ import {
   secretFor,
 } from "../support/program";
 
+/** The router kind `caddy`, as `pulumi config set --path router.kind caddy` sets it. */
+function onCaddy(values: StackValues): void {
+  section(values, "router").kind = "caddy";
+}
+
 interface Scenario {
   stack: StackName;
   /** A `pulumi config set` before the program runs. */
@@ -487,6 +492,22 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         says: /the router serves the public on 0\.0\.0\.0:80, 0\.0\.0\.0:443, 0\.0\.0\.0:9000; it serves HTTP and HTTPS only/,
       },
       {
+        name: "graph edited: the caddy router's site also listens on 0.0.0.0:9000 and 0.0.0.0:9001",
+        stack: "stage",
+        mutate: onCaddy,
+        edit: (g) => {
+          const upstream = only(g, types.caddyUpstream);
+          const files = property<Record<string, string>>(upstream, "files");
+          const site = files["caddy.json"].replace(
+            /"listen": \[\n\s*"0\.0\.0\.0:80"/,
+            '"listen": ["0.0.0.0:9000", "0.0.0.0:9001", "0.0.0.0:80"',
+          );
+          assert.notEqual(site, files["caddy.json"]);
+          setProperty(upstream, "files", { ...files, "caddy.json": site });
+        },
+        says: /the router serves the public on 0\.0\.0\.0:9000, 0\.0\.0\.0:9001, 0\.0\.0\.0:80; it serves HTTP and HTTPS only/,
+      },
+      {
         name: "graph edited: app-green joins the host's network",
         stack: "production",
         edit: (g) => setProperty(g.byRole("app-green", container), "networkMode", "host"),
@@ -578,6 +599,16 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         says: /production router serves plain HTTP: the site has no TLS listener.*tlsCertificate and switchyard:tlsKey/,
       },
       {
+        name: "config: production on the caddy router, which serves plain HTTP",
+        stack: "production",
+        mutate: (v) => {
+          onCaddy(v);
+          delete v.tlsCertificate;
+          delete v.tlsKey;
+        },
+        says: /production router serves plain HTTP: the site has no TLS listener/,
+      },
+      {
         name: "graph edited: the TLS key travels as a plain file",
         stack: "production",
         edit: (g) => {
@@ -610,12 +641,31 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         },
         says: /does not set X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Strict-Transport-Security/,
       },
+      {
+        name: "graph edited: the caddy router's site sets no security headers",
+        stack: "stage",
+        mutate: onCaddy,
+        edit: (g) => {
+          const upstream = only(g, types.caddyUpstream);
+          const files = property<Record<string, string>>(upstream, "files");
+          const site = files["caddy.json"].replace(/"handler": "headers"/g, '"handler": "vars"');
+          assert.notEqual(site, files["caddy.json"]);
+          setProperty(upstream, "files", { ...files, "caddy.json": site });
+        },
+        says: /does not set X-Content-Type-Options, X-Frame-Options, Referrer-Policy, leaving/,
+      },
     ],
     passes: [
       {
         name: "config: stage serves plain HTTP, where HSTS does not apply",
         stack: "stage",
         needs: [types.nginxUpstream],
+      },
+      {
+        name: "config: stage on the caddy router",
+        stack: "stage",
+        mutate: onCaddy,
+        needs: [types.caddyUpstream],
       },
     ],
   },

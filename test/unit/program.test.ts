@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerCpus, dockerDuration } from "../../infra/dockerReadBack";
+import { caddySiteFile, containerCaddy } from "../../components/providers/caddyConfig";
 import { unpinnedImageReason } from "../../infra/images";
 import {
   EngineState,
@@ -28,6 +29,7 @@ const container = "docker:index/container:Container";
 const pgSnapshot = "pulumi-nodejs:dynamic/switchyard:PgSnapshot";
 const healthGate = "pulumi-nodejs:dynamic/switchyard:HealthGate";
 const nginxUpstream = "pulumi-nodejs:dynamic/switchyard:NginxUpstream";
+const caddyUpstream = "pulumi-nodejs:dynamic/switchyard:CaddyUpstream";
 
 interface SlotFile {
   image?: string;
@@ -916,5 +918,28 @@ describe("program under mocks: bad config fails before anything is registered", 
       },
     });
     assert.match(run.error?.message ?? "", /activeSlot[\s\S]*snapshots\.retention/);
+  });
+});
+
+describe("program under mocks: the caddy router", () => {
+  it("runs Caddy's image on its boot configuration and switches through a CaddyUpstream with Caddy's site", async () => {
+    const graph = new Graph(
+      (
+        await mustRun("dev", {
+          mutate: (v) => void (v.router = { ...(v.router as object), kind: "caddy", image: "caddy:2.11" }),
+        })
+      ).registrations,
+    );
+    const router = reveal(graph.byRole("router", container).inputs) as Record<string, unknown>;
+    assert.match((router.command as string[]).join(" "), /exec caddy run --config/);
+    assert.deepEqual(
+      (router.uploads as { file: string }[]).map((upload) => upload.file),
+      [containerCaddy.bootConfig],
+    );
+    const upstream = reveal(graph.byRole("router-upstream", caddyUpstream).inputs) as Record<string, unknown>;
+    assert.equal((upstream.server as { kind: string }).kind, "caddy");
+    assert.deepEqual(Object.keys(upstream.files as object), [caddySiteFile]);
+    assert.equal(upstream.stateDir, containerCaddy.stateDir);
+    assert.equal(graph.registrations.filter((r) => r.type === nginxUpstream).length, 0);
   });
 });

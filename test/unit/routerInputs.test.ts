@@ -2,19 +2,21 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { certificatePairProblems } from "../../components/providers/certificatePair";
 import { checked, unknownValue } from "../../components/providers/inputs";
-import { renderTlsFiles, siteFile, testMainFile } from "../../components/providers/nginxConfig";
+import { caddySiteFile } from "../../components/providers/caddyConfig";
+import type { NginxServer } from "../../components/providers/routerServer";
+import { siteFile, testMainFile } from "../../components/providers/nginxConfig";
+import { renderTlsFiles } from "../../components/providers/routerState";
 import { selfSignedCertificate } from "../support/nginx";
 import {
-  type NginxUpstreamInputs,
+  type RouterUpstreamInputs,
   routerInputProblems,
   verificationSpec,
 } from "../../components/providers/routerInputs";
 
-const inputs: NginxUpstreamInputs = {
+const inputs: RouterUpstreamInputs = {
   executor: { kind: "local" },
   exec: ["docker", "exec", "-i", "router"],
-  nginx: ["nginx"],
-  mainConfig: "/etc/nginx/nginx.conf",
+  server: { kind: "nginx", command: ["nginx"], mainConfig: "/etc/nginx/nginx.conf" },
   stateDir: "/var/lib/switchyard/router",
   files: { [siteFile]: "server {}", [testMainFile]: "events {}", "conf.d/extra.conf": "" },
   secretFiles: {},
@@ -31,7 +33,9 @@ const inputs: NginxUpstreamInputs = {
   smokeChecks: [{ path: "/", status: 200 }],
 };
 
-const properties = (news: NginxUpstreamInputs) => routerInputProblems(news).map((p) => p.property);
+const nginxServer: NginxServer = { kind: "nginx", command: ["nginx"], mainConfig: "/etc/nginx/nginx.conf" };
+
+const properties = (news: RouterUpstreamInputs) => routerInputProblems(news).map((p) => p.property);
 
 describe("router inputs", () => {
   it("finds nothing wrong with what the Router component passes", () => {
@@ -43,8 +47,7 @@ describe("router inputs", () => {
       ...inputs,
       executor: { kind: "telnet" },
       exec: "docker exec",
-      nginx: [],
-      mainConfig: "nginx.conf",
+      server: { kind: "nginx", command: [], mainConfig: "nginx.conf", workerUser: "nginx; rm" },
       stateDir: "/",
       activeSlot: "red",
       canaryWeight: 101,
@@ -54,12 +57,13 @@ describe("router inputs", () => {
       expectedVersion: "",
       stableForMs: -1,
       smokeChecks: [{ path: "/", status: 99 }],
-    } as unknown as NginxUpstreamInputs;
+    } as unknown as RouterUpstreamInputs;
     assert.deepEqual(properties(bad), [
       "executor",
       "exec",
-      "nginx",
-      "mainConfig",
+      "server.command",
+      "server.mainConfig",
+      "server.workerUser",
       "stateDir",
       "activeSlot",
       "canaryWeight",
@@ -74,7 +78,7 @@ describe("router inputs", () => {
 
   it("keeps generation files inside the generation, as text, with the files nginx -t needs", () => {
     const files = { "../escape.conf": "", "a/./b.conf": "", "/abs.conf": "", "ok.conf": 7 };
-    assert.deepEqual(routerInputProblems({ ...inputs, files } as unknown as NginxUpstreamInputs), [
+    assert.deepEqual(routerInputProblems({ ...inputs, files } as unknown as RouterUpstreamInputs), [
       { property: "files.../escape.conf", reason: "expected a relative path inside the generation" },
       { property: "files.a/./b.conf", reason: "expected a relative path inside the generation" },
       { property: "files./abs.conf", reason: "expected a relative path inside the generation" },
@@ -87,11 +91,35 @@ describe("router inputs", () => {
     ]);
   });
 
+  it("takes Caddy's settings and its one site file, and names each that is wrong", () => {
+    const caddy: RouterUpstreamInputs = {
+      ...inputs,
+      server: {
+        kind: "caddy",
+        command: ["caddy"],
+        bootConfig: "/etc/caddy/boot.json",
+        adminAddress: "unix//run/admin.sock",
+      },
+      files: { [caddySiteFile]: "{}" },
+    };
+    assert.deepEqual(routerInputProblems(caddy), []);
+    const bad = {
+      ...caddy,
+      server: { kind: "caddy", command: ["caddy"], bootConfig: "boot.json", adminAddress: "localhost:2019" },
+      files: { [siteFile]: "server {}" },
+    } as RouterUpstreamInputs;
+    assert.deepEqual(properties(bad), ["server.bootConfig", "server.adminAddress", "files"]);
+    assert.deepEqual(
+      properties({ ...caddy, server: { kind: "traefik" } } as unknown as RouterUpstreamInputs),
+      ["server.kind"],
+    );
+  });
+
   it("takes a chain and the key that belongs to it, and names what is wrong with others without quoting them", async () => {
     const tls = await selfSignedCertificate();
     const other = await selfSignedCertificate();
     const withFiles = (secretFiles: Record<string, string>) =>
-      routerInputProblems({ ...inputs, secretFiles, workerUser: "nginx" });
+      routerInputProblems({ ...inputs, secretFiles, server: { ...nginxServer, workerUser: "nginx" } });
     assert.deepEqual(withFiles(renderTlsFiles(tls)), []);
     const refused: [Record<string, string>, RegExp][] = [
       [
@@ -114,7 +142,6 @@ describe("router inputs", () => {
       assert.match(problems[0].reason, reason);
       assert.ok(!problems[0].reason.includes("PRIVATE KEY") && !problems[0].reason.includes("MII"));
     }
-    assert.deepEqual(properties({ ...inputs, workerUser: "nginx; rm" }), ["workerUser"]);
     const notAfter = new Date(new X509Certificate(tls.certificate).validTo);
     assert.deepEqual(
       certificatePairProblems(tls.certificate, tls.key, notAfter),
@@ -142,7 +169,7 @@ describe("router inputs", () => {
       path: unknownValue,
       stableForMs: unknownValue,
       files: { ...inputs.files, [siteFile]: unknownValue },
-    } as unknown as NginxUpstreamInputs;
+    } as unknown as RouterUpstreamInputs;
     assert.deepEqual(checked(previewed, routerInputProblems(previewed)).failures, []);
   });
 

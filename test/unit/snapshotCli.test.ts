@@ -197,6 +197,8 @@ describe("npm run snapshot: stack config and usage", () => {
     });
     assert.equal(named.hold[router.length - 1], "stage-router");
     assert.match(named.page, /<p>Back at 5<\/p>/);
+    const caddy = restoreMaintenance({ ...config, router: { ...config.router, kind: "caddy" } });
+    assert.deepEqual(caddy.release, [...router, "rm", "-f", "/etc/caddy/switchyard/maintenance.html"]);
   });
 
   for (const [args, expected] of [

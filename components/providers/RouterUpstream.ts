@@ -1,6 +1,7 @@
 /**
- * NginxUpstream: what the router serves and where its traffic goes, applied to a running nginx
- * without dropping a request (see nginxConfig.ts for the mechanism and its measurements).
+ * RouterUpstream: what the router serves and where its traffic goes, applied to a running nginx
+ * or Caddy without dropping a request (see routerState.ts for the mechanism, nginxConfig.ts and
+ * caddyConfig.ts for each server's part, and routerServer.ts for what differs between them).
  *
  * An update puts a new certificate in place first (written beside the live one, then the
  * `certificate` link swapped: new handshakes get it, nothing reloads), applies a changed site
@@ -11,7 +12,7 @@
  * finds a switch made by hand.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { SlotColour } from "../../infra/config";
+import type { RouterKind, SlotColour } from "../../infra/stackKeys";
 import { executorTarget, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
 import {
@@ -21,17 +22,18 @@ import {
   parseRoute,
   routeName,
   type Traffic,
-} from "./nginxConfig";
-import { type NginxUpstreamInputs, routerInputProblems } from "./routerInputs";
+} from "./routerState";
+import { type RouterUpstreamInputs, routerInputProblems } from "./routerInputs";
 import { undoingOnFailure } from "./routerRollback";
+import type { RouterServer } from "./routerServer";
 import { RouterSession } from "./routerSession";
 import { holdThroughRouter } from "./routerWatch";
 
-export type { NginxUpstreamInputs, RouterVerification } from "./routerInputs";
+export type { RouterUpstreamInputs, RouterVerification } from "./routerInputs";
 
 /** State: the inputs but the files (the generation and certificate ids stand for them), and what was verified. */
-export interface NginxUpstreamOutputs extends Omit<
-  NginxUpstreamInputs,
+export interface RouterUpstreamOutputs extends Omit<
+  RouterUpstreamInputs,
   "files" | "secretFiles" | "activeSlot"
 > {
   /** Undefined only when `read` found no traffic pointer. */
@@ -53,8 +55,7 @@ const inputKeys = [
   "canaryWeight",
   "executor",
   "exec",
-  "nginx",
-  "mainConfig",
+  "server",
   "stateDir",
   "checkHost",
   "checkPort",
@@ -65,20 +66,42 @@ const inputKeys = [
   "timeoutMs",
   "allowDegraded",
   "smokeChecks",
-  "workerUser",
   "maintenancePage",
 ] as const;
 
 /** The certificate the inputs ask for, by id; undefined without TLS. */
-function wantedCertificate(inputs: Pick<NginxUpstreamInputs, "secretFiles">): string | undefined {
+function wantedCertificate(inputs: Pick<RouterUpstreamInputs, "secretFiles">): string | undefined {
   return Object.keys(inputs.secretFiles).length > 0 ? certificateId(inputs.secretFiles) : undefined;
+}
+
+/** What nginx routers from before the `server` input kept instead of it. */
+interface LegacyNginxState {
+  nginx?: string[];
+  mainConfig?: string;
+  workerUser?: string;
+}
+
+/**
+ * The state with its `server`: routers created before Caddy came hold nginx's settings at the top
+ * level, which their next update replaces with `server`.
+ */
+function withServer(state: RouterUpstreamOutputs): RouterUpstreamOutputs {
+  if (state.server !== undefined) return state;
+  const { nginx, mainConfig, workerUser, ...rest } = state as RouterUpstreamOutputs & LegacyNginxState;
+  const server: RouterServer = {
+    kind: "nginx",
+    command: nginx ?? ["nginx"],
+    mainConfig: mainConfig ?? "/etc/nginx/nginx.conf",
+    ...(workerUser ? { workerUser } : {}),
+  };
+  return { ...rest, server };
 }
 
 /** Applies the inputs to the router and verifies; on any failure puts back what it changed. */
 async function apply(
-  inputs: NginxUpstreamInputs,
-  olds: NginxUpstreamOutputs | undefined,
-): Promise<NginxUpstreamOutputs> {
+  inputs: RouterUpstreamInputs,
+  olds: RouterUpstreamOutputs | undefined,
+): Promise<RouterUpstreamOutputs> {
   const id = generationId(inputs.files);
   const site = `sites/${id}`;
   const certificate = wantedCertificate(inputs);
@@ -112,7 +135,7 @@ async function apply(
         if (certificateChanged && certificate) await moveCertificate();
         if (siteChanged) {
           await router.stage(id, inputs.files);
-          log(`configuration ${id} passed nginx -t; reloading`);
+          log(`configuration ${id} passed ${router.test}; loading it`);
           moved.site = true;
           await router.goLive(site);
         }
@@ -164,9 +187,9 @@ async function apply(
  * removes the state directory's contents. Routing reads the pointer per request, so after a
  * delete the router answers 503 at once; a container started later serves nothing stale.
  */
-export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
-  NginxUpstreamInputs,
-  NginxUpstreamOutputs
+export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
+  RouterUpstreamInputs,
+  RouterUpstreamOutputs
 > = {
   async check(_olds, news) {
     return checked(news, routerInputProblems(news));
@@ -196,7 +219,7 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
 
   async read(id, props) {
     if (!props?.executor) throw new Error(`${id}: reading needs the state this resource was created with`);
-    const state = props;
+    const state = withServer(props);
     const live = await withExecutor(state.executor, async (executor) => {
       const router = new RouterSession(executor, state, "http://127.0.0.1");
       return (await router.present()) ? router.live() : undefined;
@@ -217,22 +240,28 @@ export const nginxUpstreamProvider: pulumi.dynamic.ResourceProvider<
         ...(live.site ? { generation: live.site.replace(/^sites\//, "") } : {}),
         ...(live.certificate ? { certificate: live.certificate.replace(/^certificates\//, "") } : {}),
         maintenance: live.maintenance,
-      } as NginxUpstreamOutputs,
+      } as RouterUpstreamOutputs,
     };
   },
 
   async delete(_id, olds) {
     await withExecutor(olds.executor, (executor) =>
-      new RouterSession(executor, olds, "http://127.0.0.1").removeState(),
+      new RouterSession(executor, withServer(olds), "http://127.0.0.1").removeState(),
     );
   },
 };
 
 /** The resource's arguments: the provider's inputs, each one an Input. */
-export type NginxUpstreamArgs = ArgsOf<NginxUpstreamInputs>;
+export type RouterUpstreamArgs = ArgsOf<RouterUpstreamInputs>;
+
+/**
+ * The resource type of each server's router: nginx's keeps the type it had before Caddy came, so
+ * existing stacks see no new resource.
+ */
+const typeNames: Record<RouterKind, string> = { nginx: "NginxUpstream", caddy: "CaddyUpstream" };
 
 /** The router's live configuration and traffic pointer; see the file comment. */
-export class NginxUpstream extends pulumi.dynamic.Resource {
+export class RouterUpstream extends pulumi.dynamic.Resource {
   declare readonly activeSlot: pulumi.Output<SlotColour>;
   declare readonly canaryWeight: pulumi.Output<number>;
   /** The live site generation id. */
@@ -245,9 +274,14 @@ export class NginxUpstream extends pulumi.dynamic.Resource {
   declare readonly verifiedAt: pulumi.Output<string>;
   declare readonly verifiedVersion: pulumi.Output<string>;
 
-  constructor(name: string, args: NginxUpstreamArgs, opts?: pulumi.CustomResourceOptions) {
+  /** `server` is plain: its kind names the resource type. */
+  constructor(
+    name: string,
+    args: Omit<RouterUpstreamArgs, "server"> & { server: RouterServer },
+    opts?: pulumi.CustomResourceOptions,
+  ) {
     super(
-      nginxUpstreamProvider,
+      routerUpstreamProvider,
       name,
       {
         ...args,
@@ -262,7 +296,7 @@ export class NginxUpstream extends pulumi.dynamic.Resource {
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "executor"] },
       "switchyard",
-      "NginxUpstream",
+      typeNames[args.server.kind],
     );
   }
 }
