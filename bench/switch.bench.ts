@@ -6,7 +6,10 @@
  * - njs idle: the alternative mechanism, an njs `js_set` reading a pointer file per request,
  *   never switched (when Debian's njs module is installed);
  * - reload: the seeds' switch, rewrite the upstream and `nginx -s reload`;
- * - switchyard: the NginxUpstream provider's update, pointer swap plus post-switch check.
+ * - switchyard: the RouterUpstream provider's update, pointer swap plus post-switch check;
+ * - and the same through Caddy (the router kind `caddy`, the Caddy `npm run engine` builds):
+ *   caddy idle, caddy reload (a new upstream loaded through Caddy's admin endpoint, `caddy
+ *   reload`), caddy switchyard (the same provider's update on Caddy).
  *
  * The load is autocannon over 32 keep-alive connections in its own process; the slots are a
  * second nginx answering for blue and green, cheap enough not to be the bottleneck. Router CPU
@@ -29,7 +32,9 @@ import {
   TestRouter,
   updateRouter,
 } from "../test/support/nginx";
+import { caddyBinary, TestCaddyRouter } from "../test/support/caddy";
 import { Background, freePort, httpGet, run, waitForHttp } from "../test/support/process";
+import { responseHeaders } from "../components/providers/routerState";
 import { type BenchReport, median, round } from "./report";
 
 /** Each phase runs once per round; rounds alternate the phases so drift on a shared machine hits all alike. */
@@ -174,16 +179,77 @@ async function setSite(router: TestRouter, site: string): Promise<void> {
   if (reload.code !== 0) throw new Error(`nginx -s reload failed: ${reload.output}`);
 }
 
+/**
+ * Caddy's equivalent of the seeds' switch: a configuration proxying to one upstream, with the
+ * same headers as switchyard's Caddy site, loaded anew through the admin endpoint.
+ */
+function plainCaddyConfig(router: TestCaddyRouter, upstream: string): string {
+  const headers = Object.fromEntries(Object.entries(responseHeaders).map(([name, value]) => [name, [value]]));
+  return JSON.stringify({
+    admin: { listen: router.server.adminAddress, config: { persist: false } },
+    apps: {
+      http: {
+        servers: {
+          public: {
+            listen: [`127.0.0.1:${router.listen.http}`],
+            automatic_https: { disable: true },
+            routes: [
+              { handle: [{ handler: "headers", response: { set: headers, deferred: true } }] },
+              { handle: [{ handler: "reverse_proxy", upstreams: [{ dial: upstream }] }] },
+            ],
+          },
+        },
+      },
+    },
+  });
+}
+
+async function loadCaddyConfig(router: TestCaddyRouter, config: string): Promise<void> {
+  const file = path.join(router.dir, "plain.json");
+  fs.writeFileSync(file, config);
+  const loaded = await run(caddyBinary, [
+    "reload",
+    "--config",
+    file,
+    "--address",
+    router.server.adminAddress,
+  ]);
+  if (loaded.code !== 0) throw new Error(`caddy reload failed: ${loaded.output}`);
+}
+
+/** A router under load: where it answers, and the CPU time it has used so far. */
+interface Measured {
+  url: string;
+  cpuMs(): number;
+}
+
+function measuredNginx(router: TestRouter): Measured {
+  return { url: router.url, cpuMs: () => routerCpuMs(router) };
+}
+
+/** Caddy is one process: its own CPU time. */
+function measuredCaddy(router: TestCaddyRouter): Measured {
+  return { url: router.url, cpuMs: () => processCpuMs(router.process.child.pid ?? 0) };
+}
+
+function processFields(pid: number): number[] {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .split(" ")
+    .map(Number);
+}
+
+function processCpuMs(pid: number): number {
+  // utime, stime are fields 14-15, i.e. 11-12 after the command name.
+  const [utime, stime] = processFields(pid).slice(11, 13);
+  return ((utime + stime) * 1000) / clockTicksPerSecond;
+}
+
 /** CPU time (ms) of the router's master, its live workers and the workers it has reaped. */
 function routerCpuMs(router: TestRouter): number {
   const master = Number(fs.readFileSync(router.prefix.main.pidFile, "utf8"));
-  const fields = (pid: number) => {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat
-      .slice(stat.lastIndexOf(")") + 2)
-      .split(" ")
-      .map(Number);
-  };
+  const fields = processFields;
   // utime, stime, cutime, cstime are fields 14-17, i.e. 11-14 after the command name.
   const [utime, stime, cutime, cstime] = fields(master).slice(11, 15);
   let ticks = utime + stime + cutime + cstime;
@@ -226,11 +292,11 @@ interface Phase {
 /** Runs load on `router` while `switchTo` is called every `switchEveryMs` (or not at all). */
 async function measure(
   name: string,
-  router: TestRouter,
+  router: Measured,
   switchTo: ((slot: SlotColour) => Promise<void>) | undefined,
 ): Promise<Phase> {
   const url = `${router.url}/`;
-  const cpuBefore = routerCpuMs(router);
+  const cpuBefore = router.cpuMs();
   const load = await keepAliveLoad(url, 32);
   const switchCallsMs: number[] = [];
   const settleMs: number[] = [];
@@ -253,13 +319,14 @@ async function measure(
     throw error;
   }
   const result = await load.stop();
-  const cpuMs = routerCpuMs(router) - cpuBefore;
+  const cpuMs = router.cpuMs() - cpuBefore;
   return { name, load: result, cpuUsPerRequest: (cpuMs * 1000) / result.requests, switchCallsMs, settleMs };
 }
 
 export default async function switchUnderLoad(): Promise<BenchReport> {
   const slots = await startSlots();
   const routers: TestRouter[] = [];
+  const caddyRouters: TestCaddyRouter[] = [];
   const startRouter = async (prelude?: string) => {
     const router = await TestRouter.start(prelude);
     routers.push(router);
@@ -281,6 +348,14 @@ export default async function switchUnderLoad(): Promise<BenchReport> {
     }
 
     const router = await startRouter();
+    const caddy = await TestCaddyRouter.start();
+    caddyRouters.push(caddy);
+    const caddyPlain = await TestCaddyRouter.start();
+    caddyRouters.push(caddyPlain);
+    const setCaddyPlain = (slot: SlotColour) =>
+      loadCaddyConfig(caddyPlain, plainCaddyConfig(caddyPlain, slots.upstreams[slot]));
+    await setCaddyPlain("blue");
+    await waitForHttp(`${caddyPlain.url}/`, (res) => res.headers["x-slot"] === "blue");
     const choice = (activeSlot: SlotColour): RouterChoice => ({
       upstreams: slots.upstreams,
       activeSlot,
@@ -292,18 +367,26 @@ export default async function switchUnderLoad(): Promise<BenchReport> {
     const switchyardSwitch = async (slot: SlotColour) => {
       applied = await updateRouter(applied, router.inputs(choice(slot)));
     };
+    let appliedCaddy: AppliedRouter = await createRouter(caddy.inputs(choice("blue")));
+    const caddySwitch = async (slot: SlotColour) => {
+      appliedCaddy = await updateRouter(appliedCaddy, caddy.inputs(choice(slot)));
+    };
 
+    const nginx = { plain: measuredNginx(plainRouter), switchyard: measuredNginx(router) };
     for (let round = 0; round < rounds; round++) {
-      phases.push(await measure("static", plainRouter, undefined));
-      phases.push(await measure("switchyard idle", router, undefined));
-      if (njsRouter) phases.push(await measure("njs idle", njsRouter, undefined));
-      phases.push(await measure("reload", plainRouter, setPlainSite));
-      phases.push(await measure("switchyard", router, switchyardSwitch));
+      phases.push(await measure("static", nginx.plain, undefined));
+      phases.push(await measure("switchyard idle", nginx.switchyard, undefined));
+      if (njsRouter) phases.push(await measure("njs idle", measuredNginx(njsRouter), undefined));
+      phases.push(await measure("reload", nginx.plain, setPlainSite));
+      phases.push(await measure("switchyard", nginx.switchyard, switchyardSwitch));
+      phases.push(await measure("caddy idle", measuredCaddy(caddy), undefined));
+      phases.push(await measure("caddy reload", measuredCaddy(caddyPlain), setCaddyPlain));
+      phases.push(await measure("caddy switchyard", measuredCaddy(caddy), caddySwitch));
     }
     const notes = njsRouter ? [] : [`no njs module at ${njsModule}: the njs idle phase was skipped`];
     return report(phases, notes);
   } finally {
-    for (const router of routers) await router.stop();
+    for (const router of [...routers, ...caddyRouters]) await router.stop();
     await slots.stop();
   }
 }
@@ -385,8 +468,10 @@ function report(phases: Phase[], extraNotes: string[]): BenchReport {
         "(200 ms window here; production uses health.postSwitchStableForSeconds)",
       `"all new on new slot": time from the switch call returning until the last of ${settledAfter} ` +
         "back-to-back new requests that reached the old slot (0 = none did)",
-      "router CPU us/req: nginx master and worker CPU time (reaped old workers included) over the phase, " +
-        "divided by requests; steadier than req/s on a shared machine",
+      "router CPU us/req: nginx master and worker CPU time (reaped old workers included), or Caddy's " +
+        "process CPU time, over the phase, divided by requests; steadier than req/s on a shared machine",
+      "caddy idle and caddy switchyard: switchyard's Caddy site (compression on, the slots' answers too small " +
+        "to compress); caddy reload: a plain reverse_proxy to one slot with the same headers, loaded anew per switch",
       ...extraNotes,
     ],
   };
