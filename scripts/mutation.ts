@@ -82,7 +82,23 @@ export const mutationTargets: readonly MutationTarget[] = [
   {
     name: "caddyConfig",
     module: "components/providers/caddyConfig.ts",
-    functions: ["renderCaddySite", "renderCaddyFiles", "renderCaddyBoot"],
+    functions: [
+      "renderCaddySite",
+      "renderCaddyFiles",
+      "renderCaddyBoot",
+      "adminConfig",
+      "fileExists",
+      "setVariables",
+      "headersRoute",
+      "proxy",
+      "routing",
+      "maintenanceRoute",
+    ],
+    tests: ["test/unit/caddyConfig.test.ts"],
+  },
+  {
+    name: "routerServer",
+    module: "components/providers/routerServer.ts",
     tests: ["test/unit/caddyConfig.test.ts"],
   },
   {

@@ -79,10 +79,8 @@ function setVariables(variables: Record<string, string>) {
 }
 
 /** The headers of every response; deferred, so they replace what a slot sent. */
-function headersRoute(extra: Record<string, string> = {}): Route {
-  const set = Object.fromEntries(
-    Object.entries({ ...responseHeaders, ...extra }).map(([name, value]) => [name, [value]]),
-  );
+function headersRoute(): Route {
+  const set = Object.fromEntries(Object.entries(responseHeaders).map(([name, value]) => [name, [value]]));
   return { handle: [{ handler: "headers", response: { set, delete: ["Server"], deferred: true } }] };
 }
 

@@ -7,8 +7,8 @@ import {
   renderCaddyBoot,
   renderCaddyFiles,
 } from "../../components/providers/caddyConfig";
-import { nginxBuckets } from "../../components/providers/nginxConfig";
-import { serverCommands } from "../../components/providers/routerServer";
+import { containerNginxMain, nginxBuckets } from "../../components/providers/nginxConfig";
+import { containerStateDir, serverCommands } from "../../components/providers/routerServer";
 import {
   type BucketScheme,
   bucketSlot,
@@ -88,8 +88,144 @@ describe("caddy configuration", () => {
     assert.equal(probe?.handle?.[0].body, generationDirToken);
   });
 
+  it("leaves certificates to the config (no automatic HTTPS) and answers the probe as plain text, last", () => {
+    for (const server of [publicServer, check])
+      assert.deepEqual((server as { automatic_https?: unknown }).automatic_https, { disable: true });
+    const probe = check.routes[1] as Route & { terminal?: boolean };
+    assert.deepEqual(probe.match, [{ path: [generationProbePath] }]);
+    assert.deepEqual(probe.handle?.[0], {
+      handler: "static_response",
+      status_code: 200,
+      headers: { "Content-Type": ["text/plain"] },
+      body: generationDirToken,
+    });
+    assert.equal(probe.terminal, true);
+  });
+
+  it("draws the bucket from the request id and tests the green entry of that bucket, or of the active slot", () => {
+    const captures = publicServer.routes.filter((route) =>
+      JSON.stringify(route.match ?? []).includes("vars_regexp"),
+    );
+    assert.deepEqual(captures, [
+      {
+        match: [
+          { vars_regexp: { "{http.request.uuid}": { name: "switchyard_bucket", pattern: "^[0-9a-f]{2}" } } },
+        ],
+        handle: [{ handler: "vars", switchyard_bucket: "{http.regexp.switchyard_bucket.0}" }],
+      },
+    ]);
+    const greenEntries = (routes: Route[]) =>
+      routes
+        .flatMap((route) => route.match ?? [])
+        .map((matcher) => (matcher.file as { try_files?: string[] } | undefined)?.try_files?.[0])
+        .filter((name) => name?.startsWith("green."));
+    assert.deepEqual(greenEntries(publicServer.routes), ["green.{http.vars.switchyard_bucket}"]);
+    assert.deepEqual(greenEntries(check.routes), ["green.active"]);
+    assert.deepEqual(
+      publicServer.routes.flatMap((route) => route.handle ?? []).find((h) => h.handler === "encode"),
+      { handler: "encode", encodings: { zstd: {}, gzip: {} }, prefer: ["zstd", "gzip"] },
+    );
+  });
+
+  it("sets the security headers on every answer of both servers, replacing a slot's, and drops Server", () => {
+    for (const server of [publicServer, check])
+      assert.deepEqual(server.routes[0], {
+        handle: [
+          {
+            handler: "headers",
+            response: {
+              set: {
+                "X-Content-Type-Options": ["nosniff"],
+                "X-Frame-Options": ["DENY"],
+                "Referrer-Policy": ["strict-origin-when-cross-origin"],
+              },
+              delete: ["Server"],
+              deferred: true,
+            },
+          },
+        ],
+      });
+  });
+
+  it("answers a public request with the maintenance page and a 503 while the page exists", () => {
+    const maintenance = publicServer.routes.find((route) =>
+      (route.handle ?? []).some((h) => h.handler === "file_server"),
+    );
+    assert.deepEqual(maintenance, {
+      match: [{ file: { root: containerCaddy.stateDir, try_files: ["maintenance.html"] } }],
+      handle: [
+        { handler: "headers", response: { set: { "Retry-After": ["30"], "Cache-Control": ["no-store"] } } },
+        { handler: "rewrite", uri: "/maintenance.html" },
+        { handler: "file_server", root: containerCaddy.stateDir, status_code: 503 },
+      ],
+      terminal: true,
+    });
+  });
+
+  it("routes by the pointer's files, in nginx's order, to one proxy per slot, and answers 503 without a pointer", () => {
+    const live = `${containerCaddy.stateDir}/live`;
+    const proxyTo = (address: string) => ({
+      handler: "reverse_proxy",
+      upstreams: [{ dial: address }],
+      headers: {
+        request: {
+          set: { "X-Real-IP": ["{http.request.remote.host}"], "X-Request-Id": ["{http.request.uuid}"] },
+        },
+      },
+    });
+    assert.deepEqual(check.routes.slice(2), [
+      { handle: [{ handler: "vars", switchyard_slot: "", switchyard_fallback: "" }] },
+      {
+        match: [{ file: { root: live, try_files: ["routed"] } }],
+        handle: [{ handler: "vars", switchyard_slot: "blue" }],
+      },
+      {
+        match: [{ file: { root: live, try_files: ["green.active"] } }],
+        handle: [{ handler: "vars", switchyard_slot: "green" }],
+      },
+      {
+        handle: [
+          { handler: "vars", switchyard_route: "{http.vars.switchyard_slot}{http.vars.switchyard_fallback}" },
+        ],
+      },
+      {
+        match: [{ vars: { switchyard_route: ["blue"] } }],
+        handle: [proxyTo("127.0.0.1:3001")],
+        terminal: true,
+      },
+      {
+        match: [{ vars: { switchyard_route: ["green"] } }],
+        handle: [proxyTo("127.0.0.1:3002")],
+        terminal: true,
+      },
+      { handle: [{ handler: "static_response", status_code: 503 }] },
+    ]);
+    const fallback = publicServer.routes.find((route) =>
+      JSON.stringify(route.match ?? []).includes('"try_files":["fallback"]'),
+    );
+    assert.deepEqual(fallback?.handle, [{ handler: "vars", switchyard_fallback: "-fallback" }]);
+    const publicOrder = publicServer.routes.map((route) => JSON.stringify(route.match ?? []));
+    const at = (entry: string) =>
+      publicOrder.findIndex((match) => match.includes(`"try_files":["${entry}"]`));
+    assert.ok(at("fallback") < at("routed"), "the fallback marker is read first");
+    const toGreenWithFallback = publicServer.routes.find(
+      (route) =>
+        JSON.stringify(route.match ?? []) ===
+        JSON.stringify([{ vars: { switchyard_route: ["green-fallback"] } }]),
+    );
+    assert.deepEqual(toGreenWithFallback?.handle?.[0], {
+      ...proxyTo("127.0.0.1:3002"),
+      upstreams: [{ dial: "127.0.0.1:3002" }, { dial: "127.0.0.1:3001" }],
+      load_balancing: { selection_policy: { policy: "first" }, retries: 1 },
+      health_checks: { passive: { fail_duration: "1s", max_fails: 1 } },
+    });
+  });
+
   it("refuses what Caddy cannot serve here: TLS, and a canary pinned per user", () => {
-    assert.throws(() => renderCaddyFiles({ ...site, tls: true }, containerCaddy.adminAddress));
+    assert.throws(
+      () => renderCaddyFiles({ ...site, tls: true }, containerCaddy.adminAddress),
+      /the caddy router serves plain HTTP and splits requests one by one/,
+    );
     assert.throws(() =>
       renderCaddyFiles(
         { ...site, canary: { key: { from: "cookie", name: "account" }, allowlist: [] } },
@@ -132,6 +268,17 @@ describe("router servers", () => {
       "unix//run/a.sock",
     ]);
     assert.deepEqual(caddy.reload(undefined).slice(3, 4), ["/boot.json"], "no site: the boot configuration");
+    assert.deepEqual(
+      [nginx.name, nginx.testName, nginx.siteFiles, caddy.name, caddy.testName, caddy.siteFiles],
+      ["nginx", "nginx -t", ["site.conf", "main.conf.test"], "Caddy", "caddy validate", ["caddy.json"]],
+    );
+    assert.deepEqual([nginx.buckets, caddy.buckets], [nginxBuckets, caddyBuckets]);
+  });
+
+  it("mounts each kind's state volume where its configuration looks for it", () => {
+    assert.equal(containerStateDir("nginx"), containerNginxMain.stateDir);
+    assert.equal(containerStateDir("caddy"), containerCaddy.stateDir);
+    assert.notEqual(containerNginxMain.stateDir, containerCaddy.stateDir);
   });
 });
 
