@@ -24,6 +24,7 @@ import {
   createRouter,
   keepAliveLoad,
   type RouterChoice,
+  switchesUnderLoad,
   TestRouter,
   updateRouter,
 } from "../support/nginx";
@@ -262,27 +263,15 @@ describe("router switch on real nginx in front of the demo app", () => {
     router = started;
     const inputs = (to: SlotColour) => ({ ...started.inputs(choice(to)), timeoutMs: patientCheckMs });
     let applied = await createRouter(inputs("blue"));
-    const load = await keepAliveLoad(`${router.url}/`, connections);
-    const switches: string[] = [];
-    try {
-      for (let i = 0; i < switchCount; i++) {
-        const to: SlotColour = i % 2 === 0 ? "green" : "blue";
+    const switches = await switchesUnderLoad(
+      `${started.url}/`,
+      { connections, count: switchCount },
+      async (to) => {
         applied = await updateRouter(applied, inputs(to));
-        switches.push(`${applied.outs.activeSlot} ${applied.outs.verifiedVersion}`);
-        assert.deepEqual(await slotsOnNewConnections(`${router.url}/`, 3), [`${to} ${versions[to]}`]);
-      }
-    } finally {
-      const result = await load.stop();
-      assert.equal(result.errors, 0, `socket errors: ${JSON.stringify(result)}`);
-      assert.equal(result.timeouts, 0, JSON.stringify(result));
-      assert.equal(result.non2xx, 0, JSON.stringify(result));
-      // Not a throughput floor: only that the load went on across the switches, at least one
-      // request per connection and switch, so "nothing lost" is about real traffic.
-      assert.ok(
-        result.requests >= connections * switchCount,
-        `the load kept flowing through the switches: ${JSON.stringify(result)}`,
-      );
-    }
+        assert.deepEqual(await slotsOnNewConnections(`${started.url}/`, 3), [`${to} ${versions[to]}`]);
+        return `${applied.outs.activeSlot} ${applied.outs.verifiedVersion}`;
+      },
+    );
     assert.deepEqual(
       switches,
       Array.from({ length: switchCount }, (_, i) => (i % 2 === 0 ? "green 2.0.0" : "blue 1.0.0")),

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 /**
  * A real nginx (Debian's) in a throwaway prefix, configured by the project's own renderers:
  * the same main configuration and state directory layout as the router container.
@@ -308,6 +309,33 @@ const instance = autocannon(options, (error, result) => {
 instance.once("response", () => process.stderr.write("running\\n"));
 process.on("SIGTERM", () => instance.stop());
 `;
+
+/**
+ * `count` switches back and forth, green first, under `connections` keep-alive connections:
+ * `step` makes and checks each one. No request of the load may be lost, and it must have kept
+ * flowing: at least one request per connection and switch, so "nothing lost" is about real
+ * traffic (not a throughput floor). Returns what each step returned.
+ */
+export async function switchesUnderLoad<T>(
+  url: string,
+  { connections, count }: { connections: number; count: number },
+  step: (to: SlotColour, index: number) => Promise<T>,
+): Promise<T[]> {
+  const load = await keepAliveLoad(url, connections);
+  const steps: T[] = [];
+  try {
+    for (let i = 0; i < count; i++) steps.push(await step(i % 2 === 0 ? "green" : "blue", i));
+  } finally {
+    const result = await load.stop();
+    assert.equal(
+      result.errors + result.timeouts + result.non2xx,
+      0,
+      `lost requests: ${JSON.stringify(result)}`,
+    );
+    assert.ok(result.requests >= connections * count, `the load kept flowing: ${JSON.stringify(result)}`);
+  }
+  return steps;
+}
 
 /** Continuous GETs over `connections` keep-alive connections until `stop()`; resolves once they flow. */
 export async function keepAliveLoad(url: string, connections = 32): Promise<RunningLoad> {
