@@ -252,6 +252,7 @@ describe("the images built from Debian packages speak the official images' inter
       postgres: { argv: ["postgres", "--version"], version: /\(PostgreSQL\) (\d+)\./ },
       redis: { argv: ["redis-server", "--version"], version: /v=(\d+\.\d+)\./ },
       nginx: { argv: ["nginx", "-v"], version: /nginx\/(\d+\.\d+)\./ },
+      caddy: { argv: ["caddy", "version"], version: /^v(\d+\.\d+)\./ },
       node: { argv: ["node", "--version"], version: /^v(\d+)\./ },
     };
     const officials = imageSpecs("0.0.0").filter((spec) => spec.official !== undefined);
