@@ -1,6 +1,7 @@
 /**
  * The CLI and its language host, built from the wrapper modules `engine/go/pulumi` and
- * `engine/go/language-nodejs`, the repository's own Go programs, and Caddy from `engine/go/caddy`.
+ * `engine/go/language-nodejs`, the repository's own Go programs, Caddy from `engine/go/caddy`,
+ * and Pebble's two programs from the wrapper module `engine/go/pebble`.
  */
 import type { GoBinary, GoProgram } from "./go";
 
@@ -46,4 +47,29 @@ export const caddy: GoProgram = {
   name: "caddy",
   title: "Caddy 2.11.9 (router kind caddy)",
   dir: "engine/go/caddy",
+};
+
+/**
+ * Pebble, Let's Encrypt's ACME test CA, for the tests of ACME certificates: `.engine/bin/pebble`,
+ * stamped with the release its wrapper requires (`pebble -version` prints it).
+ */
+export const pebble: GoBinary = {
+  name: "pebble",
+  module: "pebble",
+  package: "github.com/letsencrypt/pebble/v2/cmd/pebble",
+  version: { from: "module", module: "github.com/letsencrypt/pebble/v2" },
+  versionVariable: "main.version",
+  tags: [],
+};
+
+/**
+ * Pebble's DNS and challenge test server, from the same release and wrapper as `pebble`: the
+ * resolver Pebble validates through (`pebble -dnsserver`), answering what its management API
+ * tells it to. It has no version variable; the linker ignores `-X` for a variable a program does
+ * not declare, so the build line is the one every GoBinary gets.
+ */
+export const pebbleChallTestSrv: GoBinary = {
+  ...pebble,
+  name: "pebble-challtestsrv",
+  package: "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv",
 };

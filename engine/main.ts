@@ -2,9 +2,9 @@
  * `npm run engine`: prepares this machine for a real `pulumi up` of this project — the Pulumi CLI
  * and its Node language host (a user's own when one recent enough is on PATH, else built from Go
  * modules), the host for dynamic providers, the provider plugins, the native demo app, the S3
- * server standing in for MinIO, a Docker engine, a local registry and the images the stacks and
- * tests use. Idempotent: a second run checks and finishes in seconds. `npm run engine -- stop`
- * stops the daemons it started, and nothing else.
+ * server standing in for MinIO, Pebble (a test ACME CA) and its DNS test server, a Docker engine,
+ * a local registry and the images the stacks and tests use. Idempotent: a second run checks and
+ * finishes in seconds. `npm run engine -- stop` stops the daemons it started, and nothing else.
  *
  * Figures (time of every step, peak memory of each build, the Go module cache) are printed and
  * saved to `bench/results/engine-<time>.json`.
@@ -15,7 +15,7 @@ import { type BenchReport, printTable, saveReports } from "../bench/report";
 import { dockerdPidFile, ensureDockerEngine } from "./dockerd";
 import { engineEnvironment, renderEnvFile, withEngine } from "./env";
 import { installFile } from "./files";
-import { caddy, cli, languageHost, nativeApp, s3Standin } from "./binaries";
+import { caddy, cli, languageHost, nativeApp, pebble, pebbleChallTestSrv, s3Standin } from "./binaries";
 import { type GoBinary, type GoBuild, goBinary, goProgram } from "./go";
 import { buildImage, imageSpecs, importMinbase } from "./images";
 import { type EngineLayout, engineLayout, repoRoot } from "./layout";
@@ -142,6 +142,16 @@ function engineSteps(layout: EngineLayout, lock: unknown, selection: Selection):
       title: program.title,
       run: async (context) =>
         installBuild(layout, program.name, await goProgram(layout, program, context), `from ${program.dir}`),
+    })),
+    ...(
+      [
+        [pebble, "Pebble (test ACME CA)"],
+        [pebbleChallTestSrv, "Pebble's DNS and challenge test server"],
+      ] as const
+    ).map(([binary, title]): Step => ({
+      id: binary.name,
+      title,
+      run: (context) => installBinary(layout, binary, lock, context),
     })),
     { id: "docker", title: "Docker engine", run: (context) => ensureDockerEngine(layout, context) },
     { id: "registry", title: "Local registry", run: (context) => ensureRegistry(layout, context) },
