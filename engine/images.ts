@@ -3,16 +3,18 @@
  * internet can be reached: a debootstrap minbase tree imported as the base, then PostgreSQL,
  * Redis, nginx and Node.js images that speak the official images' interfaces, a Caddy image with
  * the official one's layout (the `caddy` router kind's: Caddy 2.11 built from the Go module proxy
- * by `npm run engine`, `engine/go/caddy`, for Debian ships only 2.6), the demo app, a Debian host
+ * by `npm run engine`, `engine/go/caddy`, for Debian ships only 2.6), the ACME client lego with
+ * the official `goacme/lego` image's layout (Debian's 4.9.1), the demo app, a Debian host
  * booted by systemd (the `systemd` slot runtime's target in the tests), and the Meme Maker
  * example's accessories: an S3 server with MinIO's interface (`s3`, the stand-in program of
  * `examples/s3-standin`: MinIO is AGPL and is not built here) and Prometheus.
  * Each is pushed to the local registry and recorded by digest in `.engine/images.json`, and the
- * PostgreSQL, Redis, nginx, Caddy and Node.js images also take the official name whose interface
- * and version they have (`postgres:17-trixie`, `caddy:2.11`), so a stack file that names official
- * images — the dev stack's — runs here unchanged, with nothing pulled. The accessories take none:
- * the stack files that name them pin them by digest, which no local build can match, and `s3` is
- * not MinIO at any RELEASE tag; a test puts `pinnedImage("s3")` in their place.
+ * PostgreSQL, Redis, nginx, Caddy, lego and Node.js images also take the official name whose
+ * interface and version they have (`postgres:17-trixie`, `caddy:2.11`, `goacme/lego:v4.9.1`), so a
+ * stack file that names official images — the dev stack's — runs here unchanged, with nothing
+ * pulled. The accessories take none: the stack files that name them pin them by digest, which no
+ * local build can match, and `s3` is not MinIO at any RELEASE tag; a test puts
+ * `pinnedImage("s3")` in their place.
  *
  * Debian 13 (trixie) rather than 12: the demo app needs Node.js 20, which bookworm does not ship.
  */
@@ -38,6 +40,7 @@ export type ImageName =
   | "redis"
   | "nginx"
   | "caddy"
+  | "lego"
   | "node"
   | "demo-app"
   | "systemd-host"
@@ -92,6 +95,14 @@ export function imageSpecs(demoAppVersion: string): ImageSpec[] {
       base: "debian",
       official: "caddy:2.11",
       binaries: ["caddy"],
+    },
+    // The ACME client lego, Debian's 4.9.1, under the official image's name and layout.
+    {
+      name: "lego",
+      tag: `v4.9.1-${debianSuite}`,
+      context: "engine/images/lego",
+      base: "debian",
+      official: "goacme/lego:v4.9.1",
     },
     {
       name: "node",

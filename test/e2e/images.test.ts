@@ -246,6 +246,30 @@ describe("the images built from Debian packages speak the official images' inter
     await docker("exec", name, "curl", "--fail", "--silent", "http://127.0.0.1:3000/health");
   });
 
+  it("lego: /usr/bin/lego as the entrypoint, and a POSIX sh with the coreutils a renew hook uses", async () => {
+    const image = pinnedImage("lego");
+    assert.equal(
+      await docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", image),
+      '["/usr/bin/lego"]',
+    );
+    assert.match(await docker("run", "--rm", image, "--version"), /^lego version \S+ linux\//);
+    const tools = ["ln", "mv", "mkdir", "cp", "cat", "date", "sleep", "sha256sum", "chmod"];
+    const script = `for tool in ${tools.join(" ")}; do command -v "$tool" >/dev/null || echo "no $tool"; done`;
+    assert.equal(await docker("run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script), "");
+    assert.equal(
+      await docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/sh",
+        image,
+        "-c",
+        "test -s /etc/ssl/certs/ca-certificates.crt && pwd && id -u",
+      ),
+      "/\n0",
+    );
+  });
+
   it("each official name the engine gives is that image, at the version its tag claims", async () => {
     // The command that prints each image's own version, and what it prints.
     const versions: Record<string, { argv: string[]; version: RegExp }> = {
@@ -253,6 +277,11 @@ describe("the images built from Debian packages speak the official images' inter
       redis: { argv: ["redis-server", "--version"], version: /v=(\d+\.\d+)\./ },
       nginx: { argv: ["nginx", "-v"], version: /nginx\/(\d+\.\d+)\./ },
       caddy: { argv: ["caddy", "version"], version: /^v(\d+\.\d+)\./ },
+      // Debian builds lego without the release's version flag: `lego --version` says `dev`.
+      lego: {
+        argv: ["dpkg-query", "--show", "--showformat=${Version}", "lego"],
+        version: /^(\d+\.\d+\.\d+)-/,
+      },
       node: { argv: ["node", "--version"], version: /^v(\d+)\./ },
     };
     const officials = imageSpecs("0.0.0").filter((spec) => spec.official !== undefined);
@@ -269,8 +298,9 @@ describe("the images built from Debian packages speak the official images' inter
       ).output;
       const line = version.exec(printed.trim())?.[1];
       assert.ok(line, `${official}: ${printed}`);
-      // `postgres:17-trixie` claims 17, `redis:8.0` claims 8.0: the tag starts with the version line.
-      assert.ok(official.split(":")[1].startsWith(line), `${official} runs ${line}`);
+      // `postgres:17-trixie` claims 17, `redis:8.0` claims 8.0, `goacme/lego:v4.9.1` 4.9.1: the tag
+      // starts with the version line.
+      assert.ok(official.split(":")[1].replace(/^v/, "").startsWith(line), `${official} runs ${line}`);
     }
   });
 });
