@@ -181,7 +181,7 @@ async function waitUntil(
   const deadline = Date.now() + timeoutMs;
   let last = "no attempt";
   for (;;) {
-    const exited = processes.find((process) => !process.running);
+    const exited = processes.find((child) => !child.running);
     if (exited) throw new Error(`${what}: ${path.basename(exited.child.spawnfile)} exited`);
     try {
       if (await probe()) return;
@@ -210,11 +210,11 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-pebble-"));
   const processes: Background[] = [];
   const output = () =>
-    processes.map((process) => `--- ${path.basename(process.child.spawnfile)}\n${process.output}`).join("\n");
+    processes.map((child) => `--- ${path.basename(child.child.spawnfile)}\n${child.output}`).join("\n");
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
-      for (const process of processes) await process.stop("SIGTERM", 3000);
+      for (const child of processes) await child.stop("SIGTERM", 3000);
       fs.rmSync(dir, { recursive: true, force: true });
     })());
 
