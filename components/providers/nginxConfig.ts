@@ -43,6 +43,7 @@
  * user, 0600.
  */
 import type { SlotColour } from "../../infra/stackKeys";
+import { acmeChallengePath } from "./acmeClient";
 import {
   type BucketScheme,
   type CanaryStickiness,
@@ -169,7 +170,7 @@ export const proxySettings = [
 
 /** The site: both upstreams, the bucket split, and the public and check servers. */
 export function renderRouterSite(site: RouterSite): string {
-  const { live, certificate, maintenancePage } = routerLayout(site.stateDir);
+  const { live, certificate, maintenancePage, acmeWebroot } = routerLayout(site.stateDir);
   // max_fails=0: a slot is never marked down by nginx; the pointer alone decides.
   const upstreams = (["blue", "green"] as const).flatMap((colour) => [
     `upstream ${upstreamNames[colour]} {`,
@@ -246,6 +247,15 @@ export function renderRouterSite(site: RouterSite): string {
     lines.unshift(`map $ssl_server_name $switchyard_certificate {`, `    default ${certificate};`, "}", "");
     lines.push(
       ...headers,
+      ...(site.acmeChallenges
+        ? [
+            // The ACME client's tokens, before the redirect: the CA asks over plain HTTP.
+            `    location ^~ ${acmeChallengePath} {`,
+            `        root ${acmeWebroot};`,
+            "        default_type text/plain;",
+            "    }",
+          ]
+        : []),
       "    location / {",
       "        return 308 https://$host$request_uri;",
       "    }",

@@ -31,6 +31,10 @@ export function routerLayout(stateDir: string) {
     certificates: `${stateDir}/certificates`,
     /** The maintenance page: while it exists, every public request gets it with a 503. */
     maintenancePage: `${stateDir}/maintenance.html`,
+    /** The ACME client's account, certificates and keys (acmeClient.ts), 0700. */
+    acme: `${stateDir}/acme`,
+    /** Where the ACME client puts HTTP-01 tokens, under `.well-known/acme-challenge/`, for the site to serve. */
+    acmeWebroot: `${stateDir}/acme-webroot`,
   };
 }
 
@@ -60,6 +64,8 @@ export interface RouterSite {
   listen: { address: string; http: number; https: number; check: number };
   /** Whether to serve HTTPS (with the live certificate: `renderTlsFiles`) and redirect HTTP to it. */
   tls: boolean;
+  /** Whether the HTTP port serves the ACME client's HTTP-01 tokens (acmeClient.ts). */
+  acmeChallenges?: boolean;
   /** The state directory as the router sees it (`NginxMain.stateDir`, `containerCaddy.stateDir`). */
   stateDir: string;
   /** What keeps a user on one side of a canary; without it, each request is split on its own. */
@@ -334,6 +340,17 @@ export const routerCommands = {
     ];
   },
 
+  /** Prints the live certificate's chain (public), or nothing without one. */
+  readCertificateChain(stateDir: string): string[] {
+    return [
+      "sh",
+      "-c",
+      'cat "$1/fullchain.pem" 2>/dev/null || true',
+      "sh",
+      routerLayout(stateDir).certificate,
+    ];
+  },
+
   /** Removes every site generation (`sites`) or certificate (`certificates`) directory but `keep`. */
   prune(stateDir: string, kind: "sites" | "certificates", keep: string | undefined): string[] {
     return [
@@ -368,8 +385,7 @@ export const routerCommands = {
 
   /** Removes everything switchyard keeps in the state directory. */
   removeState(stateDir: string): string[] {
-    const { live, current, routes, sites, certificate, certificates, maintenancePage } =
-      routerLayout(stateDir);
-    return ["rm", "-rf", live, current, routes, sites, certificate, certificates, maintenancePage];
+    const layout = routerLayout(stateDir);
+    return ["rm", "-rf", ...Object.values(layout)];
   },
 };

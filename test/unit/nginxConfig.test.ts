@@ -127,6 +127,8 @@ interface Response {
   /** The backup server of that upstream: where the request goes when `proxiedTo` refuses it. */
   fallbackTo?: string;
   location?: string;
+  /** The file a static location answers with. */
+  servedFile?: string;
   body?: string;
   contentType?: string;
   headers: Record<string, string>;
@@ -202,12 +204,23 @@ function respond(site: Directive[], request: Request): Response {
 
   const locations = named(server, "location");
   const exact = locations.find((l) => l.args[0] === "=" && l.args[1] === path);
+  // `^~` only stops regular expressions from being tried, and the site has none.
+  const prefixOf = (l: Directive) => (l.args.length === 2 && l.args[0] === "^~" ? l.args[1] : l.args[0]);
   const prefixes = locations
-    .filter((l) => l.args.length === 1 && path.startsWith(l.args[0]))
-    .sort((a, b) => b.args[0].length - a.args[0].length);
+    .filter((l) => (l.args.length === 1 || l.args[0] === "^~") && path.startsWith(prefixOf(l)))
+    .sort((a, b) => prefixOf(b).length - prefixOf(a).length);
   const chosen = exact ?? prefixes[0];
   if (!chosen) return withHeaders(server, { status: 404 });
   const location = blockOf(chosen);
+  const root = named(location, "root")[0]?.args[0];
+  if (root !== undefined) {
+    const file = `${root}${path}`;
+    const type = named(location, "default_type")[0]?.args[0];
+    return withHeaders(
+      server,
+      request.files.has(file) ? { status: 200, servedFile: file, contentType: type } : { status: 404 },
+    );
+  }
   // add_header directives are inherited from the server only when the location has none.
   const headerLevel = named(location, "add_header").length > 0 ? location : server;
   const returned = rewrite(location);
@@ -542,6 +555,33 @@ describe("nginx configuration", () => {
       }
     });
 
+    it("with ACME, serves the client's tokens over plain HTTP and redirects everything else", () => {
+      const config = parseConfig(renderRouterSite({ ...tlsSite, acmeChallenges: true }));
+      const token = "/.well-known/acme-challenge/Xk3_9-token";
+      const files = new Set([`${stateDir}/acme-webroot${token}`]);
+      const answer = (path: string) => {
+        const { status, servedFile, location, contentType } = respond(config, {
+          port: site.listen.http,
+          path,
+          host: "api.example.com",
+          files,
+        });
+        return { status, servedFile, location, contentType };
+      };
+      assert.deepEqual(answer(token), {
+        status: 200,
+        servedFile: `${stateDir}/acme-webroot${token}`,
+        location: undefined,
+        contentType: "text/plain",
+      });
+      assert.equal(answer("/.well-known/acme-challenge/unknown").status, 404);
+      assert.equal(answer("/.well-known/other").status, 308);
+      assert.equal(answer("/").status, 308);
+      // Without an ACME client the path is the app's, over HTTPS like the rest.
+      const pasted = parseConfig(renderRouterSite(tlsSite));
+      assert.equal(respond(pasted, { port: site.listen.http, path: token, files }).status, 308);
+    });
+
     it("without TLS, serves the public on HTTP and has no TLS directive", () => {
       const config = parseConfig(renderRouterSite(site));
       const http = serverOn(config, site.listen.http);
@@ -618,6 +658,8 @@ describe("nginx configuration", () => {
         live: `${stateDir}/live`,
         routes: `${stateDir}/routes`,
         current: `${stateDir}/current`,
+        acme: `${stateDir}/acme`,
+        acmeWebroot: `${stateDir}/acme-webroot`,
         sites: `${stateDir}/sites`,
         certificate: `${stateDir}/certificate`,
         certificates: `${stateDir}/certificates`,
