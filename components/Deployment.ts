@@ -374,6 +374,13 @@ export class Deployment extends pulumi.ComponentResource {
           activeSlot: config.activeSlot,
           slots: self.slots,
           tls: config.secrets.tls,
+          ...(config.router.tls.acme && {
+            acme: {
+              ...config.router.tls.acme,
+              names: config.router.serverName.split(" "),
+              containerName: names.acmeClient,
+            },
+          }),
           // Traffic goes only to slots whose gate holds for their current image and version; with a
           // canary weight, both slots get traffic.
           after:

@@ -3,6 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 import type { RouterKind, SlotColour } from "../infra/stackKeys";
 import type { Slot } from "./slotRelease";
 import { containerImage, memoryLimit, type NamedContainer } from "./containers";
+import {
+  acmeClientEnvironment,
+  acmeClientFiles,
+  acmeClientScript,
+  type AcmeSettings,
+} from "./providers/acmeClient";
 import type { ExecutorSpec } from "./providers/executor";
 import { gateSettings, type HealthSettings } from "./providers/healthGate";
 import { caddyStart, containerCaddy, renderCaddyBoot, renderCaddyFiles } from "./providers/caddyConfig";
@@ -51,8 +57,10 @@ export interface RouterArgs extends NamedContainer {
   /** The maintenance page: while enabled, every public request gets it with a 503. */
   maintenance: { enabled: boolean; message: string; retryAfterSeconds: number };
   slots: Record<SlotColour, Slot>;
-  /** Certificate chain and key (secrets); without them the router serves plain HTTP. */
+  /** Certificate chain and key (secrets); without them (or `acme`) the router serves plain HTTP. */
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
+  /** Certificates from an ACME CA, obtained and renewed by the ACME client container; instead of `tls`. */
+  acme?: AcmeSettings & { image: string; containerName: string };
   health: HealthSettings;
   /**
    * The HealthGate of every slot that gets traffic: the active slot's, and the idle slot's too
@@ -135,6 +143,8 @@ export class Router extends pulumi.ComponentResource {
   /** The switch: what the frontend waits for, since it holds only after the post-switch window. */
   readonly upstream: RouterUpstream;
   readonly url: string;
+  /** When the live certificate expires (ISO 8601); without TLS, undefined. */
+  readonly certificateExpiresAt: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: RouterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("switchyard:router:Router", name, {}, opts);
@@ -165,7 +175,8 @@ export class Router extends pulumi.ComponentResource {
         upstreams: { blue, green },
         serverName: args.serverName,
         listen: { address: args.bindAddress, http: args.httpPort, https: args.httpsPort, check: checkPort },
-        tls: args.tls !== undefined,
+        tls: args.tls !== undefined || args.acme !== undefined,
+        acmeChallenges: args.acme !== undefined,
         stateDir: serves.stateDir,
         retryAfterSeconds: args.maintenance.retryAfterSeconds,
         canary: args.canaryKey
@@ -180,6 +191,35 @@ export class Router extends pulumi.ComponentResource {
           .apply(([certificate, key]) => renderTlsFiles({ certificate, key }))
       : {};
 
+    const acmeClient = args.acme && createAcmeClient(args.acme);
+
+    /** The ACME client beside the router, on its state volume (see providers/acmeClient.ts). */
+    function createAcmeClient(acme: NonNullable<RouterArgs["acme"]>): docker.Container {
+      const { script, directoryCertificate } = acmeClientFiles;
+      return new docker.Container(
+        `${name}-acme`,
+        {
+          name: acme.containerName,
+          image: containerImage(`${name}-acme-image`, { image: acme.image }, child),
+          // It reaches the CA as the router does, from the host.
+          networkMode: "host",
+          entrypoints: ["/bin/sh"],
+          command: [script, "renew-loop"],
+          envs: acmeClientEnvironment(acme, serves.stateDir),
+          volumes: [{ volumeName: volume.name, containerPath: serves.stateDir }],
+          uploads: [
+            { file: script, content: acmeClientScript },
+            ...(acme.directoryCertificate === undefined
+              ? []
+              : [{ file: directoryCertificate, content: acme.directoryCertificate }]),
+          ],
+          restart: "unless-stopped",
+          ...memoryLimit(64),
+        },
+        { ...child, deleteBeforeReplace: true },
+      );
+    }
+
     const { health } = args;
     const watch = gateSettings(health, health.postSwitchStableForSeconds);
     this.upstream = new RouterUpstream(
@@ -191,6 +231,14 @@ export class Router extends pulumi.ComponentResource {
         stateDir: serves.stateDir,
         files,
         secretFiles,
+        ...(args.acme && {
+          acme: {
+            exec: [...dockerCommand(args.target), "exec", "-i", args.acme.containerName],
+            email: args.acme.email,
+            directory: args.acme.directory,
+            names: args.acme.names,
+          },
+        }),
         ...(args.maintenance.enabled
           ? { maintenancePage: renderMaintenancePage(args.maintenance.message) }
           : {}),
@@ -209,17 +257,26 @@ export class Router extends pulumi.ComponentResource {
       {
         ...child,
         // Traffic waits for the gates.
-        dependsOn: [this.container, args.slots.blue.process, args.slots.green.process, ...args.after],
+        dependsOn: [
+          this.container,
+          ...(acmeClient ? [acmeClient] : []),
+          args.slots.blue.process,
+          args.slots.green.process,
+          ...args.after,
+        ],
       },
     );
 
-    const scheme = args.tls ? "https" : "http";
-    const port = args.tls ? args.httpsPort : args.httpPort;
-    const defaultPort = args.tls ? 443 : 80;
+    const https = args.tls !== undefined || args.acme !== undefined;
+    const scheme = https ? "https" : "http";
+    const port = https ? args.httpsPort : args.httpPort;
+    const defaultPort = https ? 443 : 80;
     const host = args.serverName === "_" ? "localhost" : args.serverName.split(" ")[0];
     this.url = `${scheme}://${host}${port === defaultPort ? "" : `:${port}`}`;
+    this.certificateExpiresAt = this.upstream.certificateExpiresAt;
     this.registerOutputs({
       url: this.url,
+      certificateExpiresAt: this.certificateExpiresAt,
       activeSlot: this.upstream.activeSlot,
       verifiedAt: this.upstream.verifiedAt,
     });

@@ -9,6 +9,7 @@ import { utils as sshUtils } from "ssh2";
 import { z } from "zod";
 import { hostKeyLine, portRange } from "../components/providers/inputs";
 import { cpusKept } from "./dockerReadBack";
+import { renewDaysBefore } from "../components/providers/acmeClient";
 import { unpinnedImageReason } from "./images";
 import {
   serviceNamePattern,
@@ -18,6 +19,7 @@ import {
   unnamedDeployment,
 } from "./names";
 import {
+  letsEncryptDirectories,
   PROJECT,
   type RawStackConfig,
   type RouterKind,
@@ -94,6 +96,9 @@ export const defaultRouterImages: Record<RouterKind, string> = {
   nginx: "nginx:1.27.3-bookworm",
   caddy: "caddy:2.11.9",
 };
+
+/** The ACME client's image unless `router.tls.acme.image` names another: lego, as this project builds and tests it. */
+export const defaultAcmeImage = "goacme/lego:v4.9.1";
 
 /** The router's image: `router.image`, or its kind's default. */
 export function routerImage(router: { kind: RouterKind; image?: string }): string {
@@ -622,7 +627,7 @@ export const stackConfigSchema = z
         httpPort: port.prefault(80).describe("Public HTTP port"),
         httpsPort: port
           .prefault(443)
-          .describe("Public HTTPS port, used when tlsCertificate and tlsKey are set"),
+          .describe("Public HTTPS port, used with router.tls.acme or tlsCertificate and tlsKey"),
         checkPort: port
           .prefault(18080)
           .describe("Port on 127.0.0.1 of the router's check listener, which the post-switch check reads"),
@@ -654,6 +659,43 @@ export const stackConfigSchema = z
           .max(1000)
           .prefault([])
           .describe("Values of canaryKey that always get the canary while canaryWeight is above 0"),
+        tls: z
+          .strictObject({
+            acme: z
+              .strictObject({
+                email: z.email().describe("Contact address the CA writes to about expiring certificates"),
+                directory: z
+                  .url({ protocol: /^https$/ })
+                  .prefault(letsEncryptDirectories.production)
+                  .describe(
+                    `The CA's ACME directory: Let's Encrypt's by default; its staging one, \`${letsEncryptDirectories.staging}\`, for trying a stack out (its certificates are not trusted by browsers)`,
+                  ),
+                directoryCertificate: z
+                  .string()
+                  .refine((value) => value.includes("-----BEGIN CERTIFICATE-----"), "a PEM certificate")
+                  .optional()
+                  .describe(
+                    "PEM of the CA certificate the directory's own HTTPS is verified with, for a private ACME CA (step-ca, Pebble); unset: the system's",
+                  ),
+                checkIntervalSeconds: z
+                  .int()
+                  .min(10)
+                  .max(86_400)
+                  .prefault(43_200)
+                  .describe(
+                    `How often the ACME client checks the certificate; it renews once fewer than ${renewDaysBefore} days remain, and retries a failure after a minute, doubling up to this`,
+                  ),
+                image: imageReference.prefault(defaultAcmeImage).describe("The ACME client's image (lego)"),
+              })
+              .optional()
+              .describe(
+                "Certificates from an ACME CA for serverName's names, obtained over HTTP-01 on httpPort during `pulumi up` and renewed on the target by the router's ACME client (`<router>-acme`); instead of tlsCertificate and tlsKey",
+              ),
+          })
+          .prefault({})
+          .describe(
+            "Where the router's certificate comes from: `acme`, or the tlsCertificate and tlsKey secrets",
+          ),
         maintenance: z
           .strictObject({
             enabled: z
@@ -798,6 +840,18 @@ function crossKeyRules(config: ParsedStackConfig, issues: IssueSink): void {
   if ((config.tlsCertificate === undefined) !== (config.tlsKey === undefined)) {
     fail([config.tlsKey ? "tlsCertificate" : "tlsKey"], "TLS needs both tlsCertificate and tlsKey");
   }
+  if (config.router.tls.acme !== undefined) {
+    if (config.tlsCertificate !== undefined || config.tlsKey !== undefined)
+      fail(
+        ["router", "tls", "acme"],
+        "the certificate comes from ACME or from tlsCertificate and tlsKey: unset one",
+      );
+    if (config.router.serverName.split(" ").some((name) => name === "_" || name.includes("*")))
+      fail(
+        ["router", "serverName"],
+        "router.tls.acme needs the site's host names: not _, and no wildcard, which HTTP-01 cannot prove",
+      );
+  }
 
   for (const [name] of Object.entries(config.app.env)) {
     if (reservedEnvNames.includes(name)) fail(["app", "env", name], "is set by switchyard itself");
@@ -868,6 +922,8 @@ function routerKindRules(
           ["tlsCertificate"],
           "needs router.kind nginx: the caddy router serves plain HTTP until it gets its certificates itself",
         );
+      if (config.router.tls.acme !== undefined)
+        fail(["router", "tls", "acme"], "needs router.kind nginx: the caddy router serves plain HTTP");
       return;
   }
 }

@@ -76,6 +76,10 @@ export = {
     }),
   ),
   routerUrl: deployment.router.url,
+  /** When the live certificate expires; `pulumi refresh` reads it again (an ACME client renews it on the target). */
+  ...(config.secrets.tls || config.router.tls.acme
+    ? { certificateExpiresAt: deployment.router.certificateExpiresAt }
+    : {}),
   databaseName: config.database.name,
   snapshotDirectory: config.snapshots.directory,
   ...(config.migrations ? { migrationSet: config.migrations.version } : {}),

@@ -25,6 +25,7 @@ export const roles = {
   slot: (colour: SlotColour) => `app-${colour}`,
   slotImage: (colour: SlotColour) => `app-${colour}-image`,
   router: "router",
+  acmeClient: "router-acme",
   frontend: "frontend",
   accessory: (accessory: string) => `accessory-${accessory}`,
   accessoryImage: (accessory: string) => `accessory-${accessory}-image`,
@@ -52,6 +53,8 @@ const dataVolumeSuffixes = { database: "pgdata", cache: "redisdata" } as const;
 export const reservedAccessoryNames: readonly string[] = [
   ...slotColours.map(roles.slot),
   roles.router,
+  // Deployment `a-router`'s accessory `acme` would be deployment `a`'s ACME client.
+  "acme",
   roles.database,
   roles.cache,
   roles.migration,
@@ -69,6 +72,8 @@ export interface HostNames {
   /** The systemd unit of each native slot, `<deployment>-<colour>`. */
   units: Record<SlotColour, string>;
   router: string;
+  /** The router's ACME client. */
+  acmeClient: string;
   database: string;
   cache: string;
   migration: string;
@@ -98,6 +103,7 @@ export function hostNames(deployment: string | undefined): HostNames {
     slots: { blue: own(roles.slot("blue")), green: own(roles.slot("green")) },
     units: { blue: shared("blue"), green: shared("green") },
     router: own(roles.router),
+    acmeClient: own(roles.acmeClient),
     database: own(roles.database),
     cache: own(roles.cache),
     migration: own(roles.migration),

@@ -12,6 +12,19 @@ export type SlotColour = (typeof slotColours)[number];
 export const routerKinds = ["nginx", "caddy"] as const;
 export type RouterKind = (typeof routerKinds)[number];
 
+/** Let's Encrypt's ACME directories. Staging's certificates chain to a root no browser trusts. */
+export const letsEncryptDirectories = {
+  production: "https://acme-v02.api.letsencrypt.org/directory",
+  staging: "https://acme-staging-v02.api.letsencrypt.org/directory",
+} as const;
+
+/** ACME directories of public CAs' test environments, whose certificates no browser trusts. */
+export const stagingAcmeDirectories = [
+  letsEncryptDirectories.staging,
+  "https://dv.acme-v02.test-api.pki.goog/directory",
+  "https://api.test4.buypass.no/acme/directory",
+] as const;
+
 /** Top-level keys whose values are secrets: Pulumi tracks secrecy per top-level key. */
 export const secretKeys = [
   "sshPrivateKey",

@@ -44,6 +44,10 @@ export interface RouterUpstreamOutputs extends Omit<
   certificate?: string;
   /** Whether the maintenance page is up; absent in the state of routers from before it existed. */
   maintenance?: boolean;
+  /** When the live certificate expires (ISO 8601); absent without one. */
+  certificateExpiresAt?: string;
+  /** The ACME client's last renewal failure, while it has not renewed since; absent otherwise. */
+  renewalError?: string;
   /** When the router last held the post-switch window, and on which version. */
   verifiedAt: string;
   verifiedVersion: string;
@@ -67,11 +71,20 @@ const inputKeys = [
   "allowDegraded",
   "smokeChecks",
   "maintenancePage",
+  "acme",
 ] as const;
 
-/** The certificate the inputs ask for, by id; undefined without TLS. */
+/** The pasted certificate the inputs ask for, by id; undefined without one (no TLS, or ACME's). */
 function wantedCertificate(inputs: Pick<RouterUpstreamInputs, "secretFiles">): string | undefined {
   return Object.keys(inputs.secretFiles).length > 0 ? certificateId(inputs.secretFiles) : undefined;
+}
+
+/** The certificate's outputs: each is left out when there is nothing to say (the engine refuses undefined). */
+function certificateOutputs(status: { expiresAt?: string; renewalError?: string }) {
+  return {
+    ...(status.expiresAt ? { certificateExpiresAt: status.expiresAt } : {}),
+    ...(status.renewalError ? { renewalError: status.renewalError } : {}),
+  };
 }
 
 /** What nginx routers from before the `server` input kept instead of it. */
@@ -115,7 +128,9 @@ async function apply(
       const router = new RouterSession(executor, inputs, checkUrl);
       const before = await router.live();
       const siteChanged = before.site !== site;
+      // The ACME client owns the certificate link when there is one.
       const certificateChanged =
+        inputs.acme === undefined &&
         before.certificate !== (certificate ? `certificates/${certificate}` : undefined);
       const trafficChanged = before.route !== `routes/${routeName(traffic)}`;
       const previous = before.route ? parseRoute(before.route) : undefined;
@@ -140,6 +155,12 @@ async function apply(
           await router.goLive(site);
         }
         if (certificateChanged && !certificate) await moveCertificate();
+        // Once the site serves the CA's challenges, and before traffic moves: a refused order
+        // leaves traffic where it was.
+        if (inputs.acme) {
+          log(`asking the ACME client for a certificate for ${inputs.acme.names.join(", ")}`);
+          await router.ensureAcmeCertificate(inputs.acme);
+        }
         if (trafficChanged) {
           moved.traffic = true;
           await router.point(switching ? { ...traffic, fallback: true } : traffic);
@@ -165,6 +186,8 @@ async function apply(
       }
       if (siteChanged) await router.prune("sites", id);
       if (certificateChanged) await router.prune("certificates", certificate);
+      const status = await router.certificateStatus();
+      if (status.expiresAt) log(`the live certificate expires at ${status.expiresAt}`);
 
       const { files: _files, secretFiles: _secretFiles, ...kept } = inputs;
       return {
@@ -172,6 +195,7 @@ async function apply(
         generation: id,
         ...(certificate ? { certificate } : {}),
         maintenance,
+        ...certificateOutputs(status),
         verifiedAt: verifiedAt ?? olds?.verifiedAt ?? "",
         verifiedVersion: verifiedAt ? inputs.expectedVersion : (olds?.verifiedVersion ?? ""),
       };
@@ -198,7 +222,7 @@ export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
   async diff(_id, olds, news) {
     const changes: string[] = [];
     if (generationId(news.files) !== olds.generation) changes.push("files");
-    if (wantedCertificate(news) !== olds.certificate) changes.push("secretFiles");
+    if (news.acme === undefined && wantedCertificate(news) !== olds.certificate) changes.push("secretFiles");
     if ((news.maintenancePage !== undefined) !== (olds.maintenance ?? false)) changes.push("maintenancePage");
     for (const key of inputKeys) {
       if (canonical(olds[key]) !== canonical(news[key])) changes.push(key);
@@ -220,17 +244,27 @@ export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
   async read(id, props) {
     if (!props?.executor) throw new Error(`${id}: reading needs the state this resource was created with`);
     const state = withServer(props);
-    const live = await withExecutor(state.executor, async (executor) => {
+    const found = await withExecutor(state.executor, async (executor) => {
       const router = new RouterSession(executor, state, "http://127.0.0.1");
-      return (await router.present()) ? router.live() : undefined;
+      if (!(await router.present())) return undefined;
+      return { live: await router.live(), status: await router.certificateStatus() };
     });
+
     // No router to serve it (its container removed or stopped), or nothing of its state left:
     // the resource is gone, and the next `up` applies it again to the router it recreates.
-    if (live === undefined || (live.route === undefined && live.site === undefined)) return {};
+    if (found === undefined || (found.live.route === undefined && found.live.site === undefined)) return {};
+    const { live, status } = found;
     const traffic = live.route ? parseRoute(live.route) : undefined;
     // The engine refuses an undefined property ("Unexpected struct type"): a missing pointer or
     // site (a router that started without one) is a missing key, which the next diff sees.
-    const { activeSlot: _activeSlot, generation: _generation, certificate: _certificate, ...kept } = state;
+    const {
+      activeSlot: _activeSlot,
+      generation: _generation,
+      certificate: _certificate,
+      certificateExpiresAt: _expiresAt,
+      renewalError: _renewalError,
+      ...kept
+    } = state;
     return {
       id,
       props: {
@@ -238,8 +272,11 @@ export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
         canaryWeight: traffic?.canaryWeight ?? 0,
         ...(traffic ? { activeSlot: traffic.activeSlot } : {}),
         ...(live.site ? { generation: live.site.replace(/^sites\//, "") } : {}),
-        ...(live.certificate ? { certificate: live.certificate.replace(/^certificates\//, "") } : {}),
+        ...(live.certificate && !state.acme
+          ? { certificate: live.certificate.replace(/^certificates\//, "") }
+          : {}),
         maintenance: live.maintenance,
+        ...certificateOutputs(status),
       } as RouterUpstreamOutputs,
     };
   },
@@ -270,6 +307,10 @@ export class RouterUpstream extends pulumi.dynamic.Resource {
   declare readonly certificate: pulumi.Output<string | undefined>;
   /** Whether the maintenance page is up. */
   declare readonly maintenance: pulumi.Output<boolean>;
+  /** When the live certificate expires (ISO 8601); without TLS, undefined. */
+  declare readonly certificateExpiresAt: pulumi.Output<string | undefined>;
+  /** The ACME client's last renewal failure, while it has not renewed since. */
+  declare readonly renewalError: pulumi.Output<string | undefined>;
   /** When the router last held the post-switch window, and on which version. */
   declare readonly verifiedAt: pulumi.Output<string>;
   declare readonly verifiedVersion: pulumi.Output<string>;
@@ -291,6 +332,8 @@ export class RouterUpstream extends pulumi.dynamic.Resource {
         generation: undefined,
         certificate: undefined,
         maintenance: undefined,
+        certificateExpiresAt: undefined,
+        renewalError: undefined,
         verifiedAt: undefined,
         verifiedVersion: undefined,
       },

@@ -30,3 +30,13 @@ export function certificatePairProblems(chain: string, key: string, now = new Da
   if (new Date(leaf.validTo) < now) problems.push(`the certificate expired (${leaf.validTo})`);
   return problems;
 }
+
+/** When the chain's first certificate expires, ISO 8601; undefined when the chain holds none that parses. */
+export function certificateExpiry(chain: string): string | undefined {
+  const [first] = chain.match(pemCertificate) ?? [];
+  try {
+    return first === undefined ? undefined : new Date(new X509Certificate(first).validTo).toISOString();
+  } catch {
+    return undefined;
+  }
+}

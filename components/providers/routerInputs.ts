@@ -6,6 +6,7 @@ import { type RouterKind, routerKinds, type SlotColour } from "../../infra/stack
 import { type ExecutorSpec, executorSpecProblems } from "./executor";
 import { type GateSpec, gateSpecProblems, type SmokeCheck } from "./healthGate";
 import { hostReason, type InputProblem, isHost, isKnown, isPort, portReason } from "./inputs";
+import type { AcmeSettings } from "./acmeClient";
 import { certificatePairProblems } from "./certificatePair";
 import { type RouterServer, serverCommands } from "./routerServer";
 import { certificateFiles } from "./routerState";
@@ -50,6 +51,12 @@ export interface RouterUpstreamInputs extends RouterVerification {
    * the generation, 0600, where workers read it per handshake: changing it reloads nothing.
    */
   secretFiles: Record<string, string>;
+  /**
+   * Set when the certificate comes from the ACME client (acmeClient.ts) rather than `secretFiles`:
+   * `exec` runs a command in the client's container (`["docker", "exec", "-i", "router-acme"]`);
+   * the account and names are what the certificate is for, so a change asks the CA for a new one.
+   */
+  acme?: Pick<AcmeSettings, "email" | "directory" | "names"> & { exec: string[] };
   /** The maintenance page (`renderMaintenancePage`) while maintenance is on; absent otherwise. */
   maintenancePage?: string;
   activeSlot: SlotColour;
@@ -99,6 +106,27 @@ function certificateProblems(files: unknown): InputProblem[] {
   const key = bag[certificateFiles.key];
   if (typeof chain !== "string" || typeof key !== "string") return [];
   return certificatePairProblems(chain, key).map((reason) => ({ property: "secretFiles", reason }));
+}
+
+/** The ACME client's part: a command prefix, an account and host names, and no pasted certificate. */
+function acmeProblems(acme: NonNullable<RouterUpstreamInputs["acme"]>, secretFiles: unknown): InputProblem[] {
+  const problems: InputProblem[] = [];
+  if (!isStringList(acme.exec) || acme.exec.length === 0)
+    problems.push({
+      property: "acme.exec",
+      reason: "expected the command prefix into the ACME client's container",
+    });
+  if (!isStringList(acme.names) || acme.names.length === 0 || !acme.names.every(isHost))
+    problems.push({ property: "acme.names", reason: "expected the host names the certificate covers" });
+  for (const key of ["email", "directory"] as const)
+    if (typeof acme[key] !== "string" || acme[key].length === 0)
+      problems.push({ property: `acme.${key}`, reason: "expected text" });
+  if (secretFiles && typeof secretFiles === "object" && Object.keys(secretFiles).length > 0)
+    problems.push({
+      property: "secretFiles",
+      reason: "the certificate comes from the ACME client: expected {}",
+    });
+  return problems;
 }
 
 /** What the watch checks through the router, as a gate: one try is judged as a gate judges it. */
@@ -192,6 +220,7 @@ export function routerInputProblems(news: RouterUpstreamInputs): InputProblem[] 
     ...filesProblems("secretFiles", news.secretFiles, []),
     ...certificateProblems(news.secretFiles),
   );
+  if (news.acme !== undefined) problems.push(...acmeProblems(news.acme, news.secretFiles));
   if (
     news.maintenancePage !== undefined &&
     typeof news.maintenancePage !== "string" &&

@@ -4,6 +4,8 @@
  * and the one HTTP question it asks the router's check listener (which generation is loaded).
  * The server's own commands (nginx's or Caddy's) come from routerServer.ts.
  */
+import { acmeCommands } from "./acmeClient";
+import { certificateExpiry } from "./certificatePair";
 import { type Executor, runChecked } from "./executor";
 import { httpGet } from "./healthGate";
 import { providerError } from "./inputs";
@@ -31,6 +33,8 @@ export interface Live {
 }
 
 const commandTimeoutMs = 60_000;
+/** How long the CA may take to validate and issue: lego gives up on an authorization after about a minute. */
+const acmeTimeoutMs = 180_000;
 /** How long the server may take to load a new generation after its reload command returned. */
 const reloadTimeoutMs = 15_000;
 
@@ -146,6 +150,35 @@ export class RouterSession {
   /** Makes `certificate` (`certificates/<id>`, or none) the one new handshakes get. */
   pointCertificate(certificate: string | undefined) {
     return this.run(routerCommands.pointLink(this.inputs.stateDir, "certificate", certificate));
+  }
+
+  /**
+   * Has the ACME client obtain the certificate for its names unless it has it, and make it live;
+   * fails with the client's last lines, where the CA's reason is, when the CA refuses.
+   */
+  async ensureAcmeCertificate(acme: NonNullable<RouterUpstreamInputs["acme"]>): Promise<void> {
+    const user = this.server.secretOwner;
+    const owner = user === undefined ? "" : (await this.run(acmeCommands.numericOwner(user))).stdout.trim();
+    const result = await this.executor.run([...acme.exec, ...acmeCommands.ensure(owner)], {
+      timeoutMs: acmeTimeoutMs,
+    });
+    if (result.exitCode !== 0)
+      throw providerError(
+        "AcmeCertificateRefused",
+        `no certificate for ${acme.names.join(", ")} from ${acme.directory}; traffic has not moved:\n` +
+          (result.stderr.trim() || result.stdout.trim()),
+      );
+  }
+
+  /** When the live certificate expires, and the ACME client's last renewal failure, if any. */
+  async certificateStatus(): Promise<{ expiresAt?: string; renewalError?: string }> {
+    const chain = (await this.run(routerCommands.readCertificateChain(this.inputs.stateDir))).stdout;
+    const expiresAt = certificateExpiry(chain);
+    const renewalError = (await this.run(acmeCommands.lastError(this.inputs.stateDir))).stdout.trim();
+    return {
+      ...(expiresAt ? { expiresAt } : {}),
+      ...(renewalError ? { renewalError } : {}),
+    };
   }
 
   /** Puts `page` up (every public request gets it, with a 503), or takes the page down. */

@@ -180,6 +180,11 @@ function computedOutputs(
       );
       return { fileName, path: `${inputs.directory}/${fileName}` };
     }
+    case "pulumi-nodejs:dynamic/switchyard:NginxUpstream":
+      // What the provider reads off the live chain; a router without TLS reports none.
+      return Object.keys(reveal(inputs.secretFiles) ?? {}).length > 0 || inputs.acme !== undefined
+        ? { certificateExpiresAt: "2027-03-01T00:00:00.000Z" }
+        : {};
     case "pulumi-nodejs:dynamic/switchyard:NetlifyDeploy":
       return {
         deployId: fakeDigest("deploy", inputs.siteId, inputs.backendVersion).slice(7, 31),

@@ -159,6 +159,8 @@ const sshTarget = { host: "ssh://deploy@203.0.113.10", hostKey };
 const tlsCertificate =
   "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUhunter2\n-----END CERTIFICATE-----\n";
 const tlsKey = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49hunter2\n-----END PRIVATE KEY-----\n";
+/** An ACME account: every other key of router.tls.acme has a default. */
+const acme = { email: "ops@example.com" };
 const githubToken = `github_pat_${"hunter2".repeat(6)}`;
 const netlifyToken = `nfp_${"hunter2".repeat(6)}`;
 const pulumiAccessToken = `pul-${"hunter2".repeat(6)}`;
@@ -355,6 +357,63 @@ describe("config rules", () => {
       refused: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "caddy" } }),
       problem: ["tlsCertificate", "needs router.kind nginx: the caddy router serves plain HTTP"],
       accepted: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "nginx" } }),
+    },
+    {
+      rule: "an ACME certificate is for host names HTTP-01 can prove",
+      refused: minimal({ router: { tls: { acme } } }),
+      problem: ["router.serverName", "router.tls.acme needs the site's host names: not _, and no wildcard"],
+      accepted: minimal({ router: { serverName: "shop.example.com www.shop.example.com", tls: { acme } } }),
+    },
+    {
+      rule: "an ACME certificate has no wildcard name",
+      refused: minimal({ router: { serverName: "shop.example.com *.shop.example.com", tls: { acme } } }),
+      problem: [
+        "router.serverName",
+        "router.tls.acme needs the site's host names: not _, and no wildcard, which",
+      ],
+      accepted: minimal({ router: { serverName: "shop.example.com", tls: { acme } } }),
+    },
+    {
+      rule: "the certificate comes from ACME or is pasted, not both",
+      refused: withSecrets(
+        { tlsCertificate, tlsKey },
+        { router: { serverName: "shop.example.com", tls: { acme } } },
+      ),
+      problem: [
+        "router.tls.acme",
+        "the certificate comes from ACME or from tlsCertificate and tlsKey: unset one",
+      ],
+      accepted: withSecrets({ tlsCertificate, tlsKey }, { router: { serverName: "shop.example.com" } }),
+    },
+    {
+      rule: "an ACME certificate needs the nginx router",
+      refused: minimal({ router: { kind: "caddy", serverName: "shop.example.com", tls: { acme } } }),
+      problem: ["router.tls.acme", "needs router.kind nginx: the caddy router serves plain HTTP"],
+      accepted: minimal({ router: { kind: "nginx", serverName: "shop.example.com", tls: { acme } } }),
+    },
+    {
+      rule: "the ACME directory is an HTTPS URL",
+      refused: minimal({
+        router: {
+          serverName: "shop.example.com",
+          tls: { acme: { ...acme, directory: "http://ca.internal/dir" } },
+        },
+      }),
+      problem: ["router.tls.acme.directory", ""],
+      accepted: minimal({
+        router: {
+          serverName: "shop.example.com",
+          tls: { acme: { ...acme, directory: "https://ca.internal/dir" } },
+        },
+      }),
+    },
+    {
+      rule: "the ACME account has a contact address",
+      refused: minimal({ router: { serverName: "shop.example.com", tls: { acme: { email: "ops" } } } }),
+      problem: ["router.tls.acme.email", ""],
+      accepted: minimal({
+        router: { serverName: "shop.example.com", tls: { acme: { email: "ops@example.com" } } },
+      }),
     },
     {
       rule: "the router kind is nginx or caddy",

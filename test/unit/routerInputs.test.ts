@@ -115,6 +115,29 @@ describe("router inputs", () => {
     );
   });
 
+  it("takes the ACME client's account and names instead of a pasted certificate, and names what is wrong", async () => {
+    const acme = {
+      exec: ["docker", "exec", "-i", "router-acme"],
+      email: "ops@example.com",
+      directory: "https://acme-v02.api.letsencrypt.org/directory",
+      names: ["shop.example.com", "www.shop.example.com"],
+    };
+    assert.deepEqual(routerInputProblems({ ...inputs, acme }), []);
+    const tls = await selfSignedCertificate();
+    const bad = {
+      ...inputs,
+      acme: { exec: [], email: "", directory: 7, names: ["shop.example.com; rm"] },
+      secretFiles: renderTlsFiles(tls),
+    } as unknown as RouterUpstreamInputs;
+    assert.deepEqual(properties(bad), [
+      "acme.exec",
+      "acme.names",
+      "acme.email",
+      "acme.directory",
+      "secretFiles",
+    ]);
+  });
+
   it("takes a chain and the key that belongs to it, and names what is wrong with others without quoting them", async () => {
     const tls = await selfSignedCertificate();
     const other = await selfSignedCertificate();
