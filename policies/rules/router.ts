@@ -1,19 +1,32 @@
 /** The public edge: TLS in production, and the headers every response carries. */
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { routerFiles, routerSiteFacts, routerUpstreamTypes } from "../resources";
+import { stagingAcmeDirectories } from "../../infra/stackKeys";
 import { isProduction, type StackFacts } from "../stack";
 
 const certificateBlock = "-----BEGIN CERTIFICATE-----";
 const privateKeyBlock = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
-const tlsRemedy = "Set switchyard:tlsCertificate and switchyard:tlsKey with `pulumi config set --secret`.";
+const tlsRemedy =
+  "Set switchyard:router.tls.acme (certificates from Let's Encrypt), or switchyard:tlsCertificate and switchyard:tlsKey with `pulumi config set --secret`.";
 
-/** What the router's site lacks for TLS: a listener, a certificate chain, a key sent as a secret. */
+/**
+ * What the router's site lacks for TLS: a listener, and either an ACME client on a CA browsers
+ * trust or a certificate chain with its key sent as a secret.
+ */
 function siteTlsProblems(args: ResourceValidationArgs): string[] {
-  const files = routerFiles(args.props, "files");
-  const secretFiles = routerFiles(args.props, "secretFiles");
   const problems: string[] = [];
   if (!routerSiteFacts(args).tls) problems.push("the site has no TLS listener");
+  const acme = args.props.acme as { directory?: unknown } | undefined;
+  if (acme !== undefined) {
+    if ((stagingAcmeDirectories as readonly unknown[]).includes(acme.directory))
+      problems.push(
+        `its certificates come from a staging ACME CA (${String(acme.directory)}), which browsers do not trust`,
+      );
+    return problems;
+  }
+  const files = routerFiles(args.props, "files");
+  const secretFiles = routerFiles(args.props, "secretFiles");
   if (![...Object.values(files), ...Object.values(secretFiles)].some((c) => c.includes(certificateBlock)))
     problems.push("there is no certificate chain");
   const plainKey = Object.keys(files).find((name) => privateKeyBlock.test(files[name]));
@@ -26,13 +39,14 @@ function siteTlsProblems(args: ResourceValidationArgs): string[] {
 export function routerTlsInProduction(facts: StackFacts): ResourceValidationPolicy {
   return {
     name: "router-tls-in-production",
-    description: "In production the router terminates TLS, with the private key sent as a secret.",
+    description:
+      "In production the router terminates TLS with a certificate browsers trust: from an ACME CA's production directory, or pasted with the private key sent as a secret.",
     validateResource: (args, reportViolation) => {
       if (!routerUpstreamTypes.includes(args.type)) return;
       if (!isProduction(facts)) args.notApplicable("plain HTTP is allowed outside production");
       const problems = siteTlsProblems(args);
       if (problems.length > 0)
-        reportViolation(`the production router serves plain HTTP: ${problems.join("; ")}. ${tlsRemedy}`);
+        reportViolation(`the production router lacks trusted TLS: ${problems.join("; ")}. ${tlsRemedy}`);
     },
   };
 }

@@ -4,6 +4,7 @@
  * "graph edited" changes the registrations the program produced, for what no config can cause.
  */
 import { hasRole, roles } from "../../infra/names";
+import { letsEncryptDirectories } from "../../infra/stackKeys";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -596,7 +597,7 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
           delete v.tlsCertificate;
           delete v.tlsKey;
         },
-        says: /production router serves plain HTTP: the site has no TLS listener.*tlsCertificate and switchyard:tlsKey/,
+        says: /production router lacks trusted TLS: the site has no TLS listener.*router\.tls\.acme.*tlsCertificate and switchyard:tlsKey/,
       },
       {
         name: "config: production on the caddy router, which serves plain HTTP",
@@ -606,7 +607,19 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
           delete v.tlsCertificate;
           delete v.tlsKey;
         },
-        says: /production router serves plain HTTP: the site has no TLS listener/,
+        says: /production router lacks trusted TLS: the site has no TLS listener/,
+      },
+      {
+        name: "config: production's certificates from Let's Encrypt's staging CA",
+        stack: "production",
+        mutate: (v) => {
+          delete v.tlsCertificate;
+          delete v.tlsKey;
+          section(v, "router").tls = {
+            acme: { email: "ops@example.com", directory: letsEncryptDirectories.staging },
+          };
+        },
+        says: /its certificates come from a staging ACME CA \(https:\/\/acme-staging-v02\.api\.letsencrypt\.org\/directory\)/,
       },
       {
         name: "graph edited: the TLS key travels as a plain file",
@@ -621,6 +634,16 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
       },
     ],
     passes: [
+      {
+        name: "config: production's certificates from Let's Encrypt",
+        stack: "production",
+        mutate: (v) => {
+          delete v.tlsCertificate;
+          delete v.tlsKey;
+          section(v, "router").tls = { acme: { email: "ops@example.com" } };
+        },
+        needs: [types.nginxUpstream],
+      },
       {
         name: "config: stage serves plain HTTP (production-only rule)",
         stack: "stage",
