@@ -421,6 +421,7 @@ describe("registry and images", () => {
         "redis",
         "nginx",
         "caddy",
+        "lego",
         "node",
         "demo-app",
         "systemd-host",
