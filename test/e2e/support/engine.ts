@@ -189,6 +189,11 @@ export class TestStack {
       await this.setOnStdin(`${key}[${index}]`, value, "--type=string");
   }
 
+  /** Sets `key` (a config path) to the string `value`, which may start with `-` or span lines (a PEM). */
+  async setText(key: string, value: string): Promise<void> {
+    await this.setOnStdin(key, value, "--type=string");
+  }
+
   private async setOnStdin(key: string, value: string, flag: string): Promise<void> {
     const result = await run(
       "sh",
