@@ -34,7 +34,7 @@ export interface RouterArgs extends NamedContainer {
   target: Target;
   /** Where the switch runs its commands: `executorSpecFor(target, sshPrivateKey)` (holds the ssh key: a secret). */
   executor: pulumi.Input<ExecutorSpec>;
-  /** What serves the router: nginx, or Caddy (which splits requests one by one and serves plain HTTP). */
+  /** What serves the router: nginx, or Caddy (which splits requests one by one, and gets its certificates itself). */
   kind: RouterKind;
   /** The server's image reference. */
   image: string;
@@ -59,7 +59,7 @@ export interface RouterArgs extends NamedContainer {
   slots: Record<SlotColour, Slot>;
   /** Certificate chain and key (secrets); without them (or `acme`) the router serves plain HTTP. */
   tls?: { certificate: pulumi.Input<string>; key: pulumi.Input<string> };
-  /** Certificates from an ACME CA, obtained and renewed by the ACME client container; instead of `tls`. */
+  /** Certificates from an ACME CA, obtained and renewed by an ACME client container (nginx) or the server (Caddy); instead of `tls`. */
   acme?: AcmeSettings & { image: string; containerName: string };
   health: HealthSettings;
   /**
@@ -81,6 +81,12 @@ interface Serving {
   upload: { file: string; content: string };
   healthcheck: string[];
   render(site: RouterSite): Record<string, string>;
+  /**
+   * Who asks an ACME CA for the certificate: a client container beside the router (nginx has no
+   * ACME client), or the server itself (Caddy); and where the container the CA's directory is
+   * reached from finds `directoryCertificate`.
+   */
+  acme: { sidecar: boolean; directoryCertificateFile: string };
 }
 
 function serving(kind: RouterKind): Serving {
@@ -98,6 +104,7 @@ function serving(kind: RouterKind): Serving {
         upload: { file: containerMainConfig, content: renderNginxMain(containerNginxMain) },
         healthcheck: ["CMD", "nginx", "-t", "-q"],
         render: (site) => renderRouterFiles(containerNginxMain, site),
+        acme: { sidecar: true, directoryCertificateFile: acmeClientFiles.directoryCertificate },
       };
     case "caddy": {
       const { bootConfig, adminAddress } = containerCaddy;
@@ -110,6 +117,7 @@ function serving(kind: RouterKind): Serving {
         // The admin socket is there while Caddy runs.
         healthcheck: ["CMD", "test", "-S", adminAddress.slice("unix/".length)],
         render: (site) => renderCaddyFiles(site, adminAddress),
+        acme: { sidecar: false, directoryCertificateFile: containerCaddy.acmeDirectoryCertificate },
       };
     }
   }
@@ -154,6 +162,21 @@ export class Router extends pulumi.ComponentResource {
     const serves = serving(args.kind);
 
     const volume = new docker.Volume(name, { name: args.stateVolume }, child);
+    const { acme } = args;
+    const acmeSite = acme && {
+      email: acme.email,
+      directory: acme.directory,
+      names: acme.names,
+      checkIntervalSeconds: acme.checkIntervalSeconds,
+      ...(acme.directoryCertificate === undefined
+        ? {}
+        : { directoryCertificateFile: serves.acme.directoryCertificateFile }),
+    };
+    // The server's own ACME client reads the directory's certificate in the router container.
+    const serverAcmeUploads =
+      acme?.directoryCertificate !== undefined && !serves.acme.sidecar
+        ? [{ file: serves.acme.directoryCertificateFile, content: acme.directoryCertificate }]
+        : [];
     this.container = new docker.Container(
       name,
       {
@@ -162,7 +185,7 @@ export class Router extends pulumi.ComponentResource {
         networkMode: "host",
         command: serves.command,
         volumes: [{ volumeName: volume.name, containerPath: serves.stateDir }],
-        uploads: [serves.upload],
+        uploads: [serves.upload, ...serverAcmeUploads],
         healthcheck: { tests: serves.healthcheck, interval: "30s", timeout: "5s", retries: 3 },
         restart: "unless-stopped",
         ...memoryLimit(256),
@@ -176,7 +199,7 @@ export class Router extends pulumi.ComponentResource {
         serverName: args.serverName,
         listen: { address: args.bindAddress, http: args.httpPort, https: args.httpsPort, check: checkPort },
         tls: args.tls !== undefined || args.acme !== undefined,
-        acmeChallenges: args.acme !== undefined,
+        ...(acmeSite ? { acme: acmeSite } : {}),
         stateDir: serves.stateDir,
         retryAfterSeconds: args.maintenance.retryAfterSeconds,
         canary: args.canaryKey
@@ -191,7 +214,8 @@ export class Router extends pulumi.ComponentResource {
           .apply(([certificate, key]) => renderTlsFiles({ certificate, key }))
       : {};
 
-    const acmeClient = args.acme && createAcmeClient(args.acme);
+    const acmeClient = acme && serves.acme.sidecar ? createAcmeClient(acme) : undefined;
+    const routerExec = [...dockerCommand(args.target), "exec", "-i", this.containerName];
 
     /** The ACME client beside the router, on its state volume (see providers/acmeClient.ts). */
     function createAcmeClient(acme: NonNullable<RouterArgs["acme"]>): docker.Container {
@@ -226,17 +250,17 @@ export class Router extends pulumi.ComponentResource {
       `${name}-upstream`,
       {
         executor: args.executor,
-        exec: [...dockerCommand(args.target), "exec", "-i", this.containerName],
+        exec: routerExec,
         server: serves.server,
         stateDir: serves.stateDir,
         files,
         secretFiles,
-        ...(args.acme && {
+        ...(acme && {
           acme: {
-            exec: [...dockerCommand(args.target), "exec", "-i", args.acme.containerName],
-            email: args.acme.email,
-            directory: args.acme.directory,
-            names: args.acme.names,
+            exec: acmeClient ? [...dockerCommand(args.target), "exec", "-i", acme.containerName] : routerExec,
+            email: acme.email,
+            directory: acme.directory,
+            names: acme.names,
           },
         }),
         ...(args.maintenance.enabled

@@ -616,7 +616,7 @@ export const stackConfigSchema = z
           .enum(routerKinds)
           .prefault("nginx")
           .describe(
-            "What serves the router: nginx, or Caddy (plain HTTP, and no canaryKey: it splits requests one by one)",
+            "What serves the router: nginx, or Caddy (its certificates from router.tls.acme only, and no canaryKey: it splits requests one by one)",
           ),
         image: imageReference.optional().describe(
           `The router's image; unset, ${Object.entries(defaultRouterImages)
@@ -685,11 +685,13 @@ export const stackConfigSchema = z
                   .describe(
                     `How often the ACME client checks the certificate; it renews once fewer than ${renewDaysBefore} days remain, and retries a failure after a minute, doubling up to this`,
                   ),
-                image: imageReference.prefault(defaultAcmeImage).describe("The ACME client's image (lego)"),
+                image: imageReference
+                  .prefault(defaultAcmeImage)
+                  .describe("The image of nginx's ACME client (lego); Caddy is its own"),
               })
               .optional()
               .describe(
-                "Certificates from an ACME CA for serverName's names, obtained over HTTP-01 on httpPort during `pulumi up` and renewed on the target by the router's ACME client (`<router>-acme`); instead of tlsCertificate and tlsKey",
+                "Certificates from an ACME CA for serverName's names, obtained over HTTP-01 on httpPort during `pulumi up` and renewed on the target: by an ACME client beside nginx (`<router>-acme`, lego), by Caddy itself; instead of tlsCertificate and tlsKey",
               ),
           })
           .prefault({})
@@ -920,10 +922,8 @@ function routerKindRules(
       if (config.tlsCertificate !== undefined)
         fail(
           ["tlsCertificate"],
-          "needs router.kind nginx: the caddy router serves plain HTTP until it gets its certificates itself",
+          "needs router.kind nginx: the caddy router gets its certificates itself (router.tls.acme)",
         );
-      if (config.router.tls.acme !== undefined)
-        fail(["router", "tls", "acme"], "needs router.kind nginx: the caddy router serves plain HTTP");
       return;
   }
 }

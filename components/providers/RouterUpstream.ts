@@ -186,7 +186,7 @@ async function apply(
       }
       if (siteChanged) await router.prune("sites", id);
       if (certificateChanged) await router.prune("certificates", certificate);
-      const status = await router.certificateStatus();
+      const status = await router.certificateStatus(inputs.acme);
       if (status.expiresAt) log(`the live certificate expires at ${status.expiresAt}`);
 
       const { files: _files, secretFiles: _secretFiles, ...kept } = inputs;
@@ -247,7 +247,7 @@ export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
     const found = await withExecutor(state.executor, async (executor) => {
       const router = new RouterSession(executor, state, "http://127.0.0.1");
       if (!(await router.present())) return undefined;
-      return { live: await router.live(), status: await router.certificateStatus() };
+      return { live: await router.live(), status: await router.certificateStatus(state.acme) };
     });
 
     // No router to serve it (its container removed or stopped), or nothing of its state left:

@@ -31,6 +31,15 @@ export interface AcmeSettings {
   checkIntervalSeconds: number;
 }
 
+/** What a router site needs to know of ACME: a client of its own (Caddy) asks the CA itself. */
+export interface SiteAcme extends Pick<
+  AcmeSettings,
+  "email" | "directory" | "names" | "checkIntervalSeconds"
+> {
+  /** The directory's CA certificate (`directoryCertificate`) as a file in the router's container. */
+  directoryCertificateFile?: string;
+}
+
 /** Where HTTP-01 asks for a token: under it, the site serves `acmeWebroot`'s files. */
 export const acmeChallengePath = "/.well-known/acme-challenge/";
 

@@ -32,7 +32,9 @@ import {
   routedEntry,
   type RouterSite,
   routerLayout,
+  strictTransportSecurity,
 } from "./routerState";
+import type { SiteAcme } from "./acmeClient";
 
 /** The site generation's one file. */
 export const caddySiteFile = "caddy.json";
@@ -48,6 +50,8 @@ export const containerCaddy = {
   stateDir: "/etc/caddy/switchyard",
   bootConfig: "/etc/caddy/switchyard-boot.json",
   adminAddress: "unix//run/caddy-admin.sock",
+  /** `router.tls.acme.directoryCertificate`, for Caddy's ACME issuer to trust the directory with. */
+  acmeDirectoryCertificate: "/etc/caddy/switchyard-acme-ca.pem",
 };
 
 /** The configuration Caddy starts with, and loads when no site is live: its admin endpoint and nothing else. */
@@ -78,9 +82,12 @@ function setVariables(variables: Record<string, string>) {
   return { handler: "vars", ...variables };
 }
 
-/** The headers of every response; deferred, so they replace what a slot sent. */
-function headersRoute(): Route {
-  const set = Object.fromEntries(Object.entries(responseHeaders).map(([name, value]) => [name, [value]]));
+/** The headers of every response (with HSTS over HTTPS); deferred, so they replace what a slot sent. */
+function headersRoute(https = false): Route {
+  const headers = https
+    ? { ...responseHeaders, "Strict-Transport-Security": strictTransportSecurity }
+    : responseHeaders;
+  const set = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]]));
   return { handle: [{ handler: "headers", response: { set, delete: ["Server"], deferred: true } }] };
 }
 
@@ -169,19 +176,22 @@ function maintenanceRoute(site: RouterSite): Route {
  * slot whatever the canary and the fallback, and answers the generation probe.
  */
 export function renderCaddySite(site: RouterSite, adminAddress: string): string {
-  if (site.tls || site.canary)
+  if ((site.tls && !site.acme) || site.canary)
     throw new Error(
-      "the caddy router serves plain HTTP and splits requests one by one (see the file comment)",
+      "the caddy router gets its certificates from ACME only, and splits requests one by one (see the file comment)",
     );
   const bucket = {
     match: [{ vars_regexp: { "{http.request.uuid}": { name: bucketVariable, pattern: "^[0-9a-f]{2}" } } }],
     handle: [setVariables({ [bucketVariable]: `{http.regexp.${bucketVariable}.0}` })],
   };
   const publicServer = {
-    listen: [`${site.listen.address}:${site.listen.http}`],
-    automatic_https: { disable: true },
+    listen: [`${site.listen.address}:${site.acme ? site.listen.https : site.listen.http}`],
+    ...(site.acme
+      ? // Certificates by SNI from Caddy's cache, which its ACME client fills and renews in place.
+        { tls_connection_policies: [{}], automatic_https: { disable_redirects: true } }
+      : { automatic_https: { disable: true } }),
     routes: [
-      headersRoute(),
+      headersRoute(site.acme !== undefined),
       { handle: [{ handler: "encode", encodings: { zstd: {}, gzip: {} }, prefer: ["zstd", "gzip"] }] },
       maintenanceRoute(site),
       bucket,
@@ -208,12 +218,128 @@ export function renderCaddySite(site: RouterSite, adminAddress: string): string 
       ...routing(site, "green.active", false),
     ],
   };
+  const servers = { public: publicServer, check: checkServer };
   const config = {
     admin: adminConfig(adminAddress),
-    apps: { http: { servers: { public: publicServer, check: checkServer } } },
+    ...(site.acme ? acmeConfig(site, site.acme, servers) : { apps: { http: { servers } } }),
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }
+
+/**
+ * A site whose certificates Caddy gets itself: its TLS app manages the names with the ACME
+ * issuer (HTTP-01 only, answered by every server on the HTTP port, so by the redirect), keeps
+ * account, keys and certificates in the state directory (`acme`: they outlive the container, and
+ * destroy removes them), checks for renewal every `checkIntervalSeconds` (renewing once a third
+ * of the lifetime is left: 30 days of Let's Encrypt's 90), and writes what its ACME client does
+ * to `caddyAcmeLog`, which the provider reads for the CA's reasons.
+ */
+function acmeConfig(site: RouterSite, acme: SiteAcme, servers: Record<string, unknown>) {
+  const { acme: storage } = routerLayout(site.stateDir);
+  const redirect = {
+    listen: [`${site.listen.address}:${site.listen.http}`],
+    automatic_https: { disable: true },
+    routes: [
+      headersRoute(),
+      {
+        handle: [
+          {
+            handler: "static_response",
+            status_code: 308,
+            headers: { Location: ["https://{http.request.host}{http.request.uri}"] },
+          },
+        ],
+      },
+    ],
+  };
+  const issuer = {
+    module: "acme",
+    ca: acme.directory,
+    email: acme.email,
+    ...(acme.directoryCertificateFile ? { trusted_roots_pem_files: [acme.directoryCertificateFile] } : {}),
+    challenges: { "tls-alpn": { disabled: true } },
+  };
+  return {
+    storage: { module: "file_system", root: storage },
+    logging: {
+      logs: {
+        acme: {
+          writer: { output: "file", filename: caddyAcmeLog(site.stateDir), roll_size_mb: 1, roll_keep: 1 },
+          encoder: { format: "json" },
+          include: ["tls"],
+        },
+      },
+    },
+    apps: {
+      http: {
+        http_port: site.listen.http,
+        https_port: site.listen.https,
+        servers: { ...servers, redirect },
+      },
+      tls: {
+        certificates: { automate: acme.names },
+        automation: {
+          policies: [{ subjects: acme.names, issuers: [issuer] }],
+          renew_interval: `${acme.checkIntervalSeconds}s`,
+        },
+      },
+    },
+  };
+}
+
+/** Where Caddy logs what its ACME client does (JSON lines): in the state directory's `acme`, root's alone. */
+export function caddyAcmeLog(stateDir: string): string {
+  return `${routerLayout(stateDir).acme}/tls.log`;
+}
+
+/**
+ * The last failure Caddy's ACME log (`caddyAcmeLog`) reports for one of `names` at or after
+ * `since` (Unix seconds) and not followed by a success for that name, with its time and the CA's
+ * reason; undefined when there is none.
+ */
+export function caddyAcmeFailure(log: string, names: readonly string[], since = 0): string | undefined {
+  const failures = new Map<string, string>();
+  for (const line of log.split("\n")) {
+    let entry: { ts?: number; msg?: string; identifier?: string; error?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    const name = entry.identifier;
+    if (name === undefined || !names.includes(name) || (entry.ts ?? 0) < since) continue;
+    if (entry.msg === "certificate obtained successfully" || entry.msg === "certificate renewed successfully")
+      failures.delete(name);
+    else if (entry.msg === "could not get certificate from issuer") {
+      failures.delete(name);
+      const at = entry.ts === undefined ? "" : `${new Date(entry.ts * 1000).toISOString()} `;
+      failures.set(name, `${at}${name}: ${entry.error ?? "no reason given"}`);
+    }
+  }
+  return [...failures.values()].pop();
+}
+
+/** Commands run in the Caddy router's container about the certificates Caddy manages. */
+export const caddyAcmeCommands = {
+  /** Prints the names of `names` that Caddy has a certificate for in its storage, one a line. */
+  obtained(stateDir: string, names: readonly string[]): string[] {
+    const script =
+      'cd "$1/certificates" 2>/dev/null || exit 0; shift; for n in "$@"; do ls */"$n/$n.crt" >/dev/null 2>&1 && echo "$n"; done; true';
+    return ["sh", "-c", script, "sh", routerLayout(stateDir).acme, ...names];
+  },
+
+  /** Prints the newest certificate chain Caddy keeps for `name`, or nothing. */
+  chain(stateDir: string, name: string): string[] {
+    const script =
+      'cd "$1/certificates" 2>/dev/null || exit 0; f="$(ls -t */"$2/$2.crt" 2>/dev/null | head -n 1)"; [ -z "$f" ] || cat "$f"';
+    return ["sh", "-c", script, "sh", routerLayout(stateDir).acme, name];
+  },
+
+  /** Prints the end of Caddy's ACME log. */
+  log(stateDir: string): string[] {
+    return ["sh", "-c", 'tail -n 500 "$1" 2>/dev/null || true', "sh", caddyAcmeLog(stateDir)];
+  },
+};
 
 /** The files of a site generation: the configuration (with `generationDirToken` for its directory). */
 export function renderCaddyFiles(site: RouterSite, adminAddress: string): Record<string, string> {

@@ -247,7 +247,7 @@ export function renderRouterSite(site: RouterSite): string {
     lines.unshift(`map $ssl_server_name $switchyard_certificate {`, `    default ${certificate};`, "}", "");
     lines.push(
       ...headers,
-      ...(site.acmeChallenges
+      ...(site.acme
         ? [
             // The ACME client's tokens, before the redirect: the CA asks over plain HTTP.
             `    location ^~ ${acmeChallengePath} {`,

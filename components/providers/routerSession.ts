@@ -5,6 +5,7 @@
  * The server's own commands (nginx's or Caddy's) come from routerServer.ts.
  */
 import { acmeCommands } from "./acmeClient";
+import { caddyAcmeCommands, caddyAcmeFailure } from "./caddyConfig";
 import { certificateExpiry } from "./certificatePair";
 import { type Executor, runChecked } from "./executor";
 import { httpGet } from "./healthGate";
@@ -19,6 +20,8 @@ import {
 import { firstPollDelayMs, pollUntil } from "./poll";
 import type { RouterUpstreamInputs } from "./routerInputs";
 import { type ServerCommands, serverCommands } from "./routerServer";
+
+type Acme = NonNullable<RouterUpstreamInputs["acme"]>;
 
 /** What is live on the router: the targets of its three links. */
 export interface Live {
@@ -154,27 +157,72 @@ export class RouterSession {
 
   /**
    * Has the ACME client obtain the certificate for its names unless it has it, and make it live;
-   * fails with the client's last lines, where the CA's reason is, when the CA refuses.
+   * fails with the client's words, where the CA's reason is, when the CA refuses. nginx's client
+   * is a container beside it, run to the end; Caddy is its own, watched until it has them all.
    */
-  async ensureAcmeCertificate(acme: NonNullable<RouterUpstreamInputs["acme"]>): Promise<void> {
-    const user = this.server.secretOwner;
-    const owner = user === undefined ? "" : (await this.run(acmeCommands.numericOwner(user))).stdout.trim();
-    const result = await this.executor.run([...acme.exec, ...acmeCommands.ensure(owner)], {
-      timeoutMs: acmeTimeoutMs,
-    });
-    if (result.exitCode !== 0)
-      throw providerError(
+  async ensureAcmeCertificate(acme: Acme): Promise<void> {
+    const refused = (words: string) =>
+      providerError(
         "AcmeCertificateRefused",
-        `no certificate for ${acme.names.join(", ")} from ${acme.directory}; traffic has not moved:\n` +
-          (result.stderr.trim() || result.stdout.trim()),
+        `no certificate for ${acme.names.join(", ")} from ${acme.directory}; traffic has not moved:\n${words}`,
       );
+    switch (this.inputs.server.kind) {
+      case "nginx": {
+        const user = this.server.secretOwner;
+        const owner =
+          user === undefined ? "" : (await this.run(acmeCommands.numericOwner(user))).stdout.trim();
+        const result = await this.executor.run([...acme.exec, ...acmeCommands.ensure(owner)], {
+          timeoutMs: acmeTimeoutMs,
+        });
+        if (result.exitCode !== 0) throw refused(result.stderr.trim() || result.stdout.trim());
+        return;
+      }
+      case "caddy": {
+        const since = Math.floor(Date.now() / 1000) - 1;
+        const { stateDir } = this.inputs;
+        await pollUntil(
+          { intervalMs: 1000, firstDelayMs: 1000 },
+          async () => {
+            const obtained = (await this.run(caddyAcmeCommands.obtained(stateDir, acme.names))).stdout;
+            const log = (await this.run(caddyAcmeCommands.log(stateDir))).stdout;
+            const failure = caddyAcmeFailure(log, acme.names, since);
+            return { state: `${obtained}|${failure ?? ""}`, obtained: obtained.split("\n"), failure };
+          },
+          ({ attempt, startedAt, now }) => {
+            if (acme.names.every((name) => attempt.obtained.includes(name))) return { done: undefined };
+            if (attempt.failure) throw refused(attempt.failure);
+            if (now - startedAt > acmeTimeoutMs)
+              throw refused(
+                `Caddy had no certificate after ${acmeTimeoutMs / 1000} s and reported no failure`,
+              );
+            return { waitAtMostMs: Infinity };
+          },
+        );
+        return;
+      }
+    }
   }
 
   /** When the live certificate expires, and the ACME client's last renewal failure, if any. */
-  async certificateStatus(): Promise<{ expiresAt?: string; renewalError?: string }> {
-    const chain = (await this.run(routerCommands.readCertificateChain(this.inputs.stateDir))).stdout;
+  async certificateStatus(
+    acme: Pick<Acme, "names"> | undefined,
+  ): Promise<{ expiresAt?: string; renewalError?: string }> {
+    const { stateDir } = this.inputs;
+    const read = async (argv: string[]) => (await this.run(argv)).stdout;
+    let chain: string;
+    let renewalError: string | undefined;
+    switch (this.inputs.server.kind) {
+      case "nginx":
+        chain = await read(routerCommands.readCertificateChain(stateDir));
+        renewalError = (await read(acmeCommands.lastError(stateDir))).trim();
+        break;
+      case "caddy":
+        if (acme === undefined) return {};
+        chain = await read(caddyAcmeCommands.chain(stateDir, acme.names[0]));
+        renewalError = caddyAcmeFailure(await read(caddyAcmeCommands.log(stateDir)), acme.names);
+        break;
+    }
     const expiresAt = certificateExpiry(chain);
-    const renewalError = (await this.run(acmeCommands.lastError(this.inputs.stateDir))).stdout.trim();
     return {
       ...(expiresAt ? { expiresAt } : {}),
       ...(renewalError ? { renewalError } : {}),

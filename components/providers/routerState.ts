@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import type { SlotColour } from "../../infra/stackKeys";
+import type { SiteAcme } from "./acmeClient";
 
 /** The parts of the state directory, by role. */
 export function routerLayout(stateDir: string) {
@@ -64,8 +65,11 @@ export interface RouterSite {
   listen: { address: string; http: number; https: number; check: number };
   /** Whether to serve HTTPS (with the live certificate: `renderTlsFiles`) and redirect HTTP to it. */
   tls: boolean;
-  /** Whether the HTTP port serves the ACME client's HTTP-01 tokens (acmeClient.ts). */
-  acmeChallenges?: boolean;
+  /**
+   * Set when the certificate comes from an ACME CA: nginx then serves its ACME client's HTTP-01
+   * tokens on the HTTP port (acmeClient.ts); Caddy is the client itself (caddyConfig.ts).
+   */
+  acme?: SiteAcme;
   /** The state directory as the router sees it (`NginxMain.stateDir`, `containerCaddy.stateDir`). */
   stateDir: string;
   /** What keeps a user on one side of a canary; without it, each request is split on its own. */

@@ -23,12 +23,13 @@ export class HttpsLoad {
   private readonly agent: https.Agent;
   private readonly done: Promise<void[]>;
 
-  constructor(url: string, connections: number) {
+  /** `servername`: the name each connection's TLS handshake asks for (a router that picks a certificate by it). */
+  constructor(url: string, connections: number, servername = "localhost") {
     this.agent = new https.Agent({ keepAlive: true, maxSockets: connections, rejectUnauthorized: false });
     const once = () =>
       new Promise<void>((resolve) => {
         https
-          .get(url, { agent: this.agent, servername: "localhost" }, (res) => {
+          .get(url, { agent: this.agent, servername }, (res) => {
             res.resume();
             res.on("end", () => {
               if (res.statusCode === 200) this.answered++;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  caddyAcmeFailure,
+  caddyAcmeLog,
   caddyBuckets,
   caddySiteFile,
   containerCaddy,
@@ -221,10 +223,10 @@ describe("caddy configuration", () => {
     });
   });
 
-  it("refuses what Caddy cannot serve here: TLS, and a canary pinned per user", () => {
+  it("refuses what Caddy cannot serve here: a pasted certificate, and a canary pinned per user", () => {
     assert.throws(
       () => renderCaddyFiles({ ...site, tls: true }, containerCaddy.adminAddress),
-      /the caddy router serves plain HTTP and splits requests one by one/,
+      /the caddy router gets its certificates from ACME only, and splits requests one by one/,
     );
     assert.throws(() =>
       renderCaddyFiles(
@@ -232,6 +234,86 @@ describe("caddy configuration", () => {
         containerCaddy.adminAddress,
       ),
     );
+  });
+
+  describe("with certificates from ACME", () => {
+    const acme = {
+      email: "ops@example.com",
+      directory: "https://acme-v02.api.letsencrypt.org/directory",
+      names: ["shop.example.com", "www.shop.example.com"],
+      checkIntervalSeconds: 600,
+      directoryCertificateFile: containerCaddy.acmeDirectoryCertificate,
+    };
+    const config = JSON.parse(
+      renderCaddyFiles({ ...site, tls: true, acme }, containerCaddy.adminAddress)[caddySiteFile],
+    );
+    const acmeServers = config.apps.http.servers as Record<string, { listen: string[]; routes: Route[] }>;
+
+    it("serves the public on HTTPS with HSTS, and redirects plain HTTP, where Caddy answers the CA's challenges", () => {
+      assert.deepEqual(acmeServers.public.listen, ["0.0.0.0:443"]);
+      assert.deepEqual((acmeServers.public as Record<string, unknown>).tls_connection_policies, [{}]);
+      const hsts = acmeServers.public.routes[0].handle?.[0] as {
+        response: { set: Record<string, string[]> };
+      };
+      assert.deepEqual(hsts.response.set["Strict-Transport-Security"], [
+        "max-age=31536000; includeSubDomains",
+      ]);
+      assert.deepEqual(acmeServers.redirect.listen, ["0.0.0.0:80"]);
+      assert.deepEqual(acmeServers.redirect.routes[1].handle, [
+        {
+          handler: "static_response",
+          status_code: 308,
+          headers: { Location: ["https://{http.request.host}{http.request.uri}"] },
+        },
+      ]);
+      assert.deepEqual([config.apps.http.http_port, config.apps.http.https_port], [80, 443]);
+      assert.deepEqual(acmeServers.check.listen, ["127.0.0.1:18080"]);
+    });
+
+    it("manages the names with the ACME issuer over HTTP-01, its state and log in the state directory", () => {
+      assert.deepEqual(config.apps.tls, {
+        certificates: { automate: acme.names },
+        automation: {
+          policies: [
+            {
+              subjects: acme.names,
+              issuers: [
+                {
+                  module: "acme",
+                  ca: acme.directory,
+                  email: acme.email,
+                  trusted_roots_pem_files: [containerCaddy.acmeDirectoryCertificate],
+                  challenges: { "tls-alpn": { disabled: true } },
+                },
+              ],
+            },
+          ],
+          renew_interval: "600s",
+        },
+      });
+      assert.deepEqual(config.storage, { module: "file_system", root: `${containerCaddy.stateDir}/acme` });
+      assert.equal(config.logging.logs.acme.writer.filename, caddyAcmeLog(containerCaddy.stateDir));
+      assert.deepEqual(config.logging.logs.acme.include, ["tls"]);
+    });
+
+    it("reads the last failure not followed by a success, per name, since a time", () => {
+      const line = (ts: number, msg: string, identifier: string, error?: string) =>
+        JSON.stringify({ level: error ? "error" : "info", ts, logger: "tls.obtain", msg, identifier, error });
+      const failed = "could not get certificate from issuer";
+      const log = [
+        line(100, failed, "shop.example.com", "HTTP 400 urn:ietf:params:acme:error:dns - NXDOMAIN"),
+        "not json",
+        line(110, "certificate obtained successfully", "shop.example.com"),
+        line(120, failed, "other.example.com", "not ours"),
+        line(130, failed, "www.shop.example.com", "HTTP 400 urn:ietf:params:acme:error:connection - refused"),
+      ].join("\n");
+      assert.equal(
+        caddyAcmeFailure(log, acme.names),
+        "1970-01-01T00:02:10.000Z www.shop.example.com: HTTP 400 urn:ietf:params:acme:error:connection - refused",
+      );
+      assert.equal(caddyAcmeFailure(log, ["shop.example.com"]), undefined, "obtained since it failed");
+      assert.equal(caddyAcmeFailure(log, acme.names, 131), undefined, "nothing since then");
+    });
   });
 
   it("names its 256 buckets by the two hex digits the request id starts with, and back", () => {

@@ -355,7 +355,7 @@ describe("config rules", () => {
     {
       rule: "a pasted certificate needs the nginx router",
       refused: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "caddy" } }),
-      problem: ["tlsCertificate", "needs router.kind nginx: the caddy router serves plain HTTP"],
+      problem: ["tlsCertificate", "needs router.kind nginx: the caddy router gets its certificates itself"],
       accepted: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "nginx" } }),
     },
     {
@@ -384,12 +384,6 @@ describe("config rules", () => {
         "the certificate comes from ACME or from tlsCertificate and tlsKey: unset one",
       ],
       accepted: withSecrets({ tlsCertificate, tlsKey }, { router: { serverName: "shop.example.com" } }),
-    },
-    {
-      rule: "an ACME certificate needs the nginx router",
-      refused: minimal({ router: { kind: "caddy", serverName: "shop.example.com", tls: { acme } } }),
-      problem: ["router.tls.acme", "needs router.kind nginx: the caddy router serves plain HTTP"],
-      accepted: minimal({ router: { kind: "nginx", serverName: "shop.example.com", tls: { acme } } }),
     },
     {
       rule: "the ACME directory is an HTTPS URL",

@@ -254,6 +254,12 @@ const site: RouterSite = {
   retryAfterSeconds: 45,
 };
 const tlsSite: RouterSite = { ...site, tls: true };
+const siteAcme = {
+  email: "ops@example.com",
+  directory: "https://acme-v02.api.letsencrypt.org/directory",
+  names: ["api.example.com", "www.example.com"],
+  checkIntervalSeconds: 43_200,
+};
 /** The port that serves the public: HTTPS when there is TLS. */
 const publicPort = (s: RouterSite) => (s.tls ? s.listen.https : s.listen.http);
 
@@ -556,7 +562,7 @@ describe("nginx configuration", () => {
     });
 
     it("with ACME, serves the client's tokens over plain HTTP and redirects everything else", () => {
-      const config = parseConfig(renderRouterSite({ ...tlsSite, acmeChallenges: true }));
+      const config = parseConfig(renderRouterSite({ ...tlsSite, acme: siteAcme }));
       const token = "/.well-known/acme-challenge/Xk3_9-token";
       const files = new Set([`${stateDir}/acme-webroot${token}`]);
       const answer = (path: string) => {

@@ -645,6 +645,17 @@ const cases: Record<string, { violates: Case[]; passes: Case[] }> = {
         needs: [types.nginxUpstream],
       },
       {
+        name: "config: production's caddy router, its certificates from Let's Encrypt",
+        stack: "production",
+        mutate: (v) => {
+          onCaddy(v);
+          delete v.tlsCertificate;
+          delete v.tlsKey;
+          section(v, "router").tls = { acme: { email: "ops@example.com" } };
+        },
+        needs: [types.caddyUpstream],
+      },
+      {
         name: "config: stage serves plain HTTP (production-only rule)",
         stack: "stage",
         needs: [types.nginxUpstream],
