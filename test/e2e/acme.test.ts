@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import * as https from "node:https";
 import type { TLSSocket } from "node:tls";
+import { containerCaddy } from "../../components/providers/caddyConfig";
 import { containerNginxMain } from "../../components/providers/nginxConfig";
 import { routerLayout } from "../../components/providers/routerState";
 import { HttpsLoad } from "../support/https";
@@ -88,6 +89,60 @@ async function eventually<T>(
   }
 }
 
+/** The dev stack on HTTPS port 8443 for `host`, its certificates from `pebble`. */
+async function newAcmeStack(pebble: Pebble): Promise<TestStack> {
+  const stack = await newDevStack();
+  await stack.pulumiChecked(["config", "set", "--path", "router.httpsPort", String(httpsPort)]);
+  await stack.pulumiChecked([
+    "config",
+    "set",
+    "--path",
+    "router.tls.acme.checkIntervalSeconds",
+    String(checkIntervalSeconds),
+  ]);
+  for (const [key, value] of [
+    ["router.serverName", host],
+    ["router.tls.acme.email", "ops@switchyard.test"],
+    ["router.tls.acme.directory", pebble.directoryUrl],
+    ["router.tls.acme.directoryCertificate", pebble.endpointRootPem],
+  ])
+    await stack.setText(key, value);
+  return stack;
+}
+
+/**
+ * What a user checks after `pulumi up`: blue answers over HTTPS for `host` with a chain to
+ * Pebble's root, the stack output has that certificate's expiry, and plain HTTP redirects.
+ */
+async function assertServedWithPebbleChain(stack: TestStack, pebble: Pebble): Promise<void> {
+  const served = await verifiedGet(await pebble.issuerRootsPem());
+  assert.deepEqual({ status: served.status, slot: slotOf(served) }, { status: 200, slot: "blue" });
+  assert.equal(served.certificate.subjectAltName, `DNS:${host}`);
+  const outputs = await stack.outputs();
+  assert.equal(outputs.certificateExpiresAt, new Date(served.certificate.validTo).toISOString());
+  const plain = await runChecked("curl", [
+    "-s",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    `http://127.0.0.1:${httpPort}/`,
+  ]);
+  assert.equal(plain.stdout, "308", "plain HTTP redirects (it answers only the CA's tokens)");
+}
+
+/** What `pulumi destroy` must leave: no router, no ACME client, no state volume with its keys. */
+async function assertRouterGone(): Promise<void> {
+  for (const container of ["router", "router-acme"])
+    assert.notEqual(
+      (await run("docker", ["container", "inspect", container])).code,
+      0,
+      `${container} is gone`,
+    );
+  const volumes = await runChecked("docker", ["volume", "ls", "--format", "{{.Name}}"]);
+  assert.doesNotMatch(volumes.stdout, /router-state/, "the router's state volume, keys and all, is gone");
+}
+
 describe("automatic HTTPS from an ACME CA through the real engine", function () {
   this.timeout(900_000);
   let stack: TestStack;
@@ -95,22 +150,7 @@ describe("automatic HTTPS from an ACME CA through the real engine", function () 
 
   before(async () => {
     pebble = await startPebble({ validationHttpPort: httpPort, validitySeconds });
-    stack = await newDevStack();
-    await stack.pulumiChecked(["config", "set", "--path", "router.httpsPort", String(httpsPort)]);
-    await stack.pulumiChecked([
-      "config",
-      "set",
-      "--path",
-      "router.tls.acme.checkIntervalSeconds",
-      String(checkIntervalSeconds),
-    ]);
-    for (const [key, value] of [
-      ["router.serverName", host],
-      ["router.tls.acme.email", "ops@switchyard.test"],
-      ["router.tls.acme.directory", pebble.directoryUrl],
-      ["router.tls.acme.directoryCertificate", pebble.endpointRootPem],
-    ])
-      await stack.setText(key, value);
+    stack = await newAcmeStack(pebble);
   });
 
   after(async () => {
@@ -122,22 +162,7 @@ describe("automatic HTTPS from an ACME CA through the real engine", function () 
     const up = await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
     assert.match(up.output, new RegExp(`asking the ACME client for a certificate for ${host}`));
 
-    const served = await verifiedGet(await pebble.issuerRootsPem());
-    assert.deepEqual({ status: served.status, slot: slotOf(served) }, { status: 200, slot: "blue" });
-    assert.equal(served.certificate.subjectAltName, `DNS:${host}`);
-    const outputs = await stack.outputs();
-    assert.equal(outputs.certificateExpiresAt, new Date(served.certificate.validTo).toISOString());
-
-    // Plain HTTP answers the CA's tokens only; everything else goes to HTTPS.
-    const plain = await runChecked("curl", [
-      "-s",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
-      `http://127.0.0.1:${httpPort}/`,
-    ]);
-    assert.equal(plain.stdout, "308");
+    await assertServedWithPebbleChain(stack, pebble);
 
     // The key nginx reads is its workers' alone; the client's account and keys are root's alone.
     assert.equal(
@@ -218,13 +243,47 @@ describe("automatic HTTPS from an ACME CA through the real engine", function () 
 
   it("`pulumi destroy` removes the client, the certificates and their keys", async () => {
     await stack.pulumiChecked(["destroy", "--yes", "--skip-preview"], 600_000);
-    for (const container of ["router", "router-acme"])
-      assert.notEqual(
-        (await run("docker", ["container", "inspect", container])).code,
-        0,
-        `${container} is gone`,
-      );
-    const volumes = await runChecked("docker", ["volume", "ls", "--format", "{{.Name}}"]);
-    assert.doesNotMatch(volumes.stdout, /router-state/, "the router's state volume, keys and all, is gone");
+    await assertRouterGone();
+  });
+});
+
+describe("the caddy router's automatic HTTPS through the real engine", function () {
+  this.timeout(900_000);
+  let stack: TestStack;
+  let pebble: Pebble;
+
+  before(async () => {
+    pebble = await startPebble({ validationHttpPort: httpPort });
+    stack = await newAcmeStack(pebble);
+    await stack.pulumiChecked(["config", "set", "--path", "router.kind", "caddy"]);
+    // The name `npm run engine` gives its Caddy image.
+    await stack.pulumiChecked(["config", "set", "--path", "router.image", "caddy:2.11"]);
+  });
+
+  after(async () => {
+    await stack?.teardown();
+    await pebble?.stop();
+  });
+
+  it("has Caddy get the certificate itself during `pulumi up`, serves Pebble's chain, and destroy takes its keys", async () => {
+    await stack.pulumiChecked(["up", "--yes", "--skip-preview"], 600_000);
+    await assertServedWithPebbleChain(stack, pebble);
+    assert.notEqual(
+      (await run("docker", ["container", "inspect", "router-acme"])).code,
+      0,
+      "no client beside it",
+    );
+    const caddyState = routerLayout(containerCaddy.stateDir).acme;
+    assert.equal(
+      await inRouter(`find ${caddyState} -name '*.key' | wc -l`),
+      "2",
+      "the account's key and the certificate's",
+    );
+    assert.equal(await inRouter(`find ${caddyState} -type f -perm /077 | wc -l`), "0");
+
+    await stack.pulumiChecked(["refresh", "--yes", "--skip-preview"], 300_000);
+    await stack.pulumiChecked(["preview", "--expect-no-changes"]);
+    await stack.pulumiChecked(["destroy", "--yes", "--skip-preview"], 600_000);
+    await assertRouterGone();
   });
 });
