@@ -91,23 +91,32 @@ function caddySiteFacts(text: string): RouterSiteFacts {
     // Not JSON: a site that says nothing, which the rules then report.
   }
   const all = Object.values(servers);
-  // Headers of every response: those of a route that matches everything.
-  const headers = all.map((server) =>
+  const overTls = all.filter((server) => (server.tls_connection_policies ?? []).length > 0);
+  const hsts = "Strict-Transport-Security";
+  const everywhere = commonHeaders(all);
+  return {
+    listeners: all.flatMap((server) => server.listen ?? []),
+    tls: overTls.length > 0,
+    // On every response of every server; HSTS on every response over TLS, where it means something.
+    headers:
+      overTls.length > 0 && !everywhere.includes(hsts) && commonHeaders(overTls).includes(hsts)
+        ? [...everywhere, hsts]
+        : everywhere,
+  };
+}
+
+/** The headers every response of every one of `servers` gets: those of a route that matches everything. */
+function commonHeaders(servers: CaddyServerJson[]): string[] {
+  const headers = servers.map((server) =>
     (server.routes ?? [])
       .filter((route) => route.match === undefined)
       .flatMap((route) => route.handle ?? [])
       .filter((handler) => handler.handler === "headers")
       .flatMap((handler) => Object.keys(handler.response?.set ?? {})),
   );
-  return {
-    listeners: all.flatMap((server) => server.listen ?? []),
-    tls: all.some((server) => (server.tls_connection_policies ?? []).length > 0),
-    // On every response of every server.
-    headers:
-      headers.length === 0
-        ? []
-        : headers.reduce((common, each) => common.filter((header) => each.includes(header))),
-  };
+  return headers.length === 0
+    ? []
+    : headers.reduce((common, each) => common.filter((header) => each.includes(header)));
 }
 
 /** A RemoteImage with a `build` block is built on the machine running Pulumi, not pulled. */

@@ -91,6 +91,16 @@ describe("example stacks under mocks", () => {
       gate.smokeChecks.map((check) => check.path),
       ["/docs", "/metrics"],
     );
+    // Caddy, with its automatic HTTPS from Let's Encrypt, as the team runs it.
+    const upstream = graph.byRole("router-upstream");
+    assert.equal(upstream.type, "pulumi-nodejs:dynamic/switchyard:CaddyUpstream");
+    assert.deepEqual(reveal(upstream.inputs.acme), {
+      // Run on the VPS, over the deploy user's SSH connection.
+      exec: ["docker", "exec", "-i", "router"],
+      email: "ops@mememaker.example.com",
+      directory: "https://acme-v02.api.letsencrypt.org/directory",
+      names: ["api.mememaker.example.com"],
+    });
   });
 
   it("1001-stories: the data migration stops the release unless every story is kept and has a language", async () => {

@@ -1,7 +1,8 @@
 /**
  * An example stack (`examples/stacks/<system>/Pulumi.<stack>.yaml`) on this machine's engine: its
  * own settings, with the demo app standing in for the team's app (the images pinned by digest
- * from the local registry), and what this machine cannot reach or keep left out.
+ * from the local registry), and what this machine cannot reach or keep left out (its ACME CA
+ * among them: test/e2e/acme.test.ts gets certificates from a local one).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -50,6 +51,12 @@ function standInAccessories(accessories: Record<string, { image: string }> = {})
   );
 }
 
+/** The example's router without `tls.acme`: no ACME CA a production stack names is reachable here. */
+function routerWithoutAcme(router: Record<string, unknown>): Record<string, unknown> {
+  const { tls: _reachesACa, ...rest } = router;
+  return rest;
+}
+
 /** The example's versions of its slots, which the demo app then reports. */
 export interface ExampleSlots {
   blue: string;
@@ -93,8 +100,8 @@ export async function newExampleStack(
     database: { ...config.database, image: pinnedImage("postgres") },
     redis: { ...config.redis, image: pinnedImage("redis") },
     router: {
-      ...config.router,
-      image: pinnedImage("nginx"),
+      ...routerWithoutAcme(config.router),
+      image: pinnedImage(config.router.kind === "caddy" ? "caddy" : "nginx"),
       httpPort: ports.httpPort,
       checkPort: ports.checkPort,
     },
