@@ -117,6 +117,7 @@ describe("deployment names", () => {
       "stage-redis",
       "stage-redisdata",
       "stage-router",
+      "stage-router-acme",
       "stage-router-state",
       "switchyard-stage-app-blue-image",
       "switchyard-stage-app-green-image",
