@@ -3,17 +3,26 @@
  *
  * - reload: the certificate at a fixed path, rotated the usual way: new files, `nginx -s reload`;
  * - switchyard: the RouterUpstream provider's update, a new certificate directory and one rename
- *   of the link nginx reads it through on every handshake.
+ *   of the link nginx reads it through on every handshake;
+ * - acme: the ACME client beside the router (acmeClient.ts's script in the lego image) renewing
+ *   from Pebble on loopback by itself, each check due: the same link, renamed by the client.
  *
  * Each rotates `rotations` times under HTTPS keep-alive load (a request the client sent and got
  * no answer for is lost), and each answers `handshakes` new TLS handshakes, taken in turns so
- * drift on a shared machine hits both alike: the price of reading the certificate per handshake.
+ * drift on a shared machine hits all alike: the price of reading the certificate per handshake.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import * as tls from "node:tls";
+import {
+  acmeClientEnvironment,
+  acmeClientFiles,
+  acmeClientScript,
+  type AcmeSettings,
+} from "../components/providers/acmeClient";
 import { renderTlsFiles, routerLayout } from "../components/providers/routerState";
+import { pinnedImage, testPrefix } from "../test/e2e/support/engine";
 import { HttpsLoad } from "../test/support/https";
 import {
   type AppliedRouter,
@@ -23,7 +32,8 @@ import {
   TestRouter,
   updateRouter,
 } from "../test/support/nginx";
-import { run } from "../test/support/process";
+import { type Pebble, startPebble } from "../test/support/pebble";
+import { delay, run, runChecked } from "../test/support/process";
 import { type BenchReport, median, percentile, round } from "./report";
 import { startSlots } from "./switch.bench";
 
@@ -31,6 +41,12 @@ const rotations = 20;
 const rotateEveryMs = 450;
 const handshakes = 400;
 const connections = 16;
+/** Pebble's certificates are valid an hour: fewer than 30 days left, so each check of the client renews. */
+const acmeValiditySeconds = 3600;
+const acmeCheckSeconds = 1;
+const acmeHost = "bench.switchyard.test";
+/** Longer than one renewal could take: lego retries a failure after a second here, and says so in its log. */
+const acmeRotationTimeoutMs = 60_000;
 
 /** One full TLS handshake (no session to resume), in ms. */
 function handshakeMs(port: number): Promise<number> {
@@ -56,22 +72,11 @@ interface Phase {
   handshakesMs: number[];
 }
 
-async function rotateUnderLoad(
-  phase: Phase,
-  url: string,
-  rotate: (certificate: { certificate: string; key: string }) => Promise<void>,
-): Promise<void> {
-  const certificates = [];
-  for (let i = 0; i < rotations; i++) certificates.push(await selfSignedCertificate());
+/** Runs `rotate` under HTTPS keep-alive load on `url`, and counts what the load saw into `phase`. */
+async function underLoad(phase: Phase, url: string, rotate: () => Promise<void>): Promise<void> {
   const load = new HttpsLoad(url, connections);
   try {
-    for (const certificate of certificates) {
-      const started = performance.now();
-      await rotate(certificate);
-      phase.rotateCallsMs.push(performance.now() - started);
-      const rest = rotateEveryMs - (performance.now() - started);
-      if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
-    }
+    await rotate();
   } finally {
     await load.stop();
   }
@@ -79,16 +84,133 @@ async function rotateUnderLoad(
   phase.lost += load.failures.length;
 }
 
+async function rotateUnderLoad(
+  phase: Phase,
+  url: string,
+  rotate: (certificate: { certificate: string; key: string }) => Promise<void>,
+): Promise<void> {
+  const certificates: { certificate: string; key: string }[] = [];
+  for (let i = 0; i < rotations; i++) certificates.push(await selfSignedCertificate());
+  await underLoad(phase, url, async () => {
+    for (const certificate of certificates) {
+      const started = performance.now();
+      await rotate(certificate);
+      phase.rotateCallsMs.push(performance.now() - started);
+      const rest = rotateEveryMs - (performance.now() - started);
+      if (rest > 0) await delay(rest);
+    }
+  });
+}
+
+/**
+ * The ACME client as Router.ts runs it beside the router, on the host's network: the lego image
+ * with the script, the router's state directory at the same path, Pebble's endpoint CA, and
+ * acmeClientEnvironment's variables, but a check every second. The bench's user runs it, so the
+ * bench can remove whatever it writes. `ensure` is a one-off container of the same shape (the
+ * RouterUpstream `acme.exec` prefix); the client's own container, whose command is `renew-loop`,
+ * starts only when its phase does: it renews from its first check on, and must not while the
+ * other phases run.
+ */
+function acmeClient(router: TestRouter, pebble: Pebble) {
+  const name = testPrefix("bench-acme");
+  const { stateDir } = router.prefix.main;
+  const dir = path.join(router.prefix.dir, "acme-client");
+  fs.mkdirSync(dir);
+  const script = path.join(dir, "acme.sh");
+  const directoryCertificate = path.join(dir, "directory-ca.pem");
+  fs.writeFileSync(script, acmeClientScript);
+  fs.writeFileSync(directoryCertificate, pebble.endpointRootPem);
+  const settings: AcmeSettings = {
+    email: "ops@switchyard.test",
+    directory: pebble.directoryUrl,
+    names: [acmeHost],
+    directoryCertificate: pebble.endpointRootPem,
+    checkIntervalSeconds: acmeCheckSeconds,
+  };
+  const container = [
+    "--network",
+    "host",
+    "--user",
+    `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+    "--volume",
+    `${stateDir}:${stateDir}`,
+    "--volume",
+    `${script}:${acmeClientFiles.script}:ro`,
+    "--volume",
+    `${directoryCertificate}:${acmeClientFiles.directoryCertificate}:ro`,
+    ...acmeClientEnvironment(settings, stateDir).flatMap((variable) => ["--env", variable]),
+  ];
+  return {
+    name,
+    /** The site's account and RouterUpstream's `acme.exec`: `ensure` runs in a container of its own. */
+    acme: {
+      exec: [
+        "docker",
+        "run",
+        "--rm",
+        "-i",
+        "--name",
+        `${name}-ensure`,
+        ...container,
+        "--entrypoint",
+        "",
+        pinnedImage("lego"),
+      ],
+      email: settings.email,
+      directory: settings.directory,
+      names: settings.names,
+      checkIntervalSeconds: settings.checkIntervalSeconds,
+      directoryCertificateFile: acmeClientFiles.directoryCertificate,
+    },
+    async start(): Promise<void> {
+      await runChecked("docker", [
+        "run",
+        "--detach",
+        "--name",
+        name,
+        ...container,
+        "--entrypoint",
+        "/bin/sh",
+        pinnedImage("lego"),
+        acmeClientFiles.script,
+        "renew-loop",
+      ]);
+    },
+    async log(): Promise<string> {
+      return (await run("docker", ["logs", name])).output;
+    },
+    async remove(): Promise<void> {
+      for (const container of [name, `${name}-ensure`]) await run("docker", ["rm", "--force", container]);
+    },
+  };
+}
+
+/** Waits until `link` points elsewhere than `previous`; returns where. */
+async function linkMoved(link: string, previous: string, timeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const target = fs.readlinkSync(link);
+    if (target !== previous) return target;
+    if (Date.now() > deadline) return undefined;
+    await delay(10);
+  }
+}
+
 export default async function certificateRotation(): Promise<BenchReport> {
   const slots = await startSlots();
   const routers: TestRouter[] = [];
+  let pebble: Pebble | undefined;
+  let client: ReturnType<typeof acmeClient> | undefined;
   try {
-    const choice = (certificate: { certificate: string; key: string }): RouterChoice => ({
+    const traffic: RouterChoice = {
       upstreams: slots.upstreams,
       activeSlot: "blue",
       canaryWeight: 0,
       expectedVersion: "1.0.0",
       stableForMs: 200,
+    };
+    const choice = (certificate: { certificate: string; key: string }): RouterChoice => ({
+      ...traffic,
       tls: certificate,
     });
 
@@ -124,14 +246,29 @@ export default async function certificateRotation(): Promise<BenchReport> {
     };
     await nginxReload();
 
+    // The ACME client's router: its first certificate from Pebble, which validates on its HTTP port.
+    const acme = await TestRouter.start();
+    routers.push(acme);
+    pebble = await startPebble({
+      validationHttpPort: acme.listen.http,
+      validitySeconds: acmeValiditySeconds,
+    });
+    client = acmeClient(acme, pebble);
+    await createRouter(acme.inputs({ ...traffic, serverName: acmeHost, acme: client.acme }));
+    const certificateLink = routerLayout(acme.prefix.main.stateDir).certificate;
+
     const phases: Record<string, Phase> = {
       reload: { name: "reload", answered: 0, lost: 0, rotateCallsMs: [], handshakesMs: [] },
       switchyard: { name: "switchyard", answered: 0, lost: 0, rotateCallsMs: [], handshakesMs: [] },
+      acme: { name: "acme", answered: 0, lost: 0, rotateCallsMs: [], handshakesMs: [] },
     };
-    for (let i = 0; i < handshakes; i++) {
-      phases.reload.handshakesMs.push(await handshakeMs(reload.listen.https));
-      phases.switchyard.handshakesMs.push(await handshakeMs(switchyard.listen.https));
-    }
+    const servedBy: [Phase, TestRouter][] = [
+      [phases.reload, reload],
+      [phases.switchyard, switchyard],
+      [phases.acme, acme],
+    ];
+    for (let i = 0; i < handshakes; i++)
+      for (const [phase, router] of servedBy) phase.handshakesMs.push(await handshakeMs(router.listen.https));
     await rotateUnderLoad(phases.reload, `https://127.0.0.1:${reload.listen.https}/`, async (certificate) => {
       writeFixed(certificate);
       await nginxReload();
@@ -143,14 +280,33 @@ export default async function certificateRotation(): Promise<BenchReport> {
         applied = await updateRouter(applied, switchyard.inputs(choice(certificate)));
       },
     );
-    return report(Object.values(phases));
+    const renewing = client;
+    await underLoad(phases.acme, `https://127.0.0.1:${acme.listen.https}/`, async () => {
+      let live = fs.readlinkSync(certificateLink);
+      let since = performance.now();
+      await renewing.start();
+      while (phases.acme.rotateCallsMs.length < rotations) {
+        const next = await linkMoved(certificateLink, live, acmeRotationTimeoutMs);
+        if (next === undefined)
+          throw new Error(
+            `no renewal within ${acmeRotationTimeoutMs} ms; the client said:\n${await renewing.log()}`,
+          );
+        phases.acme.rotateCallsMs.push(performance.now() - since);
+        since = performance.now();
+        live = next;
+      }
+    });
+    const failedRenewals = (await renewing.log()).match(/renewal failed/g)?.length ?? 0;
+    return report(Object.values(phases), failedRenewals);
   } finally {
+    await client?.remove();
+    await pebble?.stop();
     for (const router of routers) await router.stop();
     await slots.stop();
   }
 }
 
-function report(phases: Phase[]): BenchReport {
+function report(phases: Phase[], failedRenewals: number): BenchReport {
   const figures: BenchReport["figures"] = {};
   const table = phases.map((phase) => {
     const row = {
@@ -166,20 +322,26 @@ function report(phases: Phase[]): BenchReport {
       if (typeof value === "number") figures[`${phase.name}${key[0].toUpperCase()}${key.slice(1)}`] = value;
     return row;
   });
-  const [reload, switchyard] = phases;
-  figures.handshakeP99Ratio = round(
-    percentile(switchyard.handshakesMs, 99) / percentile(reload.handshakesMs, 99),
-    3,
-  );
-  figures.handshakeP50Ratio = round(median(switchyard.handshakesMs) / median(reload.handshakesMs), 3);
+  const [reload, switchyard, acme] = phases;
+  /** A handshake percentile of `phase` against reload's. */
+  const ratio = (phase: Phase, p: number) =>
+    round(percentile(phase.handshakesMs, p) / percentile(reload.handshakesMs, p), 3);
+  figures.handshakeP99Ratio = ratio(switchyard, 99);
+  figures.handshakeP50Ratio = ratio(switchyard, 50);
+  figures.acmeHandshakeP99Ratio = ratio(acme, 99);
+  figures.acmeHandshakeP50Ratio = ratio(acme, 50);
+  figures.acmeFailedRenewals = failedRenewals;
   return {
     name: "certificate",
     table,
     figures,
     notes: [
-      `${rotations} rotations each, one every ${rotateEveryMs} ms, under ${connections} HTTPS keep-alive connections; lost: requests sent that got no answer`,
-      `${handshakes} full handshakes each (no session resumption), in turns; switchyard reads the certificate per handshake, reload's is loaded once`,
-      `handshake p50 ratio ${figures.handshakeP50Ratio}, p99 ratio ${figures.handshakeP99Ratio} (switchyard / fixed path)`,
+      `${rotations} rotations each under ${connections} HTTPS keep-alive connections; lost: requests sent that got no answer`,
+      `reload and switchyard rotate one every ${rotateEveryMs} ms; rotateCallMedianMs is the call that rotates`,
+      `acme: the real client (lego in its container) renewing from Pebble on loopback by itself, checking every ${acmeCheckSeconds} s, each check due (certificates valid ${acmeValiditySeconds} s); ` +
+        `its rotateCallMedianMs is the time between renewals (the pause, then the CA round trip: order, HTTP-01 through this nginx, finalize, install), paced by lego's polling, not comparable to the others' call times; ${failedRenewals} renewals failed`,
+      `${handshakes} full handshakes each (no session resumption), in turns; switchyard and acme read the certificate per handshake (acme's chain: Pebble's leaf and intermediate), reload's is loaded once`,
+      `handshake p50 ratio ${figures.handshakeP50Ratio}, p99 ratio ${figures.handshakeP99Ratio} (switchyard / fixed path); acme p50 ${figures.acmeHandshakeP50Ratio}, p99 ${figures.acmeHandshakeP99Ratio} (acme / fixed path)`,
     ],
   };
 }

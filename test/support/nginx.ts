@@ -14,6 +14,7 @@ import {
 } from "../../components/providers/RouterUpstream";
 import type { SlotColour } from "../../infra/config";
 import type { RouterServer } from "../../components/providers/routerServer";
+import type { SiteAcme } from "../../components/providers/acmeClient";
 import { Background, delay, freePort, type RunResult, run } from "./process";
 import { type NginxMain, renderNginxMain, renderRouterFiles } from "../../components/providers/nginxConfig";
 import {
@@ -134,11 +135,21 @@ export interface RouterChoice extends Traffic {
   expectedVersion: string;
   serverName?: string;
   tls?: { certificate: string; key: string };
+  /**
+   * The certificate comes from an ACME CA instead: the site's account, and the command prefix
+   * into its client (RouterUpstream's `acme.exec`).
+   */
+  acme?: SiteAcme & { exec: string[] };
   /** The post-switch window; short by default so tests stay quick. */
   stableForMs?: number;
   canary?: CanaryStickiness;
   /** The maintenance page to turn on. */
   maintenancePage?: string;
+}
+
+/** A choice's ACME account as the site carries it. */
+function siteAcme({ exec: _exec, ...acme }: NonNullable<RouterChoice["acme"]>): SiteAcme {
+  return acme;
 }
 
 /** The site a test router serves for `choice`. */
@@ -147,7 +158,8 @@ export function testSite(choice: RouterChoice, listen: RouterSite["listen"], sta
     upstreams: choice.upstreams,
     serverName: choice.serverName ?? "localhost",
     listen,
-    tls: choice.tls !== undefined,
+    tls: choice.tls !== undefined || choice.acme !== undefined,
+    ...(choice.acme === undefined ? {} : { acme: siteAcme(choice.acme) }),
     stateDir,
     canary: choice.canary,
     retryAfterSeconds: 30,
@@ -166,6 +178,16 @@ export function testRouterInputs(
     stateDir: router.site.stateDir,
     files: router.files,
     secretFiles: choice.tls ? renderTlsFiles(choice.tls) : {},
+    ...(choice.acme === undefined
+      ? {}
+      : {
+          acme: {
+            email: choice.acme.email,
+            directory: choice.acme.directory,
+            names: choice.acme.names,
+            exec: choice.acme.exec,
+          },
+        }),
     ...(choice.maintenancePage === undefined ? {} : { maintenancePage: choice.maintenancePage }),
     activeSlot: choice.activeSlot,
     canaryWeight: choice.canaryWeight,
