@@ -8,6 +8,7 @@ import {
   acmeClientFiles,
   acmeClientScript,
   type AcmeSettings,
+  type SiteAcme,
 } from "./providers/acmeClient";
 import type { ExecutorSpec } from "./providers/executor";
 import { gateSettings, type HealthSettings } from "./providers/healthGate";
@@ -69,6 +70,12 @@ export interface RouterArgs extends NamedContainer {
   after: pulumi.Input<pulumi.Resource>[];
   /** Docker volume holding the router's state directory, so a replaced container starts where the old one was. */
   stateVolume: string;
+}
+
+/** What the site knows of ACME: the account, and where its server finds the directory's certificate. */
+function siteAcme(acme: NonNullable<RouterArgs["acme"]>, directoryCertificateFile: string): SiteAcme {
+  const { image: _image, containerName: _containerName, directoryCertificate, ...account } = acme;
+  return { ...account, ...(directoryCertificate === undefined ? {} : { directoryCertificateFile }) };
 }
 
 /** How one kind of server runs in the router container: what it starts with, and how a site becomes its files. */
@@ -163,15 +170,7 @@ export class Router extends pulumi.ComponentResource {
 
     const volume = new docker.Volume(name, { name: args.stateVolume }, child);
     const { acme } = args;
-    const acmeSite = acme && {
-      email: acme.email,
-      directory: acme.directory,
-      names: acme.names,
-      checkIntervalSeconds: acme.checkIntervalSeconds,
-      ...(acme.directoryCertificate === undefined
-        ? {}
-        : { directoryCertificateFile: serves.acme.directoryCertificateFile }),
-    };
+    const acmeSite = acme && siteAcme(acme, serves.acme.directoryCertificateFile);
     // The server's own ACME client reads the directory's certificate in the router container.
     const serverAcmeUploads =
       acme?.directoryCertificate !== undefined && !serves.acme.sidecar
@@ -215,7 +214,8 @@ export class Router extends pulumi.ComponentResource {
       : {};
 
     const acmeClient = acme && serves.acme.sidecar ? createAcmeClient(acme) : undefined;
-    const routerExec = [...dockerCommand(args.target), "exec", "-i", this.containerName];
+    const execInto = (container: string) => [...dockerCommand(args.target), "exec", "-i", container];
+    const routerExec = execInto(this.containerName);
 
     /** The ACME client beside the router, on its state volume (see providers/acmeClient.ts). */
     function createAcmeClient(acme: NonNullable<RouterArgs["acme"]>): docker.Container {
@@ -257,7 +257,7 @@ export class Router extends pulumi.ComponentResource {
         secretFiles,
         ...(acme && {
           acme: {
-            exec: acmeClient ? [...dockerCommand(args.target), "exec", "-i", acme.containerName] : routerExec,
+            exec: acmeClient ? execInto(acme.containerName) : routerExec,
             email: acme.email,
             directory: acme.directory,
             names: acme.names,

@@ -79,6 +79,20 @@ function wantedCertificate(inputs: Pick<RouterUpstreamInputs, "secretFiles">): s
   return Object.keys(inputs.secretFiles).length > 0 ? certificateId(inputs.secretFiles) : undefined;
 }
 
+/**
+ * Whether there is a certificate to report on: one pasted (the inputs' files, or its id in the
+ * state) or one from ACME. Without one, an update reads nothing more from the router.
+ */
+function servesTls(
+  from: Partial<Pick<RouterUpstreamInputs, "secretFiles" | "acme">> & { certificate?: string },
+): boolean {
+  return (
+    from.acme !== undefined ||
+    from.certificate !== undefined ||
+    Object.keys(from.secretFiles ?? {}).length > 0
+  );
+}
+
 /** The certificate's outputs: each is left out when there is nothing to say (the engine refuses undefined). */
 function certificateOutputs(status: { expiresAt?: string; renewalError?: string }) {
   return {
@@ -186,7 +200,7 @@ async function apply(
       }
       if (siteChanged) await router.prune("sites", id);
       if (certificateChanged) await router.prune("certificates", certificate);
-      const status = await router.certificateStatus(inputs.acme);
+      const status = servesTls(inputs) ? await router.certificateStatus(inputs.acme) : {};
       if (status.expiresAt) log(`the live certificate expires at ${status.expiresAt}`);
 
       const { files: _files, secretFiles: _secretFiles, ...kept } = inputs;
@@ -247,7 +261,8 @@ export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
     const found = await withExecutor(state.executor, async (executor) => {
       const router = new RouterSession(executor, state, "http://127.0.0.1");
       if (!(await router.present())) return undefined;
-      return { live: await router.live(), status: await router.certificateStatus(state.acme) };
+      const status = servesTls(state) ? await router.certificateStatus(state.acme) : {};
+      return { live: await router.live(), status };
     });
 
     // No router to serve it (its container removed or stopped), or nothing of its state left:
