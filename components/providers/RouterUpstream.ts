@@ -297,9 +297,12 @@ export const routerUpstreamProvider: pulumi.dynamic.ResourceProvider<
   },
 
   async delete(_id, olds) {
-    await withExecutor(olds.executor, (executor) =>
-      new RouterSession(executor, withServer(olds), "http://127.0.0.1").removeState(),
-    );
+    await withExecutor(olds.executor, async (executor) => {
+      const router = new RouterSession(executor, withServer(olds), "http://127.0.0.1");
+      // A router stopped or removed by hand serves nothing: its state stays on its volume, which
+      // goes with the router or is taken over by the next upstream applied to it.
+      if (await router.present()) await router.removeState();
+    });
   },
 };
 

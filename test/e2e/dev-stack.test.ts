@@ -6,7 +6,7 @@
  * own preview.
  */
 import assert from "node:assert/strict";
-import { delay, httpGet, run } from "../support/process";
+import { delay, httpGet, run, runChecked } from "../support/process";
 import { devStackContainers as containers, newDevStack, type TestStack } from "./support/engine";
 
 const networks = ["switchyard-private", "switchyard-edge"];
@@ -125,7 +125,8 @@ describe("the dev stack through the real engine", function () {
     await stack.pulumiChecked(["preview", "--expect-no-changes"]);
   });
 
-  it("destroys every container, network and volume of the stack", async () => {
+  /** `pulumi destroy`, and what it left of the stack's containers, networks and volumes. */
+  async function destroyAndFindLeft(): Promise<string[]> {
     const volumes = await stackVolumes(stack);
     assert.ok(volumes.length >= 2, `volumes in the state: ${volumes.join(", ")}`);
     await stack.pulumiChecked(["destroy", "--yes", "--skip-preview"], 600_000);
@@ -133,7 +134,11 @@ describe("the dev stack through the real engine", function () {
     for (const name of containers) if (await inspect("container", name)) left.push(`container ${name}`);
     for (const name of networks) if (await inspect("network", name)) left.push(`network ${name}`);
     for (const name of volumes) if (await inspect("volume", name)) left.push(`volume ${name}`);
-    assert.deepEqual(left, []);
+    return left;
+  }
+
+  it("destroys every container, network and volume of the stack", async () => {
+    assert.deepEqual(await destroyAndFindLeft(), []);
   });
 
   it("deploys again from scratch after the destroy", async () => {
@@ -142,5 +147,10 @@ describe("the dev stack through the real engine", function () {
     assert.equal(response.status, 200, response.body);
     const body = JSON.parse(response.body) as { slot: string; database: string; migrations: string };
     assert.deepEqual([body.slot, body.database, body.migrations], ["green", "connected", "up-to-date"]);
+  });
+
+  it("destroys it all with the router stopped by hand", async () => {
+    await runChecked("docker", ["stop", "router"]);
+    assert.deepEqual(await destroyAndFindLeft(), []);
   });
 });
