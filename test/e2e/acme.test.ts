@@ -154,8 +154,11 @@ describe("automatic HTTPS from an ACME CA through the real engine", function () 
   });
 
   after(async () => {
-    await stack?.teardown();
-    await pebble?.stop();
+    try {
+      await stack?.teardown();
+    } finally {
+      await pebble?.stop();
+    }
   });
 
   it("gets the first certificate during `pulumi up`, and serves HTTPS with a chain Pebble signed", async () => {
@@ -268,8 +271,11 @@ describe("the caddy router's automatic HTTPS through the real engine", function 
   });
 
   after(async () => {
-    await stack?.teardown();
-    await pebble?.stop();
+    try {
+      await stack?.teardown();
+    } finally {
+      await pebble?.stop();
+    }
   });
 
   it("has Caddy get the certificate itself during `pulumi up`, serves Pebble's chain, and destroy takes its keys", async () => {

@@ -44,8 +44,11 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
     if (!stack) return;
     // The volume is protected and retained by design: the test removes it by hand.
     await stack.pulumi(["state", "unprotect", "--all", "--yes"]);
-    await stack.teardown();
-    await run("docker", ["volume", "rm", "switchyard-pgdata", "switchyard-redisdata"]);
+    try {
+      await stack.teardown();
+    } finally {
+      await run("docker", ["volume", "rm", "switchyard-pgdata", "switchyard-redisdata"]);
+    }
   });
 
   /** `npm run snapshot -- restore latest`, from the stack's project copy, as a user runs it. */

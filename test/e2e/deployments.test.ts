@@ -139,7 +139,10 @@ describe("two deployments on one engine, through the real engine", function () {
   });
 
   after(async () => {
-    for (const stack of stacks) await stack.teardown();
+    // Each stack is torn down even when another's destroy fails; the first failure is the suite's.
+    const failures: unknown[] = [];
+    for (const stack of stacks) await stack.teardown().catch((error: unknown) => failures.push(error));
+    if (failures.length > 0) throw failures[0];
   });
 
   it("deploys both, each with its own containers, networks and volumes", async () => {

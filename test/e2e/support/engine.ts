@@ -242,11 +242,36 @@ export class TestStack {
       .sort();
   }
 
-  /** For a suite's `after`: destroys what the stack runs (a failure is printed, not thrown), then disposes. */
+  /**
+   * For a suite's `after`: destroys what the stack runs, then disposes. A failed destroy fails the
+   * suite, but first the stack's containers, networks and volumes are removed from the engine by
+   * the ids in its state: left running, they would fail every later suite that deploys the same
+   * names, and hide which test broke.
+   */
   async teardown(): Promise<void> {
     const destroyed = await this.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
-    if (destroyed.code !== 0) console.error(destroyed.output);
+    if (destroyed.code !== 0) await this.removeDockerObjects();
     this.dispose();
+    if (destroyed.code !== 0)
+      throw new Error(`pulumi destroy exited with ${destroyed.code}\n${destroyed.output}`);
+  }
+
+  /** Force-removes the Docker objects the state still holds: containers first, which use the rest. */
+  private async removeDockerObjects(): Promise<void> {
+    const { deployment } = JSON.parse(await this.exportState()) as {
+      deployment: { resources?: { type: string; id?: string }[] };
+    };
+    const idsOf = (type: string) =>
+      (deployment.resources ?? []).filter((r) => r.type === type && r.id).map((r) => r.id as string);
+    for (const [kind, type] of [
+      ["container", "docker:index/container:Container"],
+      ["network", "docker:index/network:Network"],
+      ["volume", "docker:index/volume:Volume"],
+    ]) {
+      const ids = idsOf(type);
+      if (ids.length > 0)
+        await run("docker", [kind, "rm", ...(kind === "network" ? [] : ["--force"]), ...ids]);
+    }
   }
 
   dispose(): void {

@@ -154,6 +154,9 @@ export async function teardownKeptStack(stack: TestStack): Promise<void> {
     .filter((resource) => resource.type === "docker:index/volume:Volume")
     .map((resource) => String(resource.outputs?.name));
   await stack.pulumi(["state", "unprotect", "--all", "--yes"]);
-  await stack.teardown();
-  for (const volume of volumes) await run("docker", ["volume", "rm", "--force", volume]);
+  try {
+    await stack.teardown();
+  } finally {
+    for (const volume of volumes) await run("docker", ["volume", "rm", "--force", volume]);
+  }
 }
