@@ -103,6 +103,11 @@ for (const toolset of toolsets)
 
     before(async () => {
       tools = await toolset.tools();
+      if (tools) {
+        // Else both runs would test the host's tools: the script's `sh` must be BusyBox's.
+        const shell = await run("sh", ["-c", "readlink /proc/$$/exe"], { env: { PATH: tools } });
+        assert.equal(shell.stdout.trim(), fs.realpathSync(path.join(tools, "sh")));
+      }
     });
 
     after(() => {
