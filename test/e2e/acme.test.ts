@@ -12,6 +12,7 @@ import { X509Certificate } from "node:crypto";
 import * as https from "node:https";
 import type { TLSSocket } from "node:tls";
 import { containerCaddy } from "../../components/providers/caddyConfig";
+import { hostNames } from "../../infra/names";
 import { containerNginxMain } from "../../components/providers/nginxConfig";
 import { routerLayout } from "../../components/providers/routerState";
 import { HttpsLoad } from "../support/https";
@@ -133,14 +134,18 @@ async function assertServedWithPebbleChain(stack: TestStack, pebble: Pebble): Pr
 
 /** What `pulumi destroy` must leave: no router, no ACME client, no state volume with its keys. */
 async function assertRouterGone(): Promise<void> {
-  for (const container of ["router", "router-acme"])
+  const names = hostNames(undefined);
+  for (const container of [names.router, names.acmeClient])
     assert.notEqual(
       (await run("docker", ["container", "inspect", container])).code,
       0,
       `${container} is gone`,
     );
-  const volumes = await runChecked("docker", ["volume", "ls", "--format", "{{.Name}}"]);
-  assert.doesNotMatch(volumes.stdout, /router-state/, "the router's state volume, keys and all, is gone");
+  assert.notEqual(
+    (await run("docker", ["volume", "inspect", names.routerState])).code,
+    0,
+    "the router's state volume, keys and all, is gone",
+  );
 }
 
 describe("automatic HTTPS from an ACME CA through the real engine", function () {

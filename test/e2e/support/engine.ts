@@ -327,10 +327,30 @@ export async function newNamedDevStack(
     "switchyard:app": { ...dev.config["switchyard:app"], loopbackPorts: ports.loopbackPorts },
     ...config,
   };
+  await removeLeftovers(name);
   const stack = new TestStack({ project: projectFiles, stack: name });
   fs.writeFileSync(path.join(stack.programDir, `Pulumi.${name}.yaml`), stringifyYaml({ config: values }));
   await stack.init({});
   return stack;
+}
+
+/**
+ * Removes the networks and data volumes of deployment `deployment` (`undefined`: the unnamed one)
+ * that no container uses: what a run of this tier killed mid-suite leaves. The machine's restart
+ * takes that run's containers but not these; a network of the same name then fails the next first
+ * `pulumi up` ("already exists"), and an old volume would hand the new stack an old database. A
+ * stack that runs keeps its own: Docker refuses to remove them while its containers use them.
+ */
+export async function removeLeftovers(deployment: string | undefined): Promise<void> {
+  const names = hostNames(deployment);
+  const leftovers = {
+    network: [names.privateNetwork, names.edgeNetwork, names.nativeNetwork],
+    volume: [names.routerState, names.databaseVolume, names.cacheVolume],
+  };
+  for (const [kind, objects] of Object.entries(leftovers))
+    for (const name of objects)
+      if ((await run("docker", [kind, "rm", name])).code === 0)
+        console.log(`      removed the ${kind} ${name}, left by an interrupted run`);
 }
 
 /**
@@ -345,6 +365,7 @@ export async function newDevStack(config: Record<string, string> = {}, name = "d
     throw new Error(
       `containers of another stack run here (${taken.join(", ")}): \`pulumi destroy\` that stack first`,
     );
+  await removeLeftovers(undefined);
   const stack = new TestStack({ project: projectFiles, stack: name });
   await stack.init(config);
   return stack;

@@ -10,7 +10,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { run } from "../../support/process";
 import { repoRoot } from "../../support/program";
 import type { ImageName } from "../../../engine/images";
-import { type OwnPorts, pinnedImage, projectFiles, TestStack } from "./engine";
+import { type OwnPorts, pinnedImage, projectFiles, removeLeftovers, TestStack } from "./engine";
 
 /**
  * Keys an example sets that reach what this machine cannot (its VPS, GitHub, Netlify), or that
@@ -112,6 +112,7 @@ export async function newExampleStack(
       : {}),
   };
   const values = merged({ ...config, ...own }, overrides);
+  await removeLeftovers(values.deployment as string | undefined);
   fs.mkdirSync(path.join(stack.dir, "snapshots"), { recursive: true });
   fs.writeFileSync(
     path.join(stack.programDir, `Pulumi.${name}.yaml`),
