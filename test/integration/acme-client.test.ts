@@ -184,6 +184,27 @@ for (const toolset of toolsets)
       assert.match(lastError, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n.*rejectedIdentifier/);
       const printed = await run("sh", acmeCommands.lastError(stateDir).slice(1));
       assert.equal(printed.stdout, lastError);
+
+      // Put back: the refusal was for names no longer wanted, not for the live certificate's.
+      env = { ...env, ACME_NAMES: settings.names.join(" ") };
+      assert.equal((await ensure()).code, 0);
+      assert.equal((await run("sh", acmeCommands.lastError(stateDir).slice(1))).stdout, "");
+    });
+
+    it("keeps a renewal's failure through `pulumi up` on the same settings", async () => {
+      assert.equal((await ensure()).code, 0);
+      fs.writeFileSync(path.join(legoDir, "fail"), "");
+      const loop = new Background("sh", [script, "renew-loop"], { env });
+      try {
+        await loop.waitForOutput(/renewal failed; the live certificate stays/);
+      } finally {
+        loop.child.kill("SIGTERM");
+      }
+      await loop.exited;
+      const failure = (await run("sh", acmeCommands.lastError(stateDir).slice(1))).stdout;
+      assert.match(failure, /rejectedIdentifier/);
+      assert.equal((await ensure()).code, 0);
+      assert.equal((await run("sh", acmeCommands.lastError(stateDir).slice(1))).stdout, failure);
     });
 
     it("renews in its loop, installs each new certificate and prunes the last; on failure keeps it and retries", async () => {
