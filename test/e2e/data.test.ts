@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { run, runChecked } from "../support/process";
 import { newDevStack, pinnedImage, pushRelease, type TestStack } from "./support/engine";
 import { readEvents, stepOf } from "./support/events";
@@ -27,8 +26,7 @@ describe("data through the real engine: snapshots, migrations, restore, a protec
 
   before(async () => {
     stack = await newDevStack({ environment: "staging" });
-    snapshots = path.join(stack.dir, "snapshots");
-    await stack.pulumiChecked(["config", "set", "--path", "snapshots.directory", snapshots]);
+    snapshots = stack.snapshotDirectory;
     for (const key of ["slots.blue", "slots.green", "migrations"]) {
       await stack.pulumiChecked(["config", "rm", "--path", `${key}.build`]);
       await stack.pulumiChecked(["config", "set", "--path", `${key}.image`, pinnedImage("demo-app")]);

@@ -6,6 +6,7 @@
  * own preview.
  */
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import { delay, httpGet, run, runChecked } from "../support/process";
 import { devStackContainers as containers, newDevStack, type TestStack } from "./support/engine";
 
@@ -96,10 +97,8 @@ describe("the dev stack through the real engine", function () {
     const outputs = await stack.outputs();
     assert.equal(outputs.activeSlot, "blue");
     assert.equal(outputs.routerUrl, "http://localhost:8080");
-    assert.match(
-      String(outputs.lastSnapshot),
-      /^\/tmp\/switchyard-snapshots\/switchyard\+dev\+.+\+002\.dump$/,
-    );
+    assert.equal(path.dirname(String(outputs.lastSnapshot)), stack.snapshotDirectory);
+    assert.match(path.basename(String(outputs.lastSnapshot)), /^switchyard\+dev\+.+\+002\.dump$/);
   });
 
   it("previews no changes right after the deploy, and after a refresh", async () => {

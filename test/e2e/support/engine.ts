@@ -116,11 +116,14 @@ export class TestStack {
   readonly backendDir: string;
   readonly env: NodeJS.ProcessEnv;
   readonly stack: string;
+  /** Where a copy of the project keeps its pre-migration snapshots: gone with the stack's directory. */
+  readonly snapshotDirectory: string;
 
   constructor(options: StackOptions) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-e2e-"));
     this.programDir = path.join(this.dir, "program");
     this.backendDir = path.join(this.dir, "state");
+    this.snapshotDirectory = path.join(this.dir, "snapshots");
     this.stack = options.stack ?? "e2e";
     fs.mkdirSync(this.backendDir);
     if ("project" in options) {
@@ -316,6 +319,8 @@ export async function newNamedDevStack(
   const dev = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
     config: Record<string, Record<string, unknown>>;
   };
+  await removeLeftovers(name);
+  const stack = new TestStack({ project: projectFiles, stack: name });
   const values = {
     ...dev.config,
     "switchyard:deployment": name,
@@ -325,10 +330,9 @@ export async function newNamedDevStack(
       checkPort: ports.checkPort,
     },
     "switchyard:app": { ...dev.config["switchyard:app"], loopbackPorts: ports.loopbackPorts },
+    "switchyard:snapshots": { ...dev.config["switchyard:snapshots"], directory: stack.snapshotDirectory },
     ...config,
   };
-  await removeLeftovers(name);
-  const stack = new TestStack({ project: projectFiles, stack: name });
   fs.writeFileSync(path.join(stack.programDir, `Pulumi.${name}.yaml`), stringifyYaml({ config: values }));
   await stack.init({});
   return stack;
@@ -368,6 +372,7 @@ export async function newDevStack(config: Record<string, string> = {}, name = "d
   await removeLeftovers(undefined);
   const stack = new TestStack({ project: projectFiles, stack: name });
   await stack.init(config);
+  await stack.pulumiChecked(["config", "set", "--path", "snapshots.directory", stack.snapshotDirectory]);
   return stack;
 }
 

@@ -105,7 +105,7 @@ export async function newExampleStack(
       httpPort: ports.httpPort,
       checkPort: ports.checkPort,
     },
-    snapshots: { ...config.snapshots, directory: path.join(stack.dir, "snapshots") },
+    snapshots: { ...config.snapshots, directory: stack.snapshotDirectory },
     accessories: standInAccessories(config.accessories as Record<string, { image: string }> | undefined),
     ...(config.migrations || overrides.migrations
       ? { migrations: { ...config.migrations, image: demoApp, command: ["node", "migrate.js"] } }
@@ -113,7 +113,7 @@ export async function newExampleStack(
   };
   const values = merged({ ...config, ...own }, overrides);
   await removeLeftovers(values.deployment as string | undefined);
-  fs.mkdirSync(path.join(stack.dir, "snapshots"), { recursive: true });
+  fs.mkdirSync(stack.snapshotDirectory, { recursive: true });
   fs.writeFileSync(
     path.join(stack.programDir, `Pulumi.${name}.yaml`),
     stringifyYaml({
