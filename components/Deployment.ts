@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT, routerImage, type SlotColour, slotColours } from "../infra/config";
+import { acmeImage, PROJECT, routerImage, type SlotColour, slotColours } from "../infra/config";
 import { hostNames, noWayOutNetworkOptions, roles } from "../infra/names";
 import type { StackConfig } from "../infra/stackConfig";
 import { Accessory } from "./Accessory";
@@ -377,6 +377,7 @@ export class Deployment extends pulumi.ComponentResource {
           ...(config.router.tls.acme && {
             acme: {
               ...config.router.tls.acme,
+              image: acmeImage(config.router.tls.acme),
               names: config.router.serverName.split(" "),
               containerName: names.acmeClient,
             },

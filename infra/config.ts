@@ -100,6 +100,11 @@ export const defaultRouterImages: Record<RouterKind, string> = {
 /** The ACME client's image unless `router.tls.acme.image` names another: lego, as this project builds and tests it. */
 export const defaultAcmeImage = "goacme/lego:v4.9.1";
 
+/** The image of nginx's ACME client: `router.tls.acme.image`, or lego's default. */
+export function acmeImage(acme: { image?: string }): string {
+  return acme.image ?? defaultAcmeImage;
+}
+
 /** The router's image: `router.image`, or its kind's default. */
 export function routerImage(router: { kind: RouterKind; image?: string }): string {
   return router.image ?? defaultRouterImages[router.kind];
@@ -686,8 +691,10 @@ export const stackConfigSchema = z
                     `How often the ACME client checks the certificate; it renews once fewer than ${renewDaysBefore} days remain, and retries a failure after a minute, doubling up to this`,
                   ),
                 image: imageReference
-                  .prefault(defaultAcmeImage)
-                  .describe("The image of nginx's ACME client (lego); Caddy is its own"),
+                  .optional()
+                  .describe(
+                    `The image of nginx's ACME client, lego; unset, \`${defaultAcmeImage}\`. Caddy is its own client`,
+                  ),
               })
               .optional()
               .describe(
@@ -924,6 +931,11 @@ function routerKindRules(
           ["tlsCertificate"],
           "needs router.kind nginx: the caddy router gets its certificates itself (router.tls.acme)",
         );
+      if (config.router.tls.acme?.image !== undefined)
+        fail(
+          ["router", "tls", "acme", "image"],
+          "needs router.kind nginx: Caddy is its own ACME client, and runs no other beside it",
+        );
       return;
   }
 }
@@ -1074,6 +1086,9 @@ function imageSources(config: ParsedStackConfig): [string[], { image?: string; b
     [["database"], config.database],
     [["router"], config.router],
   ];
+  const { acme } = config.router.tls;
+  if (acme !== undefined && config.router.kind === "nginx")
+    sources.push([["router", "tls", "acme"], { image: acmeImage(acme) }]);
   if (config.redis.enabled) sources.push([["redis"], config.redis]);
   for (const [name, accessory] of Object.entries(config.accessories))
     sources.push([["accessories", name], accessory]);

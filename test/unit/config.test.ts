@@ -161,6 +161,7 @@ const tlsCertificate =
 const tlsKey = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49hunter2\n-----END PRIVATE KEY-----\n";
 /** An ACME account: every other key of router.tls.acme has a default. */
 const acme = { email: "ops@example.com" };
+const legoImage = "goacme/lego:v4.20.4";
 const githubToken = `github_pat_${"hunter2".repeat(6)}`;
 const netlifyToken = `nfp_${"hunter2".repeat(6)}`;
 const pulumiAccessToken = `pul-${"hunter2".repeat(6)}`;
@@ -357,6 +358,32 @@ describe("config rules", () => {
       refused: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "caddy" } }),
       problem: ["tlsCertificate", "needs router.kind nginx: the caddy router gets its certificates itself"],
       accepted: withSecrets({ tlsCertificate, tlsKey }, { router: { kind: "nginx" } }),
+    },
+    {
+      rule: "an ACME client's image is for the nginx router",
+      refused: minimal({
+        router: {
+          kind: "caddy",
+          serverName: "shop.example.com",
+          tls: { acme: { ...acme, image: legoImage } },
+        },
+      }),
+      problem: ["router.tls.acme.image", "needs router.kind nginx: Caddy is its own ACME client"],
+      accepted: minimal({
+        router: {
+          kind: "nginx",
+          serverName: "shop.example.com",
+          tls: { acme: { ...acme, image: legoImage } },
+        },
+      }),
+    },
+    {
+      rule: "production pins the ACME client's image, and its default passes",
+      refused: pinned("production", {
+        router: { serverName: "shop.example.com", tls: { acme: { ...acme, image: "goacme/lego:latest" } } },
+      }),
+      problem: ["router.tls.acme.image", "uses the moving tag `latest`; production needs a digest"],
+      accepted: pinned("production", { router: { serverName: "shop.example.com", tls: { acme } } }),
     },
     {
       rule: "an ACME certificate is for host names HTTP-01 can prove",
