@@ -13,21 +13,23 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { knownHostsLine, strictSshOptions, type Target } from "../target";
 
+type SshTarget = Extract<Target, { kind: "ssh" }>;
+
 /**
- * Writes the key files for `stack` and returns the ssh options that use them. The directory is the
- * same on every run: a provider input that changed each time would make Pulumi diff the provider
- * and everything under it.
+ * Where the key files for `stack` and `target` live. The same on every run: a provider input that
+ * changed each time would make Pulumi diff the provider and everything under it.
  */
-export function writeDockerSshKeys(
-  target: Extract<Target, { kind: "ssh" }>,
-  stack: string,
-  privateKey: string,
-): string[] {
+export function sshKeyDirectory(target: SshTarget, stack: string): string {
   const id = createHash("sha256")
     .update(`${stack}\n${knownHostsLine(target)}`)
     .digest("hex")
     .slice(0, 16);
-  const dir = path.join(os.tmpdir(), `switchyard-ssh-${id}`);
+  return path.join(os.tmpdir(), `switchyard-ssh-${id}`);
+}
+
+/** Writes the key files for `stack` and returns the ssh options that use them. */
+export function writeDockerSshKeys(target: SshTarget, stack: string, privateKey: string): string[] {
+  const dir = sshKeyDirectory(target, stack);
   const identity = path.join(dir, "key");
   const knownHosts = path.join(dir, "known_hosts");
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -19,11 +19,11 @@ import {
 } from "../../components/providers/acmeClient";
 import { routerLayout } from "../../components/providers/routerState";
 import { selfSignedCertificate } from "../support/nginx";
-import { Background, run } from "../support/process";
+import { Background, delay, run } from "../support/process";
 
 /**
  * Stands in for lego: records each call's command and first name, fails with a CA's words while
- * `fail` exists, and otherwise writes the certificate in `next/` where lego keeps it.
+ * `fail` exists, and otherwise copies the certificate `next` links to where lego keeps it.
  */
 const fakeLego = `#!/usr/bin/env sh
 path=""; first=""; command=""
@@ -41,9 +41,10 @@ if [ -f "$FAKE_LEGO/fail" ]; then
   echo "[$first] acme: error: 400 :: urn:ietf:params:acme:error:rejectedIdentifier :: not allowed"
   exit 1
 fi
+next="$(readlink "$FAKE_LEGO/next")"
 mkdir -p "$path/certificates"
-cp "$FAKE_LEGO/next/crt" "$path/certificates/$first.crt"
-cp "$FAKE_LEGO/next/key" "$path/certificates/$first.key"
+cp "$next/crt" "$path/certificates/$first.crt"
+cp "$next/key" "$path/certificates/$first.key"
 `;
 
 const settings: AcmeSettings = {
@@ -90,11 +91,21 @@ for (const toolset of toolsets)
         .split("\n")
         .filter((line) => line !== "");
     const liveTarget = () => fs.readlinkSync(layout().certificate);
+    /** The CA's next certificate, swapped in whole: a renewal meanwhile copies one pair, never half of two. */
     const nextCertificate = async () => {
       const tls = await selfSignedCertificate();
-      fs.writeFileSync(path.join(legoDir, "next", "crt"), tls.certificate);
-      fs.writeFileSync(path.join(legoDir, "next", "key"), tls.key);
+      const pair = fs.mkdtempSync(path.join(legoDir, "pair-"));
+      fs.writeFileSync(path.join(pair, "crt"), tls.certificate);
+      fs.writeFileSync(path.join(pair, "key"), tls.key);
+      fs.symlinkSync(pair, path.join(legoDir, "next.new"));
+      fs.renameSync(path.join(legoDir, "next.new"), path.join(legoDir, "next"));
       return tls;
+    };
+    /** Waits until `live` is the only certificate left: the loop prunes the last one after saying it switched. */
+    const prunedTo = async (live: string) => {
+      const left = () => fs.readdirSync(layout().certificates);
+      for (let attempt = 0; attempt < 50 && left().join() !== live; attempt++) await delay(100);
+      assert.deepEqual(left(), [live]);
     };
     const ensure = () => {
       const [shell, , ...args] = acmeCommands.ensure("");
@@ -120,7 +131,6 @@ for (const toolset of toolsets)
       legoDir = path.join(dir, "lego");
       fs.mkdirSync(stateDir);
       fs.mkdirSync(path.join(legoDir, "bin"), { recursive: true });
-      fs.mkdirSync(path.join(legoDir, "next"));
       fs.writeFileSync(path.join(legoDir, "bin", "lego"), fakeLego, { mode: 0o755 });
       fs.writeFileSync(path.join(legoDir, "calls"), "");
       script = path.join(dir, "acme.sh");
@@ -216,7 +226,7 @@ for (const toolset of toolsets)
         await loop.waitForOutput(/new handshakes get certificate acme-/);
         const renewed = liveTarget();
         assert.notEqual(renewed, first);
-        assert.deepEqual(fs.readdirSync(layout().certificates), [renewed.replace("certificates/", "")]);
+        await prunedTo(renewed.replace("certificates/", ""));
 
         fs.writeFileSync(path.join(legoDir, "fail"), "");
         await loop.waitForOutput(/renewal failed; the live certificate stays; next attempt in 1s/);

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DockerSshKeys, type DockerSshKeysInputs } from "../../components/providers/DockerSshKeys";
-import { writeDockerSshKeys } from "../../components/providers/sshKeyFiles";
+import { sshKeyDirectory, writeDockerSshKeys } from "../../components/providers/sshKeyFiles";
 import { parseTarget } from "../../components/target";
 import { delay } from "../support/process";
 import { callSerializedProvider, providerTextOf } from "../support/dynamicProvider";
@@ -48,10 +48,12 @@ describe("the Docker provider's key files", () => {
     const text = await providerTextOf(() => new DockerSshKeys("keys", { ...inputs, stack }));
     const created = (await callSerializedProvider(text, "create", { ...inputs, stack })) as { id: string };
     assert.equal(created.id, stack);
-    const before = new Set(fs.readdirSync(os.tmpdir()));
-    const seen: string[] = [];
+    // Its own directory only: other processes here may write theirs meanwhile.
+    const written = sshKeyDirectory(inputs.target, stack);
+    assert.equal(fs.existsSync(written), false, "no key directory before the delete");
+    let seen = false;
     const watch = fs.watch(os.tmpdir(), (_event, name) => {
-      if (name?.startsWith("switchyard-ssh-") && !before.has(name)) seen.push(name);
+      if (name === path.basename(written)) seen = true;
     });
     try {
       await callSerializedProvider(text, "delete", stack, { ...inputs, stack });
@@ -59,8 +61,7 @@ describe("the Docker provider's key files", () => {
     } finally {
       watch.close();
     }
-    assert.equal(new Set(seen).size, 1, "the delete wrote one key directory");
-    const written = path.join(os.tmpdir(), seen[0]);
+    assert.ok(seen, "the delete wrote the stack's key directory");
     for (let attempt = 0; attempt < 20 && fs.existsSync(written); attempt++) await delay(250);
     assert.equal(fs.existsSync(written), false, "the directory outlived the process");
   });
