@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import type { ArgsOf } from "./inputs";
 import type { Target } from "../target";
 import { writeDockerSshKeys } from "./sshKeyFiles";
@@ -15,7 +16,7 @@ export interface DockerSshKeysInputs {
  * ssh reads. This resource depends on every resource of the deployment, so a destroy deletes it
  * first: its delete writes them, and they go when the command ends, as after `up`.
  */
-const dockerSshKeysProvider: pulumi.dynamic.ResourceProvider = {
+export const dockerSshKeysProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: DockerSshKeysInputs) {
     return { id: inputs.stack, outs: inputs };
   },
@@ -32,7 +33,7 @@ export type DockerSshKeysArgs = ArgsOf<DockerSshKeysInputs>;
 export class DockerSshKeys extends pulumi.dynamic.Resource {
   constructor(name: string, args: DockerSshKeysArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      dockerSshKeysProvider,
+      bundledProvider(__filename, { dockerSshKeysProvider }),
       name,
       { ...args, privateKey: pulumi.secret(args.privateKey) },
       opts,

@@ -6,6 +6,7 @@
  * version, or where it looks.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import { executorTarget, withExecutor } from "./executor";
 import { waitUntilStable } from "./healthGate";
 import { gateInputProblems, type HealthGateInputs, specOf, urlOf } from "./healthGateInputs";
@@ -112,7 +113,7 @@ export class HealthGate extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: HealthGateArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      healthGateProvider,
+      bundledProvider(__filename, { healthGateProvider }),
       name,
       {
         ...args,

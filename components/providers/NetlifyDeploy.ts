@@ -8,6 +8,7 @@
  * site's settings keep matching what it serves.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import { type ArgsOf, canonical, checked, redact } from "./inputs";
 import { call, type NetlifyClient } from "./netlifyApi";
 import { type NetlifyDeployInputs, netlifyInputProblems } from "./netlifyInputs";
@@ -160,7 +161,7 @@ export class NetlifyDeploy extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: NetlifyDeployArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      netlifyDeployProvider,
+      bundledProvider(__filename, { netlifyDeployProvider }),
       name,
       {
         ...args,

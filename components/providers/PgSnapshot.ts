@@ -4,6 +4,7 @@
  * snapshotStore; this file says when it happens.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
 import {
@@ -190,7 +191,7 @@ export class PgSnapshot extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: PgSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      pgSnapshotProvider,
+      bundledProvider(__filename, { pgSnapshotProvider }),
       name,
       {
         ...args,

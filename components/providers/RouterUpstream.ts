@@ -12,6 +12,7 @@
  * finds a switch made by hand.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import type { RouterKind, SlotColour } from "../../infra/stackKeys";
 import { executorTarget, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
@@ -340,7 +341,7 @@ export class RouterUpstream extends pulumi.dynamic.Resource {
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(
-      routerUpstreamProvider,
+      bundledProvider(__filename, { routerUpstreamProvider }),
       name,
       {
         ...args,

@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import { type ExecutorSpec, runChecked, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked, type InputProblem } from "./inputs";
 import {
@@ -115,7 +116,7 @@ export class SystemdService extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SystemdServiceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      systemdServiceProvider,
+      bundledProvider(__filename, { systemdServiceProvider }),
       name,
       {
         ...args,

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { bundledProvider } from "./bundledProvider";
 import type { ArgsOf } from "./inputs";
 import { type ExecutorSpec, executorTarget, withExecutor } from "./executor";
 
@@ -12,7 +13,7 @@ export interface TargetReachableInputs {
  * every preview and update, so a wrong pinned host key (both fingerprints named) or a refused key
  * fails the run here, before anything on the VPS changes, rather than as one ssh error per resource.
  */
-const targetReachableProvider: pulumi.dynamic.ResourceProvider = {
+export const targetReachableProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news: TargetReachableInputs) {
     await withExecutor(news.executor, async () => undefined);
     return { inputs: news };
@@ -30,7 +31,7 @@ export type TargetReachableArgs = ArgsOf<TargetReachableInputs>;
 export class TargetReachable extends pulumi.dynamic.Resource {
   constructor(name: string, args: TargetReachableArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      targetReachableProvider,
+      bundledProvider(__filename, { targetReachableProvider }),
       name,
       { executor: pulumi.secret(args.executor) },
       opts,
