@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import type { ArgsOf } from "./inputs";
 import type { Target } from "../target";
 import { writeDockerSshKeys } from "./sshKeyFiles";
@@ -30,7 +30,7 @@ export const dockerSshKeysProvider: pulumi.dynamic.ResourceProvider = {
 
 export type DockerSshKeysArgs = ArgsOf<DockerSshKeysInputs>;
 
-export class DockerSshKeys extends pulumi.dynamic.Resource {
+export class DockerSshKeys extends BundledResource {
   constructor(name: string, args: DockerSshKeysArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       bundledProvider(__filename, { dockerSshKeysProvider }),

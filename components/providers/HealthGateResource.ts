@@ -6,7 +6,7 @@
  * version, or where it looks.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import { executorTarget, withExecutor } from "./executor";
 import { waitUntilStable } from "./healthGate";
 import { gateInputProblems, type HealthGateInputs, specOf, urlOf } from "./healthGateInputs";
@@ -102,7 +102,7 @@ async function runGate(inputs: HealthGateInputs): Promise<HealthGateOutputs> {
 export type HealthGateArgs = ArgsOf<HealthGateInputs>;
 
 /** Passes (is created) only once the slot is healthy on the expected version and stayed so. */
-export class HealthGate extends pulumi.dynamic.Resource {
+export class HealthGate extends BundledResource {
   declare readonly target: pulumi.Output<string>;
   declare readonly passedAt: pulumi.Output<string>;
   declare readonly waitedMs: pulumi.Output<number>;

@@ -8,7 +8,7 @@
  * site's settings keep matching what it serves.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import { type ArgsOf, canonical, checked, redact } from "./inputs";
 import { call, type NetlifyClient } from "./netlifyApi";
 import { type NetlifyDeployInputs, netlifyInputProblems } from "./netlifyInputs";
@@ -148,7 +148,7 @@ export const netlifyDeployProvider: pulumi.dynamic.ResourceProvider<
 export type NetlifyDeployArgs = ArgsOf<NetlifyDeployInputs>;
 
 /** Exists once the frontend built for this backend is live on Netlify. */
-export class NetlifyDeploy extends pulumi.dynamic.Resource {
+export class NetlifyDeploy extends BundledResource {
   declare readonly siteName: pulumi.Output<string>;
   declare readonly accountId: pulumi.Output<string>;
   declare readonly buildId: pulumi.Output<string>;

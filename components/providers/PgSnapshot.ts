@@ -4,7 +4,7 @@
  * snapshotStore; this file says when it happens.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import { type ExecutorSpec, executorSpecProblems, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
 import {
@@ -177,7 +177,7 @@ export type PgSnapshotArgs = Omit<ArgsOf<PgSnapshotInputs>, "project" | "stack">
   Partial<Pick<ArgsOf<PgSnapshotInputs>, "project" | "stack">>;
 
 /** A snapshot of the database, replaced (a new dump) whenever `migrationSet` or `image` changes. */
-export class PgSnapshot extends pulumi.dynamic.Resource {
+export class PgSnapshot extends BundledResource {
   /** Absolute path of the dump on the target; also the resource id. */
   declare readonly path: pulumi.Output<string>;
   declare readonly fileName: pulumi.Output<string>;

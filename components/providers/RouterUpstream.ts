@@ -12,7 +12,7 @@
  * finds a switch made by hand.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import type { RouterKind, SlotColour } from "../../infra/stackKeys";
 import { executorTarget, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked } from "./inputs";
@@ -317,7 +317,7 @@ export type RouterUpstreamArgs = ArgsOf<RouterUpstreamInputs>;
 const typeNames: Record<RouterKind, string> = { nginx: "NginxUpstream", caddy: "CaddyUpstream" };
 
 /** The router's live configuration and traffic pointer; see the file comment. */
-export class RouterUpstream extends pulumi.dynamic.Resource {
+export class RouterUpstream extends BundledResource {
   declare readonly activeSlot: pulumi.Output<SlotColour>;
   declare readonly canaryWeight: pulumi.Output<number>;
   /** The live site generation id. */

@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import { type ExecutorSpec, runChecked, withExecutor } from "./executor";
 import { type ArgsOf, canonical, checked, type InputProblem } from "./inputs";
 import {
@@ -110,7 +110,7 @@ export const systemdServiceProvider: pulumi.dynamic.ResourceProvider = {
 
 export type SystemdServiceArgs = ArgsOf<SystemdServiceInputs>;
 
-export class SystemdService extends pulumi.dynamic.Resource {
+export class SystemdService extends BundledResource {
   declare readonly sha256: pulumi.Output<string>;
   declare readonly invocationId: pulumi.Output<string>;
 

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { bundledProvider } from "./bundledProvider";
+import { BundledResource, bundledProvider } from "./bundledProvider";
 import type { ArgsOf } from "./inputs";
 import { type ExecutorSpec, executorTarget, withExecutor } from "./executor";
 
@@ -28,7 +28,7 @@ export const targetReachableProvider: pulumi.dynamic.ResourceProvider = {
 
 export type TargetReachableArgs = ArgsOf<TargetReachableInputs>;
 
-export class TargetReachable extends pulumi.dynamic.Resource {
+export class TargetReachable extends BundledResource {
   constructor(name: string, args: TargetReachableArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       bundledProvider(__filename, { targetReachableProvider }),

@@ -110,9 +110,6 @@ export class GateFailed extends Error {
     readonly last: TryOutcome | undefined,
   ) {
     super(message);
-    // Closure serialization turns `super(message)` into `Error.call(this, message)`, which
-    // sets nothing on `this`: without this line a serialized provider fails with no message.
-    this.message = message;
     this.name = "GateFailed";
   }
 }
