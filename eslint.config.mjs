@@ -16,20 +16,6 @@ export default tseslint.config(
     },
   },
   {
-    // `pulumi up` compiles the program without esModuleInterop (tsconfig.pulumi.json), where a
-    // default import of a CommonJS module is undefined at run time; the type check would not see it.
-    files: ["infra/**/*.ts", "components/**/*.ts"],
-    rules: {
-      "no-restricted-syntax": [
-        "error",
-        {
-          selector: "ImportDefaultSpecifier",
-          message: "The program runs without esModuleInterop: use `import * as name` (tsconfig.pulumi.json).",
-        },
-      ],
-    },
-  },
-  {
     // The demo app and njs scripts are plain CommonJS / njs, not TypeScript.
     files: ["**/*.js"],
     languageOptions: { sourceType: "commonjs", globals: { ...globals.node } },

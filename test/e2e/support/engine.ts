@@ -102,7 +102,6 @@ export const projectFiles = [
   "Pulumi.dev.yaml",
   "package.json",
   "tsconfig.json",
-  "tsconfig.pulumi.json",
   "infra",
   "components",
   "examples/demo-app",
