@@ -121,19 +121,22 @@ function proxy(upstreams: Record<SlotColour, string>, colour: SlotColour, fallba
 function routing(site: RouterSite, green: string, withFallback: boolean): Route[] {
   const live = routerLayout(site.stateDir).live;
   const fallbacks = withFallback ? [false, true] : [false];
+  // Before the slot and after it, as nginx does (`renderRouterSite`): a switch in or back between
+  // the reads still lands on a route with a fallback.
+  const readFallback = withFallback
+    ? [
+        {
+          match: [fileExists(live, fallbackEntry)],
+          handle: [setVariables({ [fallbackVariable]: fallbackMark })],
+        },
+      ]
+    : [];
   return [
     { handle: [setVariables({ [slotVariable]: "", [fallbackVariable]: "" })] },
-    // Read first, as nginx does: a switch back between the reads still lands on a route with a fallback.
-    ...(withFallback
-      ? [
-          {
-            match: [fileExists(live, fallbackEntry)],
-            handle: [setVariables({ [fallbackVariable]: fallbackMark })],
-          },
-        ]
-      : []),
+    ...readFallback,
     { match: [fileExists(live, routedEntry)], handle: [setVariables({ [slotVariable]: "blue" })] },
     { match: [fileExists(live, green)], handle: [setVariables({ [slotVariable]: "green" })] },
+    ...readFallback,
     {
       handle: [
         setVariables({ [routeVariable]: `{http.vars.${slotVariable}}{http.vars.${fallbackVariable}}` }),

@@ -191,20 +191,25 @@ export function renderRouterSite(site: RouterSite): string {
   const split = site.canary ? stickySplit(site.canary, buckets) : perRequestSplit(buckets);
   /**
    * Picks the upstream by testing the pointer's files; `name` is the bucket (a variable) or
-   * `active`. With `fallback`, the route's fallback marker is read first: a switch back that
-   * renames `live` between the tests then still lands on an upstream with the previous slot as
-   * backup, never on the dying slot alone (read last, it could pair the old route's slot with the
-   * new route's lack of a fallback).
+   * `active`. With `fallback`, the route's fallback marker is read before the slot and again
+   * after it, so a rename of `live` between the tests never sends a request to a new slot alone:
+   * a switch in (to the new slot, backed by the previous one) is seen by the last read, a switch
+   * back (to the previous slot alone) by the first. Read once, either could pair one route's slot
+   * with the other route's lack of a fallback.
    */
-  const route = (name: string, fallback: boolean) => [
-    '    set $switchyard_fallback "";',
-    ...(fallback
+  const route = (name: string, fallback: boolean) => {
+    const readFallback = fallback
       ? [`    if (-f ${live}/${fallbackEntry}) { set $switchyard_fallback ${fallbackSuffix}; }`]
-      : []),
-    '    set $switchyard_upstream "";',
-    `    if (-f ${live}/${routedEntry}) { set $switchyard_upstream ${upstreamNames.blue}; }`,
-    `    if (-f ${live}/green.${name}) { set $switchyard_upstream ${upstreamNames.green}; }`,
-  ];
+      : [];
+    return [
+      '    set $switchyard_fallback "";',
+      ...readFallback,
+      '    set $switchyard_upstream "";',
+      `    if (-f ${live}/${routedEntry}) { set $switchyard_upstream ${upstreamNames.blue}; }`,
+      `    if (-f ${live}/green.${name}) { set $switchyard_upstream ${upstreamNames.green}; }`,
+      ...readFallback,
+    ];
+  };
   const proxy = (checks: string[]) => [
     "    location / {",
     ...checks,

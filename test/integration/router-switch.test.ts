@@ -400,6 +400,30 @@ describe("router switch on real nginx in front of the demo app", () => {
     assert.ok(result.requests > 0, JSON.stringify(result));
   });
 
+  it("loses no request over switches to a slot that is already dead: the previous slot takes them while each goes back", async function () {
+    this.timeout(120_000);
+    const started = await TestRouter.start();
+    router = started;
+    const upstreams = { blue: slots.blue.address, green: `127.0.0.1:${await freePort()}` };
+    const applied = await createRouter(started.inputs(choice("blue", { upstreams })));
+    // Every attempt renames the pointer into the window and back while requests read it.
+    await switchesUnderLoad(`${started.url}/`, { connections: 16, count: 8 }, () =>
+      assert.rejects(
+        updateRouter(applied, {
+          ...started.inputs(choice("green", { upstreams, stableForMs: 15_000 })),
+          timeoutMs: patientCheckMs,
+        }),
+        (error: Error) => {
+          assert.equal(error.name, "RouterDidNotHold", error.message);
+          assert.match(error.message, /saw HTTP 502/);
+          assert.match(error.message, /Switched back: traffic is on blue again\.$/);
+          return true;
+        },
+      ),
+    );
+    assert.equal(fs.readlinkSync(path.join(started.prefix.main.stateDir, "live")), "routes/blue-0");
+  });
+
   it("ends the window on the route without a fallback once the switch held", async () => {
     router = await TestRouter.start();
     const applied = await createRouter(router.inputs(choice("blue")));

@@ -303,6 +303,8 @@ export async function updateRouter(
 export interface LoadResult {
   requests: number;
   non2xx: number;
+  /** How many answers each status had: which answers the non-2xx were. */
+  statuses: Record<string, number>;
   errors: number;
   timeouts: number;
   durationSeconds: number;
@@ -333,8 +335,8 @@ process.on("SIGTERM", () => instance.stop());
 `;
 
 /**
- * `count` switches back and forth, green first, under `connections` keep-alive connections:
- * `step` makes and checks each one. No request of the load may be lost, and it must have kept
+ * `count` switches under `connections` keep-alive connections, back and forth from green:
+ * `step` makes and checks each one (or tries one that must fail). No request of the load may be lost, and it must have kept
  * flowing: at least one request per connection and switch, so "nothing lost" is about real
  * traffic (not a throughput floor). Returns what each step returned.
  */
@@ -379,6 +381,9 @@ export async function keepAliveLoad(url: string, connections = 32): Promise<Runn
       return {
         requests: finished.requests.total,
         non2xx: finished.non2xx,
+        statuses: Object.fromEntries(
+          Object.entries(finished.statusCodeStats ?? {}).map(([status, { count }]) => [status, count ?? 0]),
+        ),
         errors: finished.errors,
         timeouts: finished.timeouts,
         durationSeconds: finished.duration,

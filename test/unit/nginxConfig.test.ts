@@ -118,6 +118,8 @@ interface Request {
   percentile?: number;
   /** The files that exist: the traffic pointer's entries, as full paths. */
   files: ReadonlySet<string>;
+  /** A rename of the pointer while the request reads it: from its `atTest`-th file test on (0 first), `files` exist. */
+  renamed?: { atTest: number; files: ReadonlySet<string> };
 }
 
 interface Response {
@@ -164,12 +166,17 @@ function respond(site: Directive[], request: Request): Response {
       if (value === undefined) throw new Error(`using uninitialized variable ${braced ?? bare}`);
       return value;
     });
+  let fileTests = 0;
   const holds = (args: string[]): boolean => {
     const words = args
       .map((arg, i) => (i === 0 ? arg.replace(/^\(/, "") : arg))
       .map((arg, i) => (i === args.length - 1 ? arg.replace(/\)$/, "") : arg))
       .filter((word) => word !== "");
-    if (words.length === 2 && words[0] === "-f") return request.files.has(expand(words[1]));
+    if (words.length === 2 && words[0] === "-f") {
+      const { renamed } = request;
+      const files = renamed && fileTests++ >= renamed.atTest ? renamed.files : request.files;
+      return files.has(expand(words[1]));
+    }
     if (words.length === 3 && words[1] === "=") return expand(words[0]) === expand(words[2]);
     throw new Error(`unsupported condition ${args.join(" ")}`);
   };
@@ -488,6 +495,49 @@ describe("nginx configuration", () => {
         });
         assert.equal(plain.fallbackTo, undefined, "no fallback outside the post-switch window");
       }
+    });
+
+    it("never sends a request to a new slot alone when the pointer is renamed between its file tests", () => {
+      // The provider's renames around a post-switch window: in (the new slot, the previous one as
+      // its backup), then back (the previous slot alone) or on (the new slot alone, once it held).
+      const windows = fc.record(
+        {
+          before: trafficArbitrary,
+          to: fc.constantFrom(...slotColours),
+          held: fc.boolean(),
+          bucket: fc.integer({ min: 0, max: nginxBuckets.count - 1 }),
+          atTest: fc.integer({ min: 0, max: 8 }),
+        },
+        { noNullPrototype: true },
+      );
+      const config = parseConfig(renderRouterSite(site));
+      fc.assert(
+        fc.property(windows, ({ before, to, held, bucket, atTest }) => {
+          const inWindow: Traffic = { activeSlot: to, canaryWeight: 0, fallback: true };
+          const after: Traffic = held ? { activeSlot: to, canaryWeight: 0 } : before;
+          const renames: [Traffic, Traffic][] = [
+            [before, inWindow],
+            [inWindow, after],
+          ];
+          for (const [from, into] of renames) {
+            const response = respond(config, {
+              port: publicPort(site),
+              percentile: bucket + 0.5,
+              files: pointerFiles(from),
+              renamed: { atTest, files: pointerFiles(into) },
+            });
+            const upstreamOf = (traffic: Traffic) =>
+              site.upstreams[bucketSlot(traffic, bucket, nginxBuckets.count)];
+            const pointedThere = [from, into].filter((traffic) => upstreamOf(traffic) === response.proxiedTo);
+            assert.ok(pointedThere.length > 0, "the slot is one the pointer named");
+            if (response.fallbackTo === undefined)
+              assert.ok(
+                pointedThere.some((traffic) => !traffic.fallback),
+                `${routeName(from)} to ${routeName(into)} at test ${atTest}: the slot alone, where only the window named it`,
+              );
+          }
+        }),
+      );
     });
 
     it("puts a request in the bucket of its percentile, wherever in the bucket it falls", () => {
