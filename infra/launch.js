@@ -9,13 +9,15 @@
  * reads the map of every module as it loads, the SDK's and the providers' too. Either cost more
  * than 0.3 s of each `pulumi up` on an idle machine. Here only the program's own frames are
  * mapped, each file's map parsed on the first frame that needs it.
- * Type checking stays with `npm run typecheck`, as with ts-node's transpile-only mode.
+ * Type checking stays with `npm run typecheck`, as with ts-node's transpile-only mode. The parts
+ * of the SDK the program never calls load only if something calls them (deferredSdkModules.js).
  */
 "use strict";
 const fs = require("node:fs");
 const { SourceMap } = require("node:module");
 const path = require("node:path");
 const { buildSync } = require("esbuild");
+const { deferUnusedSdkModules } = require("./deferredSdkModules");
 
 const projectRoot = path.join(__dirname, "..");
 /** The program's own sources, transpiled together; any other `.ts` it reaches is transpiled alone. */
@@ -81,4 +83,5 @@ Error.prepareStackTrace = (error, callsites) =>
     ...callsites.map((callsite) => `    at ${sourcePositioned(callsite)}`),
   ].join("\n");
 
+deferUnusedSdkModules(projectRoot);
 module.exports = require("./index.ts");

@@ -19,12 +19,13 @@ function lineOf(file: string, text: string): number {
 /**
  * `infra/launch.js` as the language host runs it: plain node, no tsx. Without a stack config the
  * program stops at its first line that reads one, which is enough to see how it was loaded.
+ * `after` is an expression evaluated then, or a promise of its value.
  */
-function launch(after: string): { stack: string; after: string } {
+function launch(after: string): { stack: string; after: unknown } {
   const script = `
     let stack;
     try { require("./launch.js"); } catch (error) { stack = error.stack; }
-    console.log(JSON.stringify({ stack, after: ${after} }));
+    Promise.resolve(${after}).then((after) => console.log(JSON.stringify({ stack, after })));
   `;
   const child = spawnSync(process.execPath, ["-e", script], {
     cwd: infra,
@@ -32,7 +33,7 @@ function launch(after: string): { stack: string; after: string } {
     env: { ...process.env, NODE_OPTIONS: "" },
   });
   assert.equal(child.status, 0, child.stderr);
-  return JSON.parse(child.stdout) as { stack: string; after: string };
+  return JSON.parse(child.stdout) as { stack: string; after: unknown };
 }
 
 describe("the program's launcher", () => {
@@ -50,5 +51,28 @@ describe("the program's launcher", () => {
     const fixture = path.join(repoRoot, "test/fixtures/countingProvider.ts");
     const { after } = launch(`Object.keys(require(${JSON.stringify(fixture)}).countingProvider).join(",")`);
     assert.equal(after, "check,create");
+  });
+
+  it("loads closure serialization, code paths and the Automation API only once something uses them", () => {
+    const { after } = launch(`(async () => {
+      const loaded = (name) => Object.keys(require.cache).some((file) => file.includes(\`/node_modules/\${name}/\`));
+      const pulumi = require("@pulumi/pulumi");
+      const before = { typescript: loaded("typescript"), arborist: loaded("@npmcli/arborist") };
+      const serialized = await pulumi.runtime.serializeFunction(() => 42);
+      return {
+        before,
+        serialized: serialized.exportName,
+        typescript: loaded("typescript"),
+        automation: typeof pulumi.automation.LocalWorkspace.create,
+        codePaths: typeof pulumi.runtime.computeCodePaths,
+      };
+    })()`);
+    assert.deepEqual(after, {
+      before: { typescript: false, arborist: false },
+      serialized: "handler",
+      typescript: true,
+      automation: "function",
+      codePaths: "function",
+    });
   });
 });
