@@ -16,7 +16,7 @@
 const fs = require("node:fs");
 const { SourceMap } = require("node:module");
 const path = require("node:path");
-const { buildSync } = require("esbuild");
+const { cachedBuild } = require("./cachedBuild");
 const { deferUnusedSdkModules } = require("./deferredSdkModules");
 
 const projectRoot = path.join(__dirname, "..");
@@ -27,12 +27,11 @@ const programDirectories = ["infra", "components"];
 const transpiled = new Map();
 
 function transpile(entryPoints) {
-  const { outputFiles } = buildSync({
+  const outputs = cachedBuild({
     entryPoints,
     absWorkingDir: projectRoot,
     outdir: projectRoot,
     outbase: projectRoot,
-    write: false,
     bundle: false,
     platform: "node",
     format: "cjs",
@@ -40,7 +39,7 @@ function transpile(entryPoints) {
     sourcemap: "external",
     logLevel: "silent",
   });
-  for (const output of outputFiles) {
+  for (const output of outputs) {
     const [, base, extension] = /^(.*)\.(js|js\.map)$/.exec(output.path);
     const entry = transpiled.get(`${base}.ts`) ?? {};
     if (extension === "js") entry.code = output.text;

@@ -15,7 +15,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { buildSync } from "esbuild";
+import { cachedBuild } from "../../infra/cachedBuild";
 
 /** The input the dynamic provider host reads its provider from. */
 const providerKey = "__provider";
@@ -37,7 +37,7 @@ export function bundledProvider(
   const key = `${modulePath}#${exportName}`;
   let code = bundles.get(key);
   if (code === undefined) {
-    const { outputFiles } = buildSync({
+    const [output] = cachedBuild({
       stdin: {
         contents: [
           `import { ${exportName} } from ${JSON.stringify(`./${path.basename(modulePath)}`)};`,
@@ -54,10 +54,9 @@ export function bundledProvider(
       format: "cjs",
       target: `node${process.versions.node}`,
       packages: "external",
-      write: false,
       logLevel: "silent",
     });
-    code = outputFiles[0].text;
+    code = output.text;
     bundles.set(key, code);
   }
   return code;
