@@ -336,9 +336,9 @@ process.on("SIGTERM", () => instance.stop());
 
 /**
  * `count` switches under `connections` keep-alive connections, back and forth from green:
- * `step` makes and checks each one (or tries one that must fail). No request of the load may be lost, and it must have kept
- * flowing: at least one request per connection and switch, so "nothing lost" is about real
- * traffic (not a throughput floor). Returns what each step returned.
+ * `step` makes and checks each one (or tries one that must fail). No request of the load may be
+ * lost, and it must have kept flowing: at least one request per connection and switch, so
+ * "nothing lost" is about real traffic (not a throughput floor). Returns what each step returned.
  */
 export async function switchesUnderLoad<T>(
   url: string,

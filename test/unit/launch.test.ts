@@ -59,12 +59,14 @@ describe("the program's launcher", () => {
       const pulumi = require("@pulumi/pulumi");
       const before = { typescript: loaded("typescript"), arborist: loaded("@npmcli/arborist") };
       const serialized = await pulumi.runtime.serializeFunction(() => 42);
+      const codePaths = await pulumi.runtime.computeCodePaths({ extraExcludePackages: ["@pulumi/pulumi"] });
       return {
         before,
         serialized: serialized.exportName,
         typescript: loaded("typescript"),
         automation: typeof pulumi.automation.LocalWorkspace.create,
-        codePaths: typeof pulumi.runtime.computeCodePaths,
+        codePaths: codePaths.size > 0,
+        arborist: loaded("@npmcli/arborist"),
       };
     })()`);
     assert.deepEqual(after, {
@@ -72,7 +74,8 @@ describe("the program's launcher", () => {
       serialized: "handler",
       typescript: true,
       automation: "function",
-      codePaths: "function",
+      codePaths: true,
+      arborist: true,
     });
   });
 });
