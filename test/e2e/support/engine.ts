@@ -20,6 +20,7 @@ import { engineLayout, repoRoot } from "../../../engine/layout";
 import { startDaemon, stopDaemon, waitFor } from "../../../engine/shell";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { run, runChecked, type RunResult } from "../../support/process";
+import { markOwner, removeDockerObjects, type StateResource, stackDirectoryPrefix } from "./interruptedRuns";
 
 export const layout = engineLayout(repoRoot);
 
@@ -119,7 +120,8 @@ export class TestStack {
   readonly snapshotDirectory: string;
 
   constructor(options: StackOptions) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-e2e-"));
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), stackDirectoryPrefix));
+    markOwner(this.dir);
     this.programDir = path.join(this.dir, "program");
     this.backendDir = path.join(this.dir, "state");
     this.snapshotDirectory = path.join(this.dir, "snapshots");
@@ -258,22 +260,12 @@ export class TestStack {
       throw new Error(`pulumi destroy exited with ${destroyed.code}\n${destroyed.output}`);
   }
 
-  /** Force-removes the Docker objects the state still holds: containers first, which use the rest. */
+  /** Force-removes the Docker objects the state still holds. */
   private async removeDockerObjects(): Promise<void> {
     const { deployment } = JSON.parse(await this.exportState()) as {
-      deployment: { resources?: { type: string; id?: string }[] };
+      deployment: { resources?: StateResource[] };
     };
-    const idsOf = (type: string) =>
-      (deployment.resources ?? []).filter((r) => r.type === type && r.id).map((r) => r.id as string);
-    for (const [kind, type] of [
-      ["container", "docker:index/container:Container"],
-      ["network", "docker:index/network:Network"],
-      ["volume", "docker:index/volume:Volume"],
-    ]) {
-      const ids = idsOf(type);
-      if (ids.length > 0)
-        await run("docker", [kind, "rm", ...(kind === "network" ? [] : ["--force"]), ...ids]);
-    }
+    await removeDockerObjects(deployment.resources ?? []);
   }
 
   dispose(): void {
@@ -339,10 +331,11 @@ export async function newNamedDevStack(
 
 /**
  * Removes the networks and data volumes of deployment `deployment` (`undefined`: the unnamed one)
- * that no container uses: what a run of this tier killed mid-suite leaves. The machine's restart
- * takes that run's containers but not these; a network of the same name then fails the next first
- * `pulumi up` ("already exists"), and an old volume would hand the new stack an old database. A
- * stack that runs keeps its own: Docker refuses to remove them while its containers use them.
+ * that no container uses: what a run of this tier killed mid-suite leaves where no state names it
+ * (interruptedRuns.ts removes what a state does), such as a network created as the run was killed.
+ * A network of the same name fails the next first `pulumi up` ("already exists"), and an old volume
+ * would hand the new stack an old database. A stack that runs keeps its own: Docker refuses to
+ * remove them while its containers use them.
  */
 export async function removeLeftovers(deployment: string | undefined): Promise<void> {
   const names = hostNames(deployment);
