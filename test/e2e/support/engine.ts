@@ -20,7 +20,7 @@ import { engineLayout, repoRoot } from "../../../engine/layout";
 import { startDaemon, stopDaemon, waitFor } from "../../../engine/shell";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { run, runChecked, type RunResult } from "../../support/process";
-import { markOwner, removeDockerObjects, type StateResource, stackDirectoryPrefix } from "./interruptedRuns";
+import { markOwner, removeDockerObjects, stackDirectoryPrefix, stateResources } from "./interruptedRuns";
 
 export const layout = engineLayout(repoRoot);
 
@@ -254,18 +254,10 @@ export class TestStack {
    */
   async teardown(): Promise<void> {
     const destroyed = await this.pulumi(["destroy", "--yes", "--skip-preview"], 600_000);
-    if (destroyed.code !== 0) await this.removeDockerObjects();
+    if (destroyed.code !== 0) await removeDockerObjects(stateResources(this.backendDir));
     this.dispose();
     if (destroyed.code !== 0)
       throw new Error(`pulumi destroy exited with ${destroyed.code}\n${destroyed.output}`);
-  }
-
-  /** Force-removes the Docker objects the state still holds. */
-  private async removeDockerObjects(): Promise<void> {
-    const { deployment } = JSON.parse(await this.exportState()) as {
-      deployment: { resources?: StateResource[] };
-    };
-    await removeDockerObjects(deployment.resources ?? []);
   }
 
   dispose(): void {

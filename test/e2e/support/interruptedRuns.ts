@@ -53,7 +53,7 @@ function ownerRuns(dir: string): boolean {
 }
 
 /** A resource as a file backend's checkpoint holds it. */
-export interface StateResource {
+interface StateResource {
   type: string;
   id?: string;
 }
@@ -66,7 +66,7 @@ const dockerKinds = [
 
 /**
  * Force-removes the Docker objects among `resources`: containers first, which use the rest.
- * Returns how many of each kind were there to remove.
+ * Returns what it found to remove, as "2 containers".
  */
 export async function removeDockerObjects(resources: readonly StateResource[]): Promise<string[]> {
   const removed: string[] = [];
@@ -81,8 +81,8 @@ export async function removeDockerObjects(resources: readonly StateResource[]): 
   return removed;
 }
 
-/** The resources of every stack a file backend under `backendDir` holds. */
-function stateResources(backendDir: string): StateResource[] {
+/** The resources of every stack a file backend under `backendDir` holds, read from its files. */
+export function stateResources(backendDir: string): StateResource[] {
   const stacks = path.join(backendDir, ".pulumi", "stacks");
   if (!fs.existsSync(stacks)) return [];
   return fs
@@ -103,7 +103,7 @@ function checkpointResources(file: string): StateResource[] {
       continue;
     }
   }
-  throw new Error(`${file} (nor its .bak) is no checkpoint: remove what it deployed by hand`);
+  throw new Error(`neither ${file} nor its .bak is a checkpoint: remove what its stack deployed by hand`);
 }
 
 /**
